@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "biotag",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "biotag", targets: ["biotag"]),
+        .library(name: "Models", targets: ["Models"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // oneDNN's C API (Debian package libdnnl-dev) plus a few inline helpers.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        .target(
+            name: "Tensors",
+            dependencies: ["CDNNL"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .target(name: "Tokenization"),
+        .target(name: "Models", dependencies: ["Tensors", "Tokenization"]),
+        .executableTarget(
+            name: "biotag",
+            dependencies: [
+                "Models", "Tensors", "Tokenization",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Locates ../shared/fixtures and the fetched model for the test targets.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors", "Tokenization", "TestSupport"]),
+        .testTarget(name: "biotagTests", dependencies: ["Models", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,51 @@
+import CDNNL
+
+/// A failed oneDNN call: which function, with what status.
+public struct DNNLError: Error, CustomStringConvertible {
+    public let call: String
+    public let status: dnnl_status_t
+    public var description: String { "oneDNN call \(call) failed with status \(status.rawValue)" }
+}
+
+@inline(__always)
+func check(_ status: dnnl_status_t, _ call: @autoclosure () -> String) throws(DNNLError) {
+    if status != dnnl_success { throw DNNLError(call: call(), status: status) }
+}
+
+/// The process-wide oneDNN CPU engine.
+public final class DNNLEngine: @unchecked Sendable {
+    public let handle: dnnl_engine_t
+
+    public static let shared: DNNLEngine = {
+        var engine: dnnl_engine_t?
+        let status = dnnl_engine_create(&engine, dnnl_cpu, 0)
+        precondition(status == dnnl_success && engine != nil, "oneDNN could not create a CPU engine")
+        return DNNLEngine(handle: engine!)
+    }()
+
+    private init(handle: dnnl_engine_t) { self.handle = handle }
+}
+
+/// What the CPU offers the engine, as oneDNN sees it.
+public enum CPUFeatures {
+    /// The widest instruction set oneDNN will dispatch to on this machine.
+    public static var instructionSet: String {
+        switch dnnl_get_effective_cpu_isa() {
+        case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx"
+        case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16"
+        case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni"
+        case dnnl_cpu_isa_avx512_core: return "avx512_core"
+        case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni"
+        case dnnl_cpu_isa_avx2: return "avx2"
+        case dnnl_cpu_isa_avx: return "avx"
+        case dnnl_cpu_isa_sse41: return "sse41"
+        default: return "other"
+        }
+    }
+
+    /// oneDNN's version, e.g. "2.6.3".
+    public static var dnnlVersion: String {
+        guard let version = dnnl_version() else { return "unknown" }
+        return "\(version.pointee.major).\(version.pointee.minor).\(version.pointee.patch)"
+    }
+}

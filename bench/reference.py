@@ -1,0 +1,698 @@
+#!/usr/bin/env python3
+"""Reference encoder benchmark for `biotag bench encode`.
+
+Times the forward pass of a Hugging Face BERT model (the encoder only: no
+tokenization, no pooling, no classifier head) on CPU with PyTorch and with
+ONNX Runtime, on the sentences of an IOB file, so that biotag's own encoder
+can be compared against established runtimes on the same inputs.
+
+    python bench/reference.py --model DIR --sentences FILE.tsv --threads N \
+        --batch-sizes 1,32 [--limit K] [--runtimes torch,onnxruntime] [--warmup W]
+
+Method
+  * Sentences: blank-line separated blocks of `token<TAB>label` lines; the
+    text of a sentence is its tokens joined by single spaces. `--limit K`
+    keeps the first K sentences.
+  * Tokenization (BertTokenizerFast over DIR/vocab.txt, with [CLS]/[SEP],
+    truncated to the model's max_position_embeddings) happens once, up front,
+    and is not timed. Input tensors are also built before the clock starts:
+    only the model call is timed.
+  * Batch 1: each sentence alone, unpadded; per-sentence latencies give the
+    mean, p50 and p99.
+  * Batch B > 1: sentences are sorted by token count, cut into consecutive
+    batches of B, and each batch is padded to its own longest sentence (with
+    an attention mask). ms_per_sentence = total model time / sentences.
+  * Before each timed configuration, a warm-up runs W sentences' worth of
+    that configuration's inputs (spread evenly over the length range).
+  * torch: eval mode, fp32, torch.inference_mode(), torch.set_num_threads(N).
+  * onnxruntime: the model is exported to ONNX once (cached, see
+    --cache-dir), optionally fused by onnxruntime's BERT optimizer, and run
+    on CPUExecutionProvider with ORT_ENABLE_ALL, intra-op threads N and
+    inter-op threads 1.
+
+Output: a single JSON object on stdout (schema in `main`); all logging and
+anything the libraries print goes to stderr. Usage errors, a missing model
+directory or an unreadable sentence file give a one-line message on stderr
+and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import hashlib
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+# Everything is local; never let transformers / huggingface_hub try the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+EXIT_USAGE = 2
+RUNTIMES = ("torch", "onnxruntime")
+# ONNX opset for the export; 17 is the first with LayerNormalization and is
+# well supported by onnxruntime's transformer fusions.
+ONNX_OPSET = 17
+
+
+class BenchError(Exception):
+    """An error reported to the caller as one line on stderr, exit status 2."""
+
+
+def log(msg: str) -> None:
+    print(f"[reference] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as a single line (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BenchError(f"usage: {message}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    return value
+
+
+def _batch_sizes(text: str) -> list[int]:
+    sizes = []
+    for part in text.split(","):
+        part = part.strip()
+        if part:
+            sizes.append(_positive_int(part))
+    if not sizes:
+        raise argparse.ArgumentTypeError("no batch sizes given")
+    return list(dict.fromkeys(sizes))  # de-duplicate, keep order
+
+
+def _runtimes(text: str) -> list[str]:
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    for name in names:
+        if name not in RUNTIMES:
+            raise argparse.ArgumentTypeError(
+                f"unknown runtime {name!r} (choose from {', '.join(RUNTIMES)})")
+    if not names:
+        raise argparse.ArgumentTypeError("no runtimes given")
+    return list(dict.fromkeys(names))
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = _Parser(
+        prog="reference.py",
+        description="Time BERT encoder inference with PyTorch and ONNX Runtime on CPU.")
+    p.add_argument("--model", required=True, type=Path,
+                   help="Hugging Face BERT model directory (config.json, weights, vocab.txt)")
+    p.add_argument("--sentences", required=True, type=Path,
+                   help="IOB file: token<TAB>label per line, blank line between sentences")
+    p.add_argument("--threads", required=True, type=_positive_int,
+                   help="intra-op threads for both runtimes")
+    p.add_argument("--batch-sizes", required=True, type=_batch_sizes,
+                   help="comma-separated batch sizes, e.g. 1,32")
+    p.add_argument("--limit", type=_positive_int, default=None,
+                   help="use only the first K sentences")
+    p.add_argument("--runtimes", type=_runtimes, default=list(RUNTIMES),
+                   help="comma-separated subset of: torch,onnxruntime (default both)")
+    p.add_argument("--warmup", type=_non_negative_int, default=20,
+                   help="warm-up sentences before timing each configuration (default 20)")
+    p.add_argument("--torch-attn", choices=("sdpa", "eager"), default="sdpa",
+                   help="attention implementation for the torch runtime (default sdpa, "
+                        "the faster one on CPU)")
+    p.add_argument("--ort-optimizer", choices=("auto", "on", "off"), default="auto",
+                   help="onnxruntime.transformers BERT fusion: auto = use it when it "
+                        "succeeds and matches the unfused model; on = fail if it "
+                        "cannot be used; off = plain ORT graph optimizations only")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="where exported ONNX models are cached (default "
+                        "$BIOTAG_BENCH_CACHE or ${XDG_CACHE_HOME:-~/.cache}/biotag-bench)")
+    return p.parse_args(argv)
+
+
+# --------------------------------------------------------------------------
+# Inputs: model directory, sentences, tokenization
+# --------------------------------------------------------------------------
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def check_model_dir(model_dir: Path) -> dict:
+    """Validate the model directory and return its parsed config.json."""
+    if not model_dir.is_dir():
+        raise BenchError(f"model directory not found: {model_dir}")
+    config_path = model_dir / "config.json"
+    if not config_path.is_file():
+        raise BenchError(f"no config.json in model directory {model_dir}")
+    if not (model_dir / "vocab.txt").is_file():
+        raise BenchError(f"no vocab.txt in model directory {model_dir}")
+    if not any((model_dir / name).is_file() for name in WEIGHT_FILES):
+        raise BenchError(f"no model.safetensors in model directory {model_dir}")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BenchError(f"cannot read {config_path}: {exc}") from None
+    if not isinstance(config, dict):
+        raise BenchError(f"{config_path} is not a JSON object")
+    if config.get("model_type") != "bert":
+        raise BenchError(f"{config_path}: model_type is {config.get('model_type')!r}, "
+                         "expected 'bert'")
+    return config
+
+
+def read_sentences(path: Path, limit: int | None) -> list[str]:
+    """Read an IOB file into sentence texts (tokens joined by single spaces)."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BenchError(f"sentence file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BenchError(f"cannot read sentence file {path}: {exc}") from None
+
+    sentences: list[str] = []
+    tokens: list[str] = []
+    for lineno, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            if tokens:
+                sentences.append(" ".join(tokens))
+                tokens = []
+                if limit is not None and len(sentences) >= limit:
+                    break
+            continue
+        if line.startswith("-DOCSTART-"):  # CoNLL document separator
+            continue
+        token, tab, _label = line.partition("\t")
+        if not tab or not token.strip():
+            raise BenchError(f"{path}:{lineno}: expected 'token<TAB>label', got {line[:60]!r}")
+        tokens.append(token.strip())
+    if tokens and (limit is None or len(sentences) < limit):
+        sentences.append(" ".join(tokens))
+    if not sentences:
+        raise BenchError(f"no sentences in {path}")
+    return sentences
+
+
+def read_do_lower_case(model_dir: Path) -> bool:
+    """do_lower_case from tokenizer_config.json, defaulting to True."""
+    path = model_dir / "tokenizer_config.json"
+    if path.is_file():
+        try:
+            value = json.loads(path.read_text(encoding="utf-8")).get("do_lower_case")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            value = None
+        if isinstance(value, bool):
+            return value
+    return True
+
+
+@dataclass
+class Encoded:
+    """Token ids of every sentence (with [CLS]/[SEP]), in file order."""
+    ids: list[list[int]]
+    truncated: int  # sentences cut to max_len
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(len(x) for x in self.ids)
+
+
+def tokenize(model_dir: Path, sentences: list[str], max_len: int) -> Encoded:
+    from transformers import BertTokenizerFast
+
+    tokenizer = BertTokenizerFast(vocab_file=str(model_dir / "vocab.txt"),
+                                  do_lower_case=read_do_lower_case(model_dir))
+    full = tokenizer(sentences, add_special_tokens=True)["input_ids"]
+    truncated = sum(1 for ids in full if len(ids) > max_len)
+    if truncated:
+        # Keep [CLS] ... [SEP] framing when cutting long sentences.
+        sep = tokenizer.sep_token_id
+        full = [ids if len(ids) <= max_len else ids[: max_len - 1] + [sep] for ids in full]
+    return Encoded(ids=full, truncated=truncated)
+
+
+# --------------------------------------------------------------------------
+# Work units: what one timed model call gets
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Unit:
+    """One model call: int64 arrays of shape (batch, seq_len)."""
+    input_ids: "np.ndarray"
+    attention_mask: "np.ndarray"
+    token_type_ids: "np.ndarray"
+    sentences: int
+
+
+def make_units(enc: Encoded, batch: int) -> list[Unit]:
+    """Batch 1: every sentence alone, unpadded, in file order. Batch B > 1:
+    sentences sorted by length, consecutive groups of B, each padded to the
+    longest sentence in its group (pad id 0, attention mask 0)."""
+    import numpy as np
+
+    if batch == 1:
+        order = list(range(len(enc.ids)))
+    else:
+        order = sorted(range(len(enc.ids)), key=lambda i: (len(enc.ids[i]), i))
+    units = []
+    for start in range(0, len(order), batch):
+        group = [enc.ids[i] for i in order[start:start + batch]]
+        width = max(len(ids) for ids in group)
+        input_ids = np.zeros((len(group), width), dtype=np.int64)
+        mask = np.zeros((len(group), width), dtype=np.int64)
+        for row, ids in enumerate(group):
+            input_ids[row, :len(ids)] = ids
+            mask[row, :len(ids)] = 1
+        units.append(Unit(input_ids, mask, np.zeros_like(input_ids), len(group)))
+    return units
+
+
+def warmup_units(units: list[Unit], warmup_sentences: int) -> list[Unit]:
+    """Units covering about `warmup_sentences` sentences, spread evenly over
+    the (for batches: length-sorted) list so different shapes are seen."""
+    if warmup_sentences <= 0 or not units:
+        return []
+    per_unit = units[0].sentences
+    count = min(len(units), max(1, math.ceil(warmup_sentences / per_unit)))
+    step = len(units) / count
+    return [units[int(i * step)] for i in range(count)]
+
+
+# --------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------
+
+
+def time_units(run, units: list[Unit], warmup: list[Unit]) -> list[float]:
+    """Run the warm-up, then time `run(unit)` for every unit; returns seconds
+    per unit. The garbage collector is paused while timing."""
+    for unit in warmup:
+        run(unit)
+    times = []
+    gc.collect()
+    gc.disable()
+    try:
+        for unit in units:
+            t0 = time.perf_counter()
+            run(unit)
+            times.append(time.perf_counter() - t0)
+    finally:
+        gc.enable()
+    return times
+
+
+def summarize(runtime: str, batch: int, units: list[Unit], times: list[float],
+              enc: Encoded, notes: str) -> dict:
+    import numpy as np
+
+    n_sentences = sum(u.sentences for u in units)
+    total = float(sum(times))
+    result = {
+        "runtime": runtime,
+        "batch": batch,
+        "ms_per_sentence": round(total * 1000.0 / n_sentences, 4),
+        "p50_ms": None,
+        "p99_ms": None,
+        "sentences_per_second": round(n_sentences / total, 3) if total > 0 else None,
+        "tokens": enc.total_tokens,
+        "padded_tokens": int(sum(u.input_ids.size for u in units)),
+        "total_seconds": round(total, 4),
+        "notes": notes,
+    }
+    if batch == 1:
+        ms = np.asarray(times) * 1000.0
+        result["p50_ms"] = round(float(np.percentile(ms, 50)), 4)
+        result["p99_ms"] = round(float(np.percentile(ms, 99)), 4)
+    return result
+
+
+# --------------------------------------------------------------------------
+# torch
+# --------------------------------------------------------------------------
+
+
+def load_torch_model(model_dir: Path, attn: str):
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(model_dir), attn_implementation=attn,
+                                      dtype=torch.float32)
+    model.eval()
+    return model
+
+
+def bench_torch(model, enc: Encoded, batch_sizes: list[int], warmup: int,
+                attn: str) -> list[dict]:
+    import torch
+
+    results = []
+    for batch in batch_sizes:
+        units = make_units(enc, batch)
+        # Tensors are built before the clock starts (from_numpy shares memory).
+        tensors = [(torch.from_numpy(u.input_ids), torch.from_numpy(u.attention_mask),
+                    torch.from_numpy(u.token_type_ids)) for u in units]
+        index = {id(u): t for u, t in zip(units, tensors)}
+
+        def run(unit: Unit) -> None:
+            ids, mask, types = index[id(unit)]
+            out = model(input_ids=ids, attention_mask=mask, token_type_ids=types)
+            out.last_hidden_state  # noqa: B018 (computed eagerly on CPU already)
+
+        log(f"torch batch {batch}: {len(units)} calls")
+        with torch.inference_mode():
+            times = time_units(run, units, warmup_units(units, warmup))
+        notes = (f"torch {torch.__version__}, fp32, eval, inference_mode, "
+                 f"attn_implementation={attn}, intra-op threads {torch.get_num_threads()}")
+        if batch > 1:
+            notes += "; length-sorted batches padded to their own max length"
+        results.append(summarize("torch", batch, units, times, enc, notes))
+    return results
+
+
+# --------------------------------------------------------------------------
+# ONNX export and onnxruntime
+# --------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get("BIOTAG_BENCH_CACHE"):
+        return Path(os.environ["BIOTAG_BENCH_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "biotag-bench"
+
+
+def cache_key(model_dir: Path) -> str:
+    """Key for the exported model: directory path, plus name/size/mtime of its
+    config and weight files (a re-saved model gets a new key), plus the
+    exporter versions and opset."""
+    import torch
+
+    parts = [str(model_dir.resolve()), f"torch={torch.__version__}", f"opset={ONNX_OPSET}",
+             f"dir_mtime={model_dir.stat().st_mtime_ns}"]
+    for name in ("config.json",) + WEIGHT_FILES:
+        path = model_dir / name
+        if path.is_file():
+            st = path.stat()
+            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
+
+
+class _LastHiddenState:
+    """Factory for an nn.Module that returns only last_hidden_state, so the
+    exported graph has exactly one output (no pooler)."""
+
+    @staticmethod
+    def wrap(model):
+        import torch
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state
+
+        return Wrapper(model)
+
+
+def export_onnx(model_dir: Path, path: Path) -> None:
+    """Export BertModel (eager attention: the graph pattern onnxruntime's
+    fusions recognise) to `path` with dynamic batch and sequence axes."""
+    import torch
+
+    model = load_torch_model(model_dir, "eager")
+    wrapper = _LastHiddenState.wrap(model).eval()
+    example = (torch.ones(2, 8, dtype=torch.int64), torch.ones(2, 8, dtype=torch.int64),
+               torch.zeros(2, 8, dtype=torch.int64))
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with torch.inference_mode(False), torch.no_grad():
+        # The TorchScript-based exporter (dynamo=False) produces the op pattern
+        # that onnxruntime.transformers' BERT fusions are written against.
+        torch.onnx.export(
+            wrapper, example, str(tmp), dynamo=False, opset_version=ONNX_OPSET,
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={name: {0: "batch", 1: "sequence"} for name in
+                          ("input_ids", "attention_mask", "token_type_ids",
+                           "last_hidden_state")},
+            do_constant_folding=True)
+    os.replace(tmp, path)
+
+
+def fuse_onnx(src: Path, dst: Path, config: dict) -> dict:
+    """Run onnxruntime's BERT optimizer (Attention, SkipLayerNormalization,
+    BiasGelu, EmbedLayerNormalization fusions); returns fused-op counts."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimized = optimize_model(str(src), model_type="bert",
+                               num_heads=int(config["num_attention_heads"]),
+                               hidden_size=int(config["hidden_size"]),
+                               opt_level=0)  # fusions only; ORT does the rest at load
+    stats = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
+    tmp = dst.with_name(dst.name + f".tmp{os.getpid()}")
+    optimized.save_model_to_file(str(tmp))
+    os.replace(tmp, dst)
+    return stats
+
+
+def prepare_onnx(model_dir: Path, config: dict, cache_dir: Path,
+                 want_fused: bool) -> tuple[Path, Path | None, dict, str]:
+    """Return (plain model, fused model or None, fused-op stats, fusion error)."""
+    key_dir = cache_dir / cache_key(model_dir)
+    key_dir.mkdir(parents=True, exist_ok=True)
+    (key_dir / "source.txt").write_text(str(model_dir.resolve()) + "\n")
+    plain = key_dir / "model.onnx"
+    if plain.is_file():
+        log(f"using cached ONNX export {plain}")
+    else:
+        log(f"exporting ONNX model to {plain}")
+        export_onnx(model_dir, plain)
+    if not want_fused:
+        return plain, None, {}, ""
+    fused = key_dir / "model.bert-fused.onnx"
+    stats_path = key_dir / "model.bert-fused.json"
+    if fused.is_file() and stats_path.is_file():
+        log(f"using cached fused ONNX model {fused}")
+        return plain, fused, json.loads(stats_path.read_text()), ""
+    log("fusing with onnxruntime.transformers.optimizer (model_type=bert)")
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            stats = fuse_onnx(plain, fused, config)
+    except Exception as exc:  # noqa: BLE001 - any failure means "no fusion"
+        traceback.print_exc(file=sys.stderr)
+        return plain, None, {}, f"{type(exc).__name__}: {exc}".splitlines()[0]
+    stats_path.write_text(json.dumps(stats))
+    return plain, fused, stats, ""
+
+
+def ort_session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3  # errors only
+    return ort.InferenceSession(str(path), sess_options=opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def ort_run(session, unit: Unit):
+    return session.run(["last_hidden_state"], {
+        "input_ids": unit.input_ids,
+        "attention_mask": unit.attention_mask,
+        "token_type_ids": unit.token_type_ids,
+    })[0]
+
+
+def max_abs_diff(a, b) -> float:
+    import numpy as np
+    return float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
+
+
+def bench_onnxruntime(model_dir: Path, config: dict, enc: Encoded, batch_sizes: list[int],
+                      warmup: int, threads: int, optimizer_mode: str, cache_dir: Path,
+                      reference) -> list[dict]:
+    """`reference(unit)` gives torch's last_hidden_state for a correctness check."""
+    import onnxruntime as ort
+
+    plain, fused, stats, fuse_error = prepare_onnx(model_dir, config, cache_dir,
+                                                   want_fused=optimizer_mode != "off")
+    # A padded two-sentence batch exercises the attention mask too.
+    probe = make_units(Encoded(ids=sorted(enc.ids, key=len)[-2:], truncated=0), 2)[0]
+    expected = reference(probe)
+    mask = probe.attention_mask[..., None].astype(bool)
+
+    def diff(session) -> float:
+        import numpy as np
+        got = ort_run(session, probe)
+        return max_abs_diff(np.where(mask, got, 0), np.where(mask, expected, 0))
+
+    session = ort_session(plain, threads)
+    plain_diff = diff(session)
+    log(f"plain ONNX model: max |diff| vs torch = {plain_diff:.2e}")
+    variant = "ONNX export (TorchScript exporter, opset %d), no transformer fusion" % ONNX_OPSET
+    if optimizer_mode == "off":
+        pass
+    elif fused is None:
+        if optimizer_mode == "on":
+            raise BenchError(f"onnxruntime BERT optimizer failed: {fuse_error}")
+        variant += f" (optimizer failed: {fuse_error})"
+    else:
+        fused_session = ort_session(fused, threads)
+        fused_diff = diff(fused_session)
+        log(f"fused ONNX model: max |diff| vs torch = {fused_diff:.2e}; fused ops {stats}")
+        if fused_diff <= max(1e-3, 10 * plain_diff) or optimizer_mode == "on":
+            session = fused_session
+            plain_diff = fused_diff
+            fused_ops = ", ".join(f"{k} x{v}" for k, v in sorted(stats.items())) or "none"
+            variant = (f"ONNX export (TorchScript exporter, opset {ONNX_OPSET}) + "
+                       f"onnxruntime.transformers optimize_model(bert) fusions: {fused_ops}")
+        else:
+            variant += f" (fused model rejected: max |diff| {fused_diff:.2e})"
+
+    results = []
+    for batch in batch_sizes:
+        units = make_units(enc, batch)
+        log(f"onnxruntime batch {batch}: {len(units)} calls")
+        times = time_units(lambda u: ort_run(session, u), units, warmup_units(units, warmup))
+        notes = (f"onnxruntime {ort.__version__}, CPUExecutionProvider, ORT_ENABLE_ALL, "
+                 f"intra-op threads {threads}, inter-op 1; {variant}; "
+                 f"max |diff| vs torch {plain_diff:.1e}")
+        if batch > 1:
+            notes += "; length-sorted batches padded to their own max length"
+        results.append(summarize("onnxruntime", batch, units, times, enc, notes))
+    return results
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+
+def versions() -> dict:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("torch", "transformers", "tokenizers", "safetensors", "numpy",
+                 "onnx", "onnxruntime"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run(args: argparse.Namespace) -> dict:
+    config = check_model_dir(args.model)
+    sentences = read_sentences(args.sentences, args.limit)
+    log(f"{len(sentences)} sentences from {args.sentences}")
+
+    import torch
+
+    # Thread settings must precede any parallel work in torch.
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+
+    max_len = int(config.get("max_position_embeddings", 512))
+    enc = tokenize(args.model, sentences, max_len)
+    log(f"{enc.total_tokens} tokens (with [CLS]/[SEP]); {enc.truncated} truncated to {max_len}")
+
+    try:
+        model = load_torch_model(args.model, args.torch_attn)
+    except Exception as exc:  # noqa: BLE001 - report any load failure in one line
+        traceback.print_exc(file=sys.stderr)
+        raise BenchError(f"cannot load model from {args.model}: "
+                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+    results = []
+    if "torch" in args.runtimes:
+        results += bench_torch(model, enc, args.batch_sizes, args.warmup, args.torch_attn)
+    if "onnxruntime" in args.runtimes:
+        def reference(unit: Unit):
+            with torch.inference_mode():
+                return model(input_ids=torch.from_numpy(unit.input_ids),
+                             attention_mask=torch.from_numpy(unit.attention_mask),
+                             token_type_ids=torch.from_numpy(unit.token_type_ids)
+                             ).last_hidden_state.numpy()
+
+        cache_dir = args.cache_dir or default_cache_dir()
+        results += bench_onnxruntime(args.model, config, enc, args.batch_sizes, args.warmup,
+                                     args.threads, args.ort_optimizer, cache_dir, reference)
+
+    return {
+        "threads": args.threads,
+        "sentences": len(sentences),
+        "versions": versions(),
+        "model": str(args.model.resolve()),
+        "cpu": cpu_name(),
+        "truncated_sentences": enc.truncated,
+        "results": results,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Keep stdout for the JSON result alone: point file descriptor 1 (used by
+    # Python and by C/C++ libraries alike) at stderr while we work, and write
+    # the result to a saved copy of the original stdout at the end.
+    sys.stdout.flush()
+    real_stdout = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    try:
+        try:
+            args = parse_args(sys.argv[1:] if argv is None else argv)
+            report = run(args)
+        except BenchError as exc:
+            print(f"reference.py: {exc}", file=sys.stderr, flush=True)
+            return EXIT_USAGE
+        real_stdout.write(json.dumps(report, indent=2) + "\n")
+        real_stdout.flush()
+        return 0
+    finally:
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
