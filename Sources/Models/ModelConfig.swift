@@ -23,6 +23,7 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
     case weights(SafetensorsError)
     case shapeMismatch(file: String, tensor: String, expected: [Int], found: [Int])
     case invalidTasks(file: String, reason: String)
+    case tokenizer(String)
 
     public var description: String {
         switch self {
@@ -32,6 +33,7 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
         case let .weights(error): error.description
         case let .shapeMismatch(file, tensor, expected, found): "\(file): tensor '\(tensor)' has shape \(found), the config implies \(expected)"
         case let .invalidTasks(file, reason): "\(file): invalid tasks.json: \(reason)"
+        case let .tokenizer(reason): "tokenizer: \(reason)"
         }
     }
 }
@@ -49,8 +51,10 @@ public struct EncoderConfig: Sendable, Equatable {
     public var typeVocabularySize: Int
     public var layerNormEpsilon: Float
     public var activation: Activation
-    /// Label names of a token-classification checkpoint (`id2label`), if any.
+    /// Label names of a classification checkpoint (`id2label`), if any.
     public var labels: [String]?
+    /// The `transformers` class the checkpoint was saved from (`architectures[0]`), if given.
+    public var checkpointClass: String?
 
     public init(architecture: Architecture, vocabularySize: Int, hiddenSize: Int, layers: Int, heads: Int, intermediateSize: Int, maxPositions: Int = 512, typeVocabularySize: Int = 2, layerNormEpsilon: Float = 1e-12, activation: Activation = .gelu, labels: [String]? = nil) {
         self.architecture = architecture; self.vocabularySize = vocabularySize; self.hiddenSize = hiddenSize
@@ -112,6 +116,7 @@ private struct RawConfig: Decodable {
     // DistilBERT
     let dim: Int?, nLayers: Int?, nHeads: Int?, hiddenDim: Int?, activation: String?
     let id2label: [String: String]?
+    let architectures: [String]?
 
     enum CodingKeys: String, CodingKey {
         case modelType = "model_type", vocabSize = "vocab_size", hiddenSize = "hidden_size"
@@ -119,7 +124,7 @@ private struct RawConfig: Decodable {
         case intermediateSize = "intermediate_size", maxPositionEmbeddings = "max_position_embeddings"
         case typeVocabSize = "type_vocab_size", layerNormEps = "layer_norm_eps", hiddenAct = "hidden_act"
         case positionEmbeddingType = "position_embedding_type"
-        case dim, nLayers = "n_layers", nHeads = "n_heads", hiddenDim = "hidden_dim", activation, id2label
+        case dim, nLayers = "n_layers", nHeads = "n_heads", hiddenDim = "hidden_dim", activation, id2label, architectures
     }
 
     func validated(file: String) throws(ModelLoadError) -> EncoderConfig {
@@ -129,7 +134,7 @@ private struct RawConfig: Decodable {
             guard value > 0 else { throw .invalidConfig(file: file, reason: "\(key) must be positive, found \(value)") }
             return value
         }
-        func activation(_ name: String) throws(ModelLoadError) -> Activation {
+        func parseActivation(_ name: String) throws(ModelLoadError) -> Activation {
             switch name {
             case "gelu": return .gelu
             case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": return .geluTanh
@@ -150,14 +155,14 @@ private struct RawConfig: Decodable {
                 intermediateSize: try required(intermediateSize, "intermediate_size"),
                 maxPositions: try required(maxPositionEmbeddings ?? 512, "max_position_embeddings"),
                 typeVocabularySize: try required(typeVocabSize ?? 2, "type_vocab_size"),
-                layerNormEpsilon: Float(layerNormEps ?? 1e-12), activation: try activation(hiddenAct ?? "gelu"))
+                layerNormEpsilon: Float(layerNormEps ?? 1e-12), activation: try parseActivation(hiddenAct ?? "gelu"))
         case "distilbert":
             config = EncoderConfig(
                 architecture: .distilbert, vocabularySize: try required(vocabSize, "vocab_size"),
                 hiddenSize: try required(dim, "dim"), layers: try required(nLayers, "n_layers"),
                 heads: try required(nHeads, "n_heads"), intermediateSize: try required(hiddenDim, "hidden_dim"),
                 maxPositions: try required(maxPositionEmbeddings ?? 512, "max_position_embeddings"),
-                typeVocabularySize: 0, layerNormEpsilon: 1e-12, activation: try activation(activation ?? "gelu"))
+                typeVocabularySize: 0, layerNormEpsilon: 1e-12, activation: try parseActivation(self.activation ?? "gelu"))
         default:
             throw .unsupported(file: file, reason: "model_type '\(type)' (supported: bert, distilbert)")
         }
@@ -167,6 +172,7 @@ private struct RawConfig: Decodable {
         guard config.layerNormEpsilon > 0, config.layerNormEpsilon.isFinite else {
             throw .invalidConfig(file: file, reason: "layer_norm_eps must be positive")
         }
+        config.checkpointClass = architectures?.first
         if let id2label {
             var labels: [String] = []
             for index in 0..<id2label.count {

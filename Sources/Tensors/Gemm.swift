@@ -25,6 +25,18 @@ public enum Epilogue: Hashable, Sendable {
     case none
     /// The exact (erf) GELU of BERT's `hidden_act: "gelu"`.
     case geluErf
+    /// The tanh approximation of GELU (`gelu_new`).
+    case geluTanh
+    case relu
+
+    var algorithm: dnnl_alg_kind_t? {
+        switch self {
+        case .none: nil
+        case .geluErf: dnnl_eltwise_gelu_erf
+        case .geluTanh: dnnl_eltwise_gelu_tanh
+        case .relu: dnnl_eltwise_relu
+        }
+    }
 }
 
 /// One oneDNN stream plus a cache of matmul primitives keyed by shape; used by one thread at a
@@ -104,11 +116,11 @@ final class MatmulExecutor {
         var attr: dnnl_primitive_attr_t?
         try check(dnnl_primitive_attr_create(&attr), "dnnl_primitive_attr_create")
         defer { dnnl_primitive_attr_destroy(attr) }
-        if key.epilogue == .geluErf {
+        if let algorithm = key.epilogue.algorithm {
             var postOps: dnnl_post_ops_t?
             try check(dnnl_post_ops_create(&postOps), "dnnl_post_ops_create")
             defer { dnnl_post_ops_destroy(postOps) }
-            try check(dnnl_post_ops_append_eltwise(postOps, 1.0, dnnl_eltwise_gelu_erf, 0, 0), "dnnl_post_ops_append_eltwise")
+            try check(dnnl_post_ops_append_eltwise(postOps, 1.0, algorithm, 0, 0), "dnnl_post_ops_append_eltwise")
             try check(dnnl_primitive_attr_set_post_ops(attr, postOps), "dnnl_primitive_attr_set_post_ops")
         }
         var primitiveDesc: dnnl_primitive_desc_t?

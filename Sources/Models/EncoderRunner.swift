@@ -1,0 +1,121 @@
+import Tensors
+
+/// Runs a BERT or DistilBERT encoder over packed batches in fp32.
+///
+/// One runner is one inference worker: its own scratch memory, its own oneDNN primitives and
+/// its own thread pool (`threads` cores splitting each operation). For throughput, run several
+/// runners with one thread each on different batches; they share the weights.
+public final class EncoderRunner: @unchecked Sendable {
+    public let weights: EncoderWeights
+    public let gemm: GemmRunner
+    public var config: EncoderConfig { weights.config }
+
+    private var hiddenA = ScratchSlot(), hiddenB = ScratchSlot(), qkv = ScratchSlot()
+    private var context = ScratchSlot(), inner = ScratchSlot(), scores = ScratchSlot()
+
+    public init(weights: EncoderWeights, threads: Int = 1) throws(DNNLError) {
+        self.weights = weights
+        self.gemm = try GemmRunner(pool: SpinPool(threads: threads))
+    }
+
+    /// Stops the pool's helper threads.
+    public func shutdown() { gemm.pool.shutdown() }
+
+    /// Checks a batch against the model's vocabulary, token types and positions.
+    public func validate(_ batch: PackedBatch) throws(EncoderInputError) {
+        for s in 0..<batch.count {
+            let rows = batch.rows(of: s)
+            if rows.isEmpty { throw .emptySequence(sequence: s) }
+            if rows.count > config.maxPositions {
+                throw .sequenceTooLong(sequence: s, length: rows.count, maxPositions: config.maxPositions)
+            }
+            for row in rows {
+                let id = batch.ids[row]
+                if id < 0 || Int(id) >= config.vocabularySize {
+                    throw .tokenIdOutOfRange(sequence: s, position: row - rows.lowerBound, id: id, vocabularySize: config.vocabularySize)
+                }
+                let type = batch.typeIds[row]
+                let types = max(config.typeVocabularySize, 1)
+                if type < 0 || Int(type) >= types {
+                    throw .typeIdOutOfRange(sequence: s, position: row - rows.lowerBound, id: type, typeVocabularySize: types)
+                }
+            }
+        }
+    }
+
+    /// The last hidden state of every token.
+    /// - Parameter layers: run only the first `layers` blocks (0 returns the embedding output);
+    ///   nil runs them all.
+    /// - Returns: `[batch.tokenCount, hidden]`, valid until the next call on this runner.
+    public func forward(_ batch: PackedBatch, layers: Int? = nil) throws -> UnsafePointer<Float> {
+        try validate(batch)
+        let rows = batch.tokenCount
+        let hidden = config.hiddenSize
+        var x = hiddenA.take(rows * hidden)
+        var y = hiddenB.take(rows * hidden)
+        let qkvBuffer = qkv.take(rows * 3 * hidden)
+        let contextBuffer = context.take(rows * hidden)
+        let innerBuffer = inner.take(rows * config.intermediateSize)
+        let tasks = batch.count * config.heads
+        let longest = batch.longest
+        let scoreBuffer = scores.take(tasks * longest)
+        let epilogue = config.activation.epilogue
+
+        embed(batch, into: x)
+        for layer in weights.layers.prefix(layers ?? weights.layers.count) {
+            try gemm.linear(x, rows: rows, layer.queryKeyValue, into: qkvBuffer)
+            gemm.pool.parallelFor(tasks) { task in
+                let sequence = task / config.heads, head = task % config.heads
+                let range = batch.rows(of: sequence)
+                selfAttention(
+                    qkv: qkvBuffer + range.lowerBound * 3 * hidden, tokens: range.count, hidden: hidden, heads: config.heads,
+                    output: contextBuffer + range.lowerBound * hidden, scores: scoreBuffer + task * longest, headRange: head..<(head + 1))
+            }
+            try gemm.linear(contextBuffer, rows: rows, layer.attentionOutput, into: y)
+            normalize(y, residual: x, rows: rows, layer.attentionNorm)
+            swap(&x, &y)
+            try gemm.linear(x, rows: rows, layer.intermediate, into: innerBuffer, epilogue: epilogue)
+            try gemm.linear(innerBuffer, rows: rows, layer.output, into: y)
+            normalize(y, residual: x, rows: rows, layer.outputNorm)
+            swap(&x, &y)
+        }
+        return UnsafePointer(x)
+    }
+
+    /// Word + position (+ token type) embeddings, then LayerNorm.
+    private func embed(_ batch: PackedBatch, into x: UnsafeMutablePointer<Float>) {
+        let hidden = config.hiddenSize
+        let words = weights.wordEmbeddings.pointer
+        let positions = weights.positionEmbeddings.pointer
+        let types = weights.tokenTypeEmbeddings?.pointer
+        for s in 0..<batch.count {
+            let range = batch.rows(of: s)
+            for row in range {
+                let out = x + row * hidden
+                let word = words + Int(batch.ids[row]) * hidden
+                let position = positions + (row - range.lowerBound) * hidden
+                if let types {
+                    let type = types + Int(batch.typeIds[row]) * hidden
+                    for i in 0..<hidden { out[i] = word[i] + position[i] + type[i] }
+                } else {
+                    for i in 0..<hidden { out[i] = word[i] + position[i] }
+                }
+            }
+        }
+        normalize(x, residual: nil, rows: batch.tokenCount, weights.embeddingNorm)
+    }
+
+    /// `x ← LayerNorm(x + residual)`, rows split over the pool.
+    private func normalize(_ x: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, rows: Int, _ norm: LayerNormWeights) {
+        let hidden = config.hiddenSize
+        let parts = rows >= 16 ? gemm.pool.threads : 1
+        let chunk = (rows + parts - 1) / parts
+        gemm.pool.parallelFor(parts) { part in
+            let start = part * chunk
+            let count = min(chunk, rows - start)
+            guard count > 0 else { return }
+            addLayerNorm(x + start * hidden, residual: residual.map { $0 + start * hidden }, rows: count, width: hidden,
+                         gamma: norm.gamma.pointer, beta: norm.beta.pointer, epsilon: config.layerNormEpsilon)
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Tensors
+import Tokenization
+
+/// A model directory loaded: one encoder, its tokenizer, and any number of named heads.
+///
+/// The directory is Hugging Face's layout (`config.json`, `model.safetensors`, `vocab.txt` or
+/// `tokenizer.json`) plus biotag's `tasks.json`. Without `tasks.json`, a `…ForTokenClassification`
+/// or `…ForSequenceClassification` checkpoint gets one task named `ner` or `classify` from its
+/// `id2label`; a bare encoder has no heads.
+public final class MultiTaskModel: @unchecked Sendable {
+    public enum Head: Sendable {
+        case token(TokenClassificationHead)
+        case sequence(SequenceClassificationHead)
+    }
+
+    public struct Task: Sendable {
+        public let spec: TaskSpec
+        public let head: Head
+        public var name: String { spec.name }
+    }
+
+    public let directory: String
+    public let encoder: EncoderWeights
+    public let tokenizer: WordPieceTokenizer
+    public let tasks: [Task]
+    public var config: EncoderConfig { encoder.config }
+    public let weightsFile: SafetensorsFile
+
+    public init(directory: String) throws(ModelLoadError) {
+        self.directory = directory
+        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw .missingFile("\(directory) (not a model directory)")
+        }
+        let config = try EncoderConfig.load(path: path("config.json"))
+        guard FileManager.default.fileExists(atPath: path("model.safetensors")) else { throw .missingFile(path("model.safetensors")) }
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(path: path("model.safetensors")) } catch { throw .weights(error) }
+        weightsFile = file
+        encoder = try EncoderWeights(config: config, file: file)
+        do { tokenizer = try WordPieceTokenizer.load(directory: directory) } catch {
+            throw .tokenizer("\(directory): \(error.description)")
+        }
+        let specs: [TaskSpec]
+        if FileManager.default.fileExists(atPath: path("tasks.json")) {
+            specs = try TaskFile.load(path: path("tasks.json")).tasks
+        } else {
+            specs = Self.implicitTasks(config)
+        }
+        var tasks: [Task] = []
+        for spec in specs { tasks.append(Task(spec: spec, head: try Self.loadHead(spec, config: config, file: file))) }
+        self.tasks = tasks
+    }
+
+    /// The task a plain `transformers` classification checkpoint implies.
+    static func implicitTasks(_ config: EncoderConfig) -> [TaskSpec] {
+        guard let labels = config.labels, let kind = config.checkpointClass else { return [] }
+        if kind.hasSuffix("ForTokenClassification") {
+            return [TaskSpec(name: "ner", kind: .tokenClassification, labels: labels, head: .linear, tensors: ["classifier": "classifier"])]
+        }
+        if kind.hasSuffix("ForSequenceClassification") {
+            let pooler = config.architecture == .bert ? "bert.pooler.dense" : "pre_classifier"
+            return [TaskSpec(name: "classify", kind: .sequenceClassification, labels: labels, tensors: ["classifier": "classifier", "pooler": pooler],
+                             poolerActivation: config.architecture == .bert ? .tanh : .relu)]
+        }
+        return []
+    }
+
+    static func loadHead(_ spec: TaskSpec, config: EncoderConfig, file: SafetensorsFile) throws(ModelLoadError) -> Head {
+        let hidden = config.hiddenSize
+        func linear(_ role: String, out: Int) throws(ModelLoadError) -> LinearWeight? {
+            guard let prefix = spec.tensors[role] else { return nil }
+            do {
+                let weight = try file.floats(prefix + ".weight", shape: [out, hidden])
+                let bias = try file.floats(prefix + ".bias", shape: [out])
+                return LinearWeight(weight: weight.pointer, bias: bias.pointer, outFeatures: out, inFeatures: hidden, owner: [weight.owner, bias.owner] as AnyObject)
+            } catch let .wrongShape(file, tensor, expected, found) {
+                throw .shapeMismatch(file: file, tensor: tensor, expected: expected, found: found)
+            } catch {
+                throw .weights(error)
+            }
+        }
+        let classifier = try linear("classifier", out: spec.labels.count)!
+        switch spec.kind {
+        case .tokenClassification:
+            let shape = spec.head ?? .linear
+            let dense = shape == .mlp ? try linear("dense", out: hidden) : nil
+            return .token(TokenClassificationHead(shape: shape, dense: dense, activation: spec.activation ?? .gelu, classifier: classifier, labels: spec.labels))
+        case .sequenceClassification:
+            return .sequence(SequenceClassificationHead(pooler: try linear("pooler", out: hidden), poolerActivation: spec.poolerActivation ?? .tanh, classifier: classifier, labels: spec.labels))
+        }
+    }
+}
+
+/// The outputs of one forward pass: every head's logits.
+public struct MultiTaskOutput: Sendable {
+    /// Token heads: `[tokens, labels]` row-major, rows as in the packed batch.
+    /// Sequence heads: `[sequences, labels]`.
+    public var logits: [String: [Float]]
+}
+
+/// Runs a `MultiTaskModel`: one encoder pass, then every head on the same hidden states.
+public final class MultiTaskRunner: @unchecked Sendable {
+    public let model: MultiTaskModel
+    public let encoder: EncoderRunner
+    private var headScratch = ScratchSlot()
+
+    public init(model: MultiTaskModel, threads: Int = 1) throws(DNNLError) {
+        self.model = model
+        encoder = try EncoderRunner(weights: model.encoder, threads: threads)
+    }
+
+    public func shutdown() { encoder.shutdown() }
+
+    /// - Parameter tasks: the heads to run (all when nil).
+    public func forward(_ batch: PackedBatch, tasks: Set<String>? = nil) throws -> MultiTaskOutput {
+        let hidden = try encoder.forward(batch)
+        var logits: [String: [Float]] = [:]
+        let rows = batch.tokenCount
+        for task in model.tasks where tasks?.contains(task.name) ?? true {
+            switch task.head {
+            case let .token(head):
+                let scratch = headScratch.take(rows * model.config.hiddenSize)
+                let out = FloatBuffer(count: rows * head.labels.count)
+                try head.apply(hidden, rows: rows, gemm: encoder.gemm, scratch: scratch, logits: out.pointer)
+                logits[task.name] = out.array
+            case let .sequence(head):
+                logits[task.name] = try head.apply(hidden, batch: batch, gemm: encoder.gemm)
+            }
+        }
+        return MultiTaskOutput(logits: logits)
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+
+/// One head of a model directory, as `tasks.json` describes it. Tensor names are explicit
+/// prefixes into `model.safetensors` (`<prefix>.weight`, `<prefix>.bias`), never guessed.
+public struct TaskSpec: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case tokenClassification = "token_classification", sequenceClassification = "sequence_classification" }
+
+    public var name: String
+    public var kind: Kind
+    public var labels: [String]
+    /// Token classification: `linear` or `mlp`.
+    public var head: HeadShape?
+    /// Activation between the MLP's layers (token classification) — default `gelu`.
+    public var activation: Activation?
+    /// Linear layer prefixes: `classifier` always; `dense` for an MLP head; `pooler` for a
+    /// sequence head (with `poolerActivation`, `tanh` for BERT, `relu` for DistilBERT).
+    public var tensors: [String: String]
+    public var poolerActivation: SequenceClassificationHead.PoolerActivation?
+
+    public init(name: String, kind: Kind, labels: [String], head: HeadShape? = nil, activation: Activation? = nil, tensors: [String: String], poolerActivation: SequenceClassificationHead.PoolerActivation? = nil) {
+        self.name = name; self.kind = kind; self.labels = labels; self.head = head
+        self.activation = activation; self.tensors = tensors; self.poolerActivation = poolerActivation
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, kind, labels, head, activation, tensors, poolerActivation = "pooler_activation"
+    }
+}
+
+/// `tasks.json`: the heads of a model directory.
+public struct TaskFile: Codable, Sendable, Equatable {
+    public static let currentVersion = 1
+    public var format = "biotag.tasks"
+    public var version = TaskFile.currentVersion
+    public var tasks: [TaskSpec]
+
+    public init(tasks: [TaskSpec]) { self.tasks = tasks }
+
+    public static func load(path: String) throws(ModelLoadError) -> TaskFile {
+        guard let data = FileManager.default.contents(atPath: path) else { throw .missingFile(path) }
+        let file: TaskFile
+        do { file = try JSONDecoder().decode(TaskFile.self, from: data) } catch {
+            throw .invalidTasks(file: path, reason: "\(error)")
+        }
+        guard file.format == "biotag.tasks" else { throw .invalidTasks(file: path, reason: "format is '\(file.format)', expected 'biotag.tasks'") }
+        guard file.version <= currentVersion else {
+            throw .invalidTasks(file: path, reason: "version \(file.version) is newer than this biotag reads (\(currentVersion))")
+        }
+        var seen = Set<String>()
+        for task in file.tasks {
+            guard !task.name.isEmpty, seen.insert(task.name).inserted else {
+                throw .invalidTasks(file: path, reason: "task names must be unique and non-empty ('\(task.name)')")
+            }
+            guard !task.labels.isEmpty else { throw .invalidTasks(file: path, reason: "task '\(task.name)' has no labels") }
+            guard task.tensors["classifier"] != nil else { throw .invalidTasks(file: path, reason: "task '\(task.name)' names no classifier tensor") }
+            if task.kind == .tokenClassification, task.head == .mlp, task.tensors["dense"] == nil {
+                throw .invalidTasks(file: path, reason: "MLP task '\(task.name)' names no dense tensor")
+            }
+        }
+        return file
+    }
+
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
