@@ -14,9 +14,11 @@ let package = Package(
     targets: [
         // oneDNN's C API (Debian package libdnnl-dev) plus a few inline helpers.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        // Attention and elementwise kernels, compiled per instruction set and chosen at load time.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(
             name: "Tensors",
-            dependencies: ["CDNNL"],
+            dependencies: ["CDNNL", "CKernels"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "Tokenization"),

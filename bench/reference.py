@@ -25,12 +25,19 @@ Method
   * Before each timed configuration, a warm-up runs W sentences' worth of
     that configuration's inputs (spread evenly over the length range).
   * torch: eval mode, fp32, torch.inference_mode(), torch.set_num_threads(N).
-  * onnxruntime: the model is exported to ONNX once (cached, see
-    --cache-dir), optionally fused by onnxruntime's BERT optimizer, and run
-    on CPUExecutionProvider with ORT_ENABLE_ALL, intra-op threads N and
-    inter-op threads 1.
+  * onnxruntime: the model is exported to ONNX once (cached under
+    bench/.cache, see --cache-dir), fused by onnxruntime's BERT optimizer
+    (see --ort-optimizer), and run on CPUExecutionProvider with
+    ORT_ENABLE_ALL, intra-op threads N and inter-op threads 1.
 
-Output: a single JSON object on stdout (schema in `main`); all logging and
+Output: a single JSON object on stdout:
+    {"threads": N, "sentences": K, "versions": {...}, "model": ..., "cpu": ...,
+     "truncated_sentences": n,
+     "results": [{"runtime": "torch" | "onnxruntime", "batch": B,
+                  "ms_per_sentence": x, "p50_ms": x, "p99_ms": x,  (null unless B == 1)
+                  "sentences_per_second": x, "tokens": n, "padded_tokens": n,
+                  "total_seconds": x, "notes": "..."}, ...]}
+All logging and
 anything the libraries print goes to stderr. Usage errors, a missing model
 directory or an unreadable sentence file give a one-line message on stderr
 and exit status 2.
@@ -39,7 +46,6 @@ and exit status 2.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import hashlib
 import json
@@ -47,7 +53,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -72,6 +77,12 @@ class BenchError(Exception):
 
 def log(msg: str) -> None:
     print(f"[reference] {msg}", file=sys.stderr, flush=True)
+
+
+def one_line(exc: BaseException) -> str:
+    """'Type: first line of the message' for one-line error reports."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------
@@ -155,7 +166,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "cannot be used; off = plain ORT graph optimizations only")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="where exported ONNX models are cached (default "
-                        "$BIOTAG_BENCH_CACHE or ${XDG_CACHE_HOME:-~/.cache}/biotag-bench)")
+                        "$BIOTAG_BENCH_CACHE, else bench/.cache)")
     return p.parse_args(argv)
 
 
@@ -342,7 +353,7 @@ def summarize(runtime: str, batch: int, units: list[Unit], times: list[float],
         "ms_per_sentence": round(total * 1000.0 / n_sentences, 4),
         "p50_ms": None,
         "p99_ms": None,
-        "sentences_per_second": round(n_sentences / total, 3) if total > 0 else None,
+        "sentences_per_second": round(n_sentences / max(total, 1e-9), 3),
         "tokens": enc.total_tokens,
         "padded_tokens": int(sum(u.input_ids.size for u in units)),
         "total_seconds": round(total, 4),
@@ -361,14 +372,22 @@ def summarize(runtime: str, batch: int, units: list[Unit], times: list[float],
 
 
 def load_torch_model(model_dir: Path, attn: str):
+    """BertModel in eval mode, fp32, without the pooler (the benchmark times
+    the encoder's last_hidden_state only). Checkpoints with or without the
+    `bert.` tensor-name prefix both load; encoder weights missing from the
+    checkpoint are reported on stderr."""
     import torch
     from transformers import AutoModel
-
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bars on stderr
-    model = AutoModel.from_pretrained(str(model_dir), attn_implementation=attn,
-                                      dtype=torch.float32)
+    model, info = AutoModel.from_pretrained(
+        str(model_dir), attn_implementation=attn, dtype=torch.float32,
+        add_pooling_layer=False, output_loading_info=True)
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        log(f"warning: {len(missing)} weights not in the checkpoint (randomly "
+            f"initialised): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
     model.eval()
     return model
 
@@ -393,7 +412,7 @@ def bench_torch(model, enc: Encoded, batch_sizes: list[int], warmup: int,
         log(f"torch batch {batch}: {len(units)} calls")
         with torch.inference_mode():
             times = time_units(run, units, warmup_units(units, warmup))
-        notes = (f"torch {torch.__version__}, fp32, eval, inference_mode, "
+        notes = (f"torch {torch.__version__}, BertModel without pooler, fp32, eval, inference_mode, "
                  f"attn_implementation={attn}, intra-op threads {torch.get_num_threads()}")
         if batch > 1:
             notes += "; length-sorted batches padded to their own max length"
@@ -407,10 +426,10 @@ def bench_torch(model, enc: Encoded, batch_sizes: list[int], warmup: int,
 
 
 def default_cache_dir() -> Path:
+    """$BIOTAG_BENCH_CACHE, else bench/.cache next to this script (git-ignored)."""
     if os.environ.get("BIOTAG_BENCH_CACHE"):
         return Path(os.environ["BIOTAG_BENCH_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "biotag-bench"
+    return Path(__file__).resolve().parent / ".cache"
 
 
 def cache_key(model_dir: Path) -> str:
@@ -449,28 +468,42 @@ class _LastHiddenState:
         return Wrapper(model)
 
 
-def export_onnx(model_dir: Path, path: Path) -> None:
-    """Export BertModel (eager attention: the graph pattern onnxruntime's
-    fusions recognise) to `path` with dynamic batch and sequence axes."""
+def export_onnx(model_dir: Path, path: Path) -> str:
+    """Export BertModel (eager attention, the op pattern onnxruntime's fusions
+    recognise) to `path` with dynamic batch and sequence axes; returns a
+    description of the exporter used."""
     import torch
 
     model = load_torch_model(model_dir, "eager")
     wrapper = _LastHiddenState.wrap(model).eval()
     example = (torch.ones(2, 8, dtype=torch.int64), torch.ones(2, 8, dtype=torch.int64),
                torch.zeros(2, 8, dtype=torch.int64))
+    inputs = ["input_ids", "attention_mask", "token_type_ids"]
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     with torch.inference_mode(False), torch.no_grad():
-        # The TorchScript-based exporter (dynamo=False) produces the op pattern
-        # that onnxruntime.transformers' BERT fusions are written against.
-        torch.onnx.export(
-            wrapper, example, str(tmp), dynamo=False, opset_version=ONNX_OPSET,
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={name: {0: "batch", 1: "sequence"} for name in
-                          ("input_ids", "attention_mask", "token_type_ids",
-                           "last_hidden_state")},
-            do_constant_folding=True)
+        try:
+            # The TorchScript-based exporter (dynamo=False) produces the graph
+            # that onnxruntime.transformers' BERT fusions (Attention,
+            # EmbedLayerNormalization) are written against; the torch.export
+            # one (the default since torch 2.9) gets no attention fusion.
+            torch.onnx.export(
+                wrapper, example, str(tmp), dynamo=False, opset_version=ONNX_OPSET,
+                input_names=inputs, output_names=["last_hidden_state"],
+                dynamic_axes={name: {0: "batch", 1: "sequence"}
+                              for name in inputs + ["last_hidden_state"]},
+                do_constant_folding=True)
+            exporter = f"TorchScript exporter, opset {ONNX_OPSET}"
+        except Exception:  # noqa: BLE001 - e.g. a torch without the legacy exporter
+            traceback.print_exc(file=sys.stderr)
+            log("TorchScript export failed; trying the torch.export-based exporter")
+            batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+            torch.onnx.export(
+                wrapper, example, str(tmp), dynamo=True, external_data=False,
+                input_names=inputs, output_names=["last_hidden_state"],
+                dynamic_shapes={name: {0: batch, 1: seq} for name in inputs})
+            exporter = "torch.export-based exporter"
     os.replace(tmp, path)
+    return exporter
 
 
 def fuse_onnx(src: Path, dst: Path, config: dict) -> dict:
@@ -489,34 +522,46 @@ def fuse_onnx(src: Path, dst: Path, config: dict) -> dict:
     return stats
 
 
-def prepare_onnx(model_dir: Path, config: dict, cache_dir: Path,
-                 want_fused: bool) -> tuple[Path, Path | None, dict, str]:
-    """Return (plain model, fused model or None, fused-op stats, fusion error)."""
+@dataclass
+class OnnxModels:
+    plain: Path            # the export as is (ORT applies its own graph optimizations)
+    exporter: str          # how it was exported
+    fused: Path | None     # after onnxruntime.transformers' BERT fusions, if they ran
+    fused_ops: dict        # fused operator counts, e.g. {"Attention": 12, ...}
+    fuse_error: str        # one line, when the fusion step failed
+
+
+def prepare_onnx(model_dir: Path, config: dict, cache_dir: Path, want_fused: bool) -> OnnxModels:
+    """Export (and fuse) the model, or reuse an earlier run's files from the cache."""
     key_dir = cache_dir / cache_key(model_dir)
     key_dir.mkdir(parents=True, exist_ok=True)
     (key_dir / "source.txt").write_text(str(model_dir.resolve()) + "\n")
-    plain = key_dir / "model.onnx"
-    if plain.is_file():
+    plain, plain_meta = key_dir / "model.onnx", key_dir / "model.json"
+    if plain.is_file() and plain_meta.is_file():
         log(f"using cached ONNX export {plain}")
+        exporter = json.loads(plain_meta.read_text())["exporter"]
     else:
         log(f"exporting ONNX model to {plain}")
-        export_onnx(model_dir, plain)
+        exporter = export_onnx(model_dir, plain)
+        plain_meta.write_text(json.dumps({"exporter": exporter}))
+    models = OnnxModels(plain, exporter, None, {}, "")
     if not want_fused:
-        return plain, None, {}, ""
-    fused = key_dir / "model.bert-fused.onnx"
-    stats_path = key_dir / "model.bert-fused.json"
-    if fused.is_file() and stats_path.is_file():
+        return models
+
+    fused, fused_meta = key_dir / "model.bert-fused.onnx", key_dir / "model.bert-fused.json"
+    if fused.is_file() and fused_meta.is_file():
         log(f"using cached fused ONNX model {fused}")
-        return plain, fused, json.loads(stats_path.read_text()), ""
+        models.fused, models.fused_ops = fused, json.loads(fused_meta.read_text())
+        return models
     log("fusing with onnxruntime.transformers.optimizer (model_type=bert)")
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            stats = fuse_onnx(plain, fused, config)
+        models.fused_ops = fuse_onnx(plain, fused, config)
+        models.fused = fused
+        fused_meta.write_text(json.dumps(models.fused_ops))
     except Exception as exc:  # noqa: BLE001 - any failure means "no fusion"
         traceback.print_exc(file=sys.stderr)
-        return plain, None, {}, f"{type(exc).__name__}: {exc}".splitlines()[0]
-    stats_path.write_text(json.dumps(stats))
-    return plain, fused, stats, ""
+        models.fuse_error = one_line(exc)
+    return models
 
 
 def ort_session(path: Path, threads: int):
@@ -545,14 +590,25 @@ def max_abs_diff(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
 
 
+def quick_time(session, units: list[Unit]) -> float:
+    """Seconds for one pass over `units` (after one untimed pass)."""
+    for unit in units:
+        ort_run(session, unit)
+    t0 = time.perf_counter()
+    for unit in units:
+        ort_run(session, unit)
+    return time.perf_counter() - t0
+
+
 def bench_onnxruntime(model_dir: Path, config: dict, enc: Encoded, batch_sizes: list[int],
                       warmup: int, threads: int, optimizer_mode: str, cache_dir: Path,
                       reference) -> list[dict]:
     """`reference(unit)` gives torch's last_hidden_state for a correctness check."""
+    import numpy as np
     import onnxruntime as ort
 
-    plain, fused, stats, fuse_error = prepare_onnx(model_dir, config, cache_dir,
-                                                   want_fused=optimizer_mode != "off")
+    models = prepare_onnx(model_dir, config, cache_dir, want_fused=optimizer_mode != "off")
+
     # Correctness probes with shapes unlike the export example: the first
     # sentence alone, and the two longest sentences as a padded batch (which
     # exercises the attention mask). Padding positions are not compared.
@@ -562,7 +618,6 @@ def bench_onnxruntime(model_dir: Path, config: dict, enc: Encoded, batch_sizes: 
     expected = [reference(p) for p in probes]
 
     def diff(session) -> float:
-        import numpy as np
         worst = 0.0
         for probe, want in zip(probes, expected):
             mask = probe.attention_mask[..., None].astype(bool)
@@ -570,28 +625,40 @@ def bench_onnxruntime(model_dir: Path, config: dict, enc: Encoded, batch_sizes: 
             worst = max(worst, max_abs_diff(np.where(mask, got, 0), np.where(mask, want, 0)))
         return worst
 
-    session = ort_session(plain, threads)
-    plain_diff = diff(session)
-    log(f"plain ONNX model: max |diff| vs torch = {plain_diff:.2e}")
-    variant = "ONNX export (TorchScript exporter, opset %d), no transformer fusion" % ONNX_OPSET
+    session = ort_session(models.plain, threads)
+    session_diff = diff(session)
+    log(f"plain ONNX model: max |diff| vs torch = {session_diff:.2e}")
+    variant = f"ONNX export ({models.exporter}), no transformer fusion"
     if optimizer_mode == "off":
-        pass
-    elif fused is None:
+        variant += " (--ort-optimizer off)"
+    elif models.fused is None:
         if optimizer_mode == "on":
-            raise BenchError(f"onnxruntime BERT optimizer failed: {fuse_error}")
-        variant += f" (optimizer failed: {fuse_error})"
+            raise BenchError(f"onnxruntime BERT optimizer failed: {models.fuse_error}")
+        variant += f" (optimizer failed: {models.fuse_error})"
     else:
-        fused_session = ort_session(fused, threads)
+        fused_session = ort_session(models.fused, threads)
         fused_diff = diff(fused_session)
-        log(f"fused ONNX model: max |diff| vs torch = {fused_diff:.2e}; fused ops {stats}")
-        if fused_diff <= max(1e-3, 10 * plain_diff) or optimizer_mode == "on":
-            session = fused_session
-            plain_diff = fused_diff
-            fused_ops = ", ".join(f"{k} x{v}" for k, v in sorted(stats.items())) or "none"
-            variant = (f"ONNX export (TorchScript exporter, opset {ONNX_OPSET}) + "
-                       f"onnxruntime.transformers optimize_model(bert) fusions: {fused_ops}")
+        fused_ops = ", ".join(f"{k} x{v}" for k, v in sorted(models.fused_ops.items())) or "none"
+        log(f"fused ONNX model: max |diff| vs torch = {fused_diff:.2e}; fused ops: {fused_ops}")
+        fused_variant = (f"ONNX export ({models.exporter}) + onnxruntime.transformers "
+                         f"optimize_model(bert) fusions: {fused_ops}")
+        if optimizer_mode == "on":
+            session, session_diff, variant = fused_session, fused_diff, fused_variant
+        elif fused_diff > max(1e-3, 10 * session_diff):
+            variant += f" (fused model rejected: max |diff| vs torch {fused_diff:.1e})"
         else:
-            variant += f" (fused model rejected: max |diff| {fused_diff:.2e})"
+            # auto: keep the fused model only if it is also faster, judged on
+            # up to 30 single sentences spread over the length range.
+            sample = warmup_units(make_units(enc, 1), 30)
+            plain_s, fused_s = quick_time(session, sample), quick_time(fused_session, sample)
+            log(f"speed check on {len(sample)} sentences: plain {plain_s * 1e3:.1f} ms, "
+                f"fused {fused_s * 1e3:.1f} ms")
+            if fused_s <= plain_s:
+                session, session_diff, variant = fused_session, fused_diff, fused_variant
+                variant += f" (fusion speed-up {plain_s / fused_s:.2f}x in a quick check)"
+            else:
+                variant += (f" (fused model was slower in a quick check: "
+                            f"{fused_s / plain_s:.2f}x the time)")
 
     results = []
     for batch in batch_sizes:
@@ -600,7 +667,7 @@ def bench_onnxruntime(model_dir: Path, config: dict, enc: Encoded, batch_sizes: 
         times = time_units(lambda u: ort_run(session, u), units, warmup_units(units, warmup))
         notes = (f"onnxruntime {ort.__version__}, CPUExecutionProvider, ORT_ENABLE_ALL, "
                  f"intra-op threads {threads}, inter-op 1; {variant}; "
-                 f"max |diff| vs torch {plain_diff:.1e}")
+                 f"max |diff| vs torch {session_diff:.1e}")
         if batch > 1:
             notes += "; length-sorted batches padded to their own max length"
         results.append(summarize("onnxruntime", batch, units, times, enc, notes))
@@ -654,8 +721,7 @@ def run(args: argparse.Namespace) -> dict:
         model = load_torch_model(args.model, args.torch_attn)
     except Exception as exc:  # noqa: BLE001 - report any load failure in one line
         traceback.print_exc(file=sys.stderr)
-        raise BenchError(f"cannot load model from {args.model}: "
-                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        raise BenchError(f"cannot load model from {args.model}: {one_line(exc)}") from None
 
     results = []
     if "torch" in args.runtimes:
@@ -691,17 +757,18 @@ def main(argv: list[str] | None = None) -> int:
     real_stdout = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     try:
-        try:
-            args = parse_args(sys.argv[1:] if argv is None else argv)
-            report = run(args)
-        except BenchError as exc:
-            print(f"reference.py: {exc}", file=sys.stderr, flush=True)
-            return EXIT_USAGE
-        real_stdout.write(json.dumps(report, indent=2) + "\n")
-        real_stdout.flush()
-        return 0
-    finally:
-        sys.stdout.flush()
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        report = run(args)
+    except BenchError as exc:
+        print(f"reference.py: {exc}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - unexpected: traceback, then one line
+        traceback.print_exc(file=sys.stderr)
+        print(f"reference.py: failed: {one_line(exc)}", file=sys.stderr, flush=True)
+        return 1
+    real_stdout.write(json.dumps(report, indent=2) + "\n")
+    real_stdout.flush()
+    return 0
 
 
 if __name__ == "__main__":

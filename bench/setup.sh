@@ -21,7 +21,22 @@ log() { echo "[bench/setup] $*" >&2; }
 # What the marker must contain for the venv to count as complete.
 want="$("$python" -c 'import sys; print("python %d.%d.%d" % sys.version_info[:3])') $(sha256sum "$req" | cut -d' ' -f1)"
 
-if [[ -f "$marker" && "$(cat "$marker")" == "$want" && -x "$venv/bin/python" ]]; then
+up_to_date() { [[ -f "$marker" && "$(cat "$marker")" == "$want" && -x "$venv/bin/python" ]]; }
+
+if up_to_date; then
+    log "venv up to date ($venv)"
+    exit 0
+fi
+
+# Serialize concurrent runs (the lock lives in the git-ignored bench/.cache);
+# whoever waited re-checks, since the other run may have finished the job.
+mkdir -p "$here/.cache"
+exec 9>"$here/.cache/setup.lock"
+if ! flock -n 9; then
+    log "another setup.sh is running; waiting for it"
+    flock 9
+fi
+if up_to_date; then
     log "venv up to date ($venv)"
     exit 0
 fi

@@ -10,6 +10,9 @@ public final class EncoderRunner: @unchecked Sendable {
     public let gemm: GemmRunner
     public var config: EncoderConfig { weights.config }
 
+    /// When set, every forward pass adds the time of each operation to it.
+    public var profile: OperationProfile?
+
     private var hiddenA = ScratchSlot(), hiddenB = ScratchSlot(), qkv = ScratchSlot()
     private var context = ScratchSlot(), inner = ScratchSlot(), scores = ScratchSlot()
 
@@ -58,28 +61,40 @@ public final class EncoderRunner: @unchecked Sendable {
         let innerBuffer = inner.take(rows * config.intermediateSize)
         let tasks = batch.count * config.heads
         let longest = batch.longest
-        let scoreBuffer = scores.take(tasks * longest)
+        let scratchPerTask = attentionScratchCount(tokens: longest, headSize: config.headSize)
+        let scoreBuffer = scores.take(tasks * scratchPerTask)
         let epilogue = config.activation.epilogue
 
-        embed(batch, into: x)
+        timed("embeddings") { embed(batch, into: x) }
         for layer in weights.layers.prefix(layers ?? weights.layers.count) {
-            try gemm.linear(x, rows: rows, layer.queryKeyValue, into: qkvBuffer)
-            gemm.pool.parallelFor(tasks) { task in
-                let sequence = task / config.heads, head = task % config.heads
-                let range = batch.rows(of: sequence)
-                selfAttention(
-                    qkv: qkvBuffer + range.lowerBound * 3 * hidden, tokens: range.count, hidden: hidden, heads: config.heads,
-                    output: contextBuffer + range.lowerBound * hidden, scores: scoreBuffer + task * longest, headRange: head..<(head + 1))
+            try timed("qkv projection") { try gemm.linear(x, rows: rows, layer.queryKeyValue, into: qkvBuffer) }
+            timed("attention") {
+                gemm.pool.parallelFor(tasks) { task in
+                    let sequence = task / config.heads, head = task % config.heads
+                    let range = batch.rows(of: sequence)
+                    selfAttention(
+                        qkv: qkvBuffer + range.lowerBound * 3 * hidden, tokens: range.count, hidden: hidden, heads: config.heads,
+                        output: contextBuffer + range.lowerBound * hidden, scratch: scoreBuffer + task * scratchPerTask, headRange: head..<(head + 1))
+                }
             }
-            try gemm.linear(contextBuffer, rows: rows, layer.attentionOutput, into: y)
-            normalize(y, residual: x, rows: rows, layer.attentionNorm)
+            try timed("attention output") { try gemm.linear(contextBuffer, rows: rows, layer.attentionOutput, into: y) }
+            timed("add + layernorm") { normalize(y, residual: x, rows: rows, layer.attentionNorm) }
             swap(&x, &y)
-            try gemm.linear(x, rows: rows, layer.intermediate, into: innerBuffer, epilogue: epilogue)
-            try gemm.linear(innerBuffer, rows: rows, layer.output, into: y)
-            normalize(y, residual: x, rows: rows, layer.outputNorm)
+            try timed("ffn in + gelu") { try gemm.linear(x, rows: rows, layer.intermediate, into: innerBuffer, epilogue: epilogue) }
+            try timed("ffn out") { try gemm.linear(innerBuffer, rows: rows, layer.output, into: y) }
+            timed("add + layernorm") { normalize(y, residual: x, rows: rows, layer.outputNorm) }
             swap(&x, &y)
         }
         return UnsafePointer(x)
+    }
+
+    @inline(__always)
+    private func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        guard let profile else { return try body() }
+        let start = ContinuousClock.now
+        let result = try body()
+        profile.add(name, ContinuousClock.now - start)
+        return result
     }
 
     /// Word + position (+ token type) embeddings, then LayerNorm.
@@ -117,5 +132,18 @@ public final class EncoderRunner: @unchecked Sendable {
             addLayerNorm(x + start * hidden, residual: residual.map { $0 + start * hidden }, rows: count, width: hidden,
                          gamma: norm.gamma.pointer, beta: norm.beta.pointer, epsilon: config.layerNormEpsilon)
         }
+    }
+}
+
+/// Accumulated wall time per operation kind, for `biotag bench` breakdowns.
+public final class OperationProfile: @unchecked Sendable {
+    public private(set) var totals: [String: Duration] = [:]
+    public private(set) var order: [String] = []
+
+    public init() {}
+
+    func add(_ name: String, _ duration: Duration) {
+        if totals[name] == nil { order.append(name) }
+        totals[name, default: .zero] += duration
     }
 }

@@ -46,14 +46,19 @@ final class MatmulExecutor {
         let m: Int, n: Int, k: Int, ldc: Int
         let hasBias: Bool
         let epilogue: Epilogue
+        /// Let oneDNN choose a blocked weight layout; weights are reordered into it once.
+        let packed: Bool
     }
 
     final class Entry {
         let primitive: dnnl_primitive_t
         let src: dnnl_memory_t, weights: dnnl_memory_t, dst: dnnl_memory_t
         let bias: dnnl_memory_t?
-        init(primitive: dnnl_primitive_t, src: dnnl_memory_t, weights: dnnl_memory_t, dst: dnnl_memory_t, bias: dnnl_memory_t?) {
+        /// The weight layout the primitive expects, when it is not the plain one.
+        let packedLayout: Int?
+        init(primitive: dnnl_primitive_t, src: dnnl_memory_t, weights: dnnl_memory_t, dst: dnnl_memory_t, bias: dnnl_memory_t?, packedLayout: Int?) {
             self.primitive = primitive; self.src = src; self.weights = weights; self.dst = dst; self.bias = bias
+            self.packedLayout = packedLayout
         }
         deinit {
             dnnl_primitive_destroy(primitive)
@@ -64,6 +69,12 @@ final class MatmulExecutor {
 
     let stream: dnnl_stream_t
     private var cache: [Key: Entry] = [:]
+    /// Distinct blocked weight layouts chosen by primitives so far.
+    private var layouts: [dnnl_memory_desc_t] = []
+    /// Weights reordered into a blocked layout: (source address, layout index) → copy.
+    private var packedWeights: [PackedKey: FloatBuffer] = [:]
+
+    struct PackedKey: Hashable { let address: Int; let layout: Int }
 
     init() throws(DNNLError) {
         var stream: dnnl_stream_t?
@@ -78,11 +89,22 @@ final class MatmulExecutor {
     func run(_ key: Key, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>) throws(DNNLError) {
         let entry: Entry
         if let cached = cache[key] { entry = cached } else {
-            entry = try Self.create(key)
+            entry = try create(key)
             cache[key] = entry
         }
+        var weights = b
+        if let layout = entry.packedLayout {
+            let packedKey = PackedKey(address: Int(bitPattern: b), layout: layout)
+            if let packed = packedWeights[packedKey] {
+                weights = UnsafePointer(packed.pointer)
+            } else {
+                let packed = try pack(b, k: key.k, n: key.n, into: layout)
+                packedWeights[packedKey] = packed
+                weights = UnsafePointer(packed.pointer)
+            }
+        }
         dnnl_memory_set_data_handle(entry.src, UnsafeMutableRawPointer(mutating: a))
-        dnnl_memory_set_data_handle(entry.weights, UnsafeMutableRawPointer(mutating: b))
+        dnnl_memory_set_data_handle(entry.weights, UnsafeMutableRawPointer(mutating: weights))
         dnnl_memory_set_data_handle(entry.dst, UnsafeMutableRawPointer(c))
         var args = [
             dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: entry.src),
@@ -96,15 +118,47 @@ final class MatmulExecutor {
         try check(dnnl_primitive_execute(entry.primitive, stream, Int32(args.count), args), "dnnl_primitive_execute(matmul)")
     }
 
-    private static func create(_ key: Key) throws(DNNLError) -> Entry {
+    /// Reorders a plain `[n, k]` weight into blocked layout number `layout`.
+    private func pack(_ b: UnsafePointer<Float>, k: Int, n: Int, into layout: Int) throws(DNNLError) -> FloatBuffer {
+        let engine = DNNLEngine.shared.handle
+        var plain = dnnl_memory_desc_t()
+        try Self.descriptor(&plain, dims: (Int64(k), Int64(n)), strides: (1, Int64(k)))
+        var target = layouts[layout]
+        let buffer = FloatBuffer(count: (dnnl_memory_desc_get_size(&target) + 3) / 4)
+        var reorderDesc: dnnl_primitive_desc_t?
+        try check(dnnl_reorder_primitive_desc_create(&reorderDesc, &plain, engine, &target, engine, nil), "dnnl_reorder_primitive_desc_create")
+        defer { dnnl_primitive_desc_destroy(reorderDesc) }
+        var reorder: dnnl_primitive_t?
+        try check(dnnl_primitive_create(&reorder, reorderDesc), "dnnl_primitive_create(reorder)")
+        defer { dnnl_primitive_destroy(reorder) }
+        var source: dnnl_memory_t?, destination: dnnl_memory_t?
+        try check(dnnl_memory_create(&source, &plain, engine, UnsafeMutableRawPointer(mutating: b)), "dnnl_memory_create")
+        defer { dnnl_memory_destroy(source) }
+        try check(dnnl_memory_create(&destination, &target, engine, UnsafeMutableRawPointer(buffer.pointer)), "dnnl_memory_create")
+        defer { dnnl_memory_destroy(destination) }
+        let args = [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: source), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: destination)]
+        try check(dnnl_primitive_execute(reorder, stream, 2, args), "dnnl_primitive_execute(reorder)")
+        try check(dnnl_stream_wait(stream), "dnnl_stream_wait")
+        return buffer
+    }
+
+    private func create(_ key: Key) throws(DNNLError) -> Entry {
         let engine = DNNLEngine.shared.handle
         var srcDesc = dnnl_memory_desc_t(), weightDesc = dnnl_memory_desc_t()
         var dstDesc = dnnl_memory_desc_t(), biasDesc = dnnl_memory_desc_t()
-        try descriptor(&srcDesc, dims: (Int64(key.m), Int64(key.k)), strides: (Int64(key.k), 1))
-        try descriptor(&weightDesc, dims: (Int64(key.k), Int64(key.n)), strides: (1, Int64(key.k)))
-        try descriptor(&dstDesc, dims: (Int64(key.m), Int64(key.n)), strides: (Int64(key.ldc), 1))
+        try Self.descriptor(&srcDesc, dims: (Int64(key.m), Int64(key.k)), strides: (Int64(key.k), 1))
+        if key.packed {
+            var dims = dnnl_dims_t(Int64(key.k), Int64(key.n), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            let status = withUnsafePointer(to: &dims) {
+                $0.withMemoryRebound(to: Int64.self, capacity: 12) { dnnl_memory_desc_init_by_tag(&weightDesc, 2, $0, dnnl_f32, dnnl_format_tag_any) }
+            }
+            try check(status, "dnnl_memory_desc_init_by_tag(any)")
+        } else {
+            try Self.descriptor(&weightDesc, dims: (Int64(key.k), Int64(key.n)), strides: (1, Int64(key.k)))
+        }
+        try Self.descriptor(&dstDesc, dims: (Int64(key.m), Int64(key.n)), strides: (Int64(key.ldc), 1))
         if key.hasBias {
-            try descriptor(&biasDesc, dims: (1, Int64(key.n)), strides: (Int64(key.n), 1))
+            try Self.descriptor(&biasDesc, dims: (1, Int64(key.n)), strides: (Int64(key.n), 1))
         }
         var opDesc = dnnl_matmul_desc_t()
         try check(
@@ -128,6 +182,20 @@ final class MatmulExecutor {
         defer { dnnl_primitive_desc_destroy(primitiveDesc) }
         var primitive: dnnl_primitive_t?
         try check(dnnl_primitive_create(&primitive, primitiveDesc), "dnnl_primitive_create(matmul)")
+        var packedLayout: Int?
+        if key.packed, let chosen = dnnl_primitive_desc_query_md(primitiveDesc, dnnl_query_weights_md, 0) {
+            weightDesc = chosen.pointee
+            var plain = dnnl_memory_desc_t()
+            try Self.descriptor(&plain, dims: (Int64(key.k), Int64(key.n)), strides: (1, Int64(key.k)))
+            if dnnl_memory_desc_equal(&plain, &weightDesc) == 0 {
+                if let known = layouts.firstIndex(where: { var candidate = $0; return dnnl_memory_desc_equal(&candidate, &weightDesc) != 0 }) {
+                    packedLayout = known
+                } else {
+                    layouts.append(weightDesc)
+                    packedLayout = layouts.count - 1
+                }
+            }
+        }
 
         func memory(_ desc: inout dnnl_memory_desc_t) throws(DNNLError) -> dnnl_memory_t {
             var memory: dnnl_memory_t?
@@ -136,13 +204,23 @@ final class MatmulExecutor {
         }
         return Entry(
             primitive: primitive!, src: try memory(&srcDesc), weights: try memory(&weightDesc),
-            dst: try memory(&dstDesc), bias: key.hasBias ? try memory(&biasDesc) : nil)
+            dst: try memory(&dstDesc), bias: key.hasBias ? try memory(&biasDesc) : nil, packedLayout: packedLayout)
     }
 
     private static func descriptor(_ desc: inout dnnl_memory_desc_t, dims: (Int64, Int64), strides: (Int64, Int64)) throws(DNNLError) {
+        // `&tuple.0` would point at one element only: pass the whole fixed-size array.
         var dimsArray = dnnl_dims_t(dims.0, dims.1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var stridesArray = dnnl_dims_t(strides.0, strides.1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        try check(dnnl_memory_desc_init_by_strides(&desc, 2, &dimsArray.0, dnnl_f32, &stridesArray.0), "dnnl_memory_desc_init_by_strides")
+        let status = withUnsafePointer(to: &dimsArray) { dimsPointer in
+            withUnsafePointer(to: &stridesArray) { stridesPointer in
+                dimsPointer.withMemoryRebound(to: Int64.self, capacity: 12) { dimsValues in
+                    stridesPointer.withMemoryRebound(to: Int64.self, capacity: 12) { strideValues in
+                        dnnl_memory_desc_init_by_strides(&desc, 2, dimsValues, dnnl_f32, strideValues)
+                    }
+                }
+            }
+        }
+        try check(status, "dnnl_memory_desc_init_by_strides")
     }
 }
 
@@ -155,6 +233,9 @@ public final class GemmRunner: @unchecked Sendable {
     private var executors: [MatmulExecutor]
     /// Below this many multiply-adds a GEMM runs on one thread: splitting costs more than it saves.
     public var minimumSplitWork = 1 << 18
+    /// Reorder weights once into the blocked layout oneDNN prefers (instead of packing them on
+    /// every call); costs one extra copy of the weights in memory.
+    public var packWeights = true
 
     public init(pool: SpinPool) throws(DNNLError) {
         self.pool = pool
@@ -172,7 +253,7 @@ public final class GemmRunner: @unchecked Sendable {
         omp_set_num_threads(1)
         let parts = rows * n * k >= minimumSplitWork ? Swift.min(pool.threads, n / 16) : 1
         if parts <= 1 {
-            let key = MatmulExecutor.Key(m: rows, n: n, k: k, ldc: n, hasBias: weight.bias != nil, epilogue: epilogue)
+            let key = MatmulExecutor.Key(m: rows, n: n, k: k, ldc: n, hasBias: weight.bias != nil, epilogue: epilogue, packed: packWeights)
             try executors[0].run(key, a: x, b: weight.weight, bias: weight.bias, c: y)
             return
         }
@@ -183,7 +264,7 @@ public final class GemmRunner: @unchecked Sendable {
             let start = part * block
             let width = Swift.min(block, n - start)
             guard width > 0 else { return }
-            let key = MatmulExecutor.Key(m: rows, n: width, k: k, ldc: n, hasBias: weight.bias != nil, epilogue: epilogue)
+            let key = MatmulExecutor.Key(m: rows, n: width, k: k, ldc: n, hasBias: weight.bias != nil, epilogue: epilogue, packed: packWeights)
             omp_set_num_threads(1)
             do throws(DNNLError) {
                 try executors[part].run(key, a: x, b: weight.weight + start * k, bias: weight.bias.map { $0 + start }, c: y + start)

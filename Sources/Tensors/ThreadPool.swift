@@ -74,7 +74,9 @@ public final class SpinPool: @unchecked Sendable {
 
     private func workerLoop(slot: Int) {
         omp_set_num_threads(1)
-        var seen = generation.load(ordering: .acquiring)
+        // Generation 0 is the pool's state at construction; a task may already have been
+        // published before this thread got to run, and it must still take part in it.
+        var seen = 0
         while true {
             var spins = 0
             var current = generation.load(ordering: .acquiring)

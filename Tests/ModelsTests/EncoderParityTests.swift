@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-@testable import Models
+import Models
 
 /// The encoders against Hugging Face `transformers` outputs (`../shared/fixtures`).
 @Suite struct EncoderParityTests {

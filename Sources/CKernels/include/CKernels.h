@@ -1,0 +1,26 @@
+#ifndef BIOTAG_CKERNELS_H
+#define BIOTAG_CKERNELS_H
+
+// Elementwise and attention kernels in C, compiled once per instruction set (AVX-512, AVX2+FMA,
+// baseline) and chosen at load time by the dynamic linker (GCC/clang `target_clones`): Swift's
+// SIMD types compile for the baseline x86-64 only, so they cannot use AVX2 or FMA portably.
+
+#include <stddef.h>
+
+/// Self-attention of one sequence for heads [head_begin, head_end), no mask.
+/// qkv: [tokens, 3*hidden] rows `q | k | v`; out: [tokens, hidden];
+/// scratch: biotag_attention_scratch(tokens, hidden / heads) floats.
+void biotag_attention(const float *qkv, int tokens, int hidden, int heads,
+                      float *out, float *scratch, int head_begin, int head_end);
+
+size_t biotag_attention_scratch(int tokens, int head_size);
+
+/// x[r] = LayerNorm(x[r] + residual[r]) * gamma + beta for each of `rows` rows of `width`;
+/// residual may be NULL.
+void biotag_add_layernorm(float *x, const float *residual, int rows, int width,
+                          const float *gamma, const float *beta, float epsilon);
+
+/// x[i] = exp(x[i]) for n values (relative error < 2e-7; below -87.3 gives 0).
+void biotag_exp(float *x, int n);
+
+#endif

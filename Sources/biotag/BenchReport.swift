@@ -1,0 +1,106 @@
+import Foundation
+
+/// One configuration measured by the reference script.
+struct ReferenceResult: Decodable {
+    let runtime: String
+    let batch: Int
+    let msPerSentence: Double
+    let p50Ms: Double?
+    let p99Ms: Double?
+    let sentencesPerSecond: Double
+    let notes: String?
+
+    enum CodingKeys: String, CodingKey {
+        case runtime, batch, notes
+        case msPerSentence = "ms_per_sentence", p50Ms = "p50_ms", p99Ms = "p99_ms", sentencesPerSecond = "sentences_per_second"
+    }
+}
+
+/// Runs `bench/reference.py` (PyTorch, ONNX Runtime) through its own virtualenv.
+enum ReferenceRunner {
+    static func run(script: String, model: String, sentences: String, limit: Int?, threads: Int, batchSizes: [Int], runtimes: String) throws -> [ReferenceResult] {
+        guard FileManager.default.fileExists(atPath: script) else {
+            throw CommandError("\(script) not found (run from the repository root or pass --reference-script)")
+        }
+        let directory = (script as NSString).deletingLastPathComponent
+        let setup = (directory as NSString).appendingPathComponent("setup.sh")
+        printError("preparing the reference environment (\(setup)) …")
+        let prepared = try Subprocess.run("bash", [setup])
+        guard prepared.status == 0 else { throw CommandError("\(setup) failed: \(prepared.errorOutput.suffix(400))") }
+        let python = (directory as NSString).appendingPathComponent(".venv/bin/python")
+        var arguments = [script, "--model", model, "--sentences", sentences, "--threads", "\(threads)",
+                         "--batch-sizes", batchSizes.map(String.init).joined(separator: ","), "--runtimes", runtimes]
+        if let limit { arguments += ["--limit", "\(limit)"] }
+        printError("running the reference runtimes (\(runtimes)) …")
+        let result = try Subprocess.run(python, arguments, environment: ["HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"])
+        guard result.status == 0 else { throw CommandError("\(script) failed: \(result.errorOutput.suffix(400))") }
+        struct Output: Decodable { let results: [ReferenceResult] }
+        do {
+            return try JSONDecoder().decode(Output.self, from: Data(result.output.utf8)).results
+        } catch {
+            throw CommandError("\(script) printed no valid JSON: \(error)")
+        }
+    }
+}
+
+/// Everything one `biotag bench encode` run measured.
+struct BenchReport {
+    let model: String
+    let sentences: Int
+    let tokens: Int
+    let threads: Int
+    let tokenizerTokensPerSecond: Double
+    let results: [BenchResult]
+    let references: [ReferenceResult]
+    let note: String?
+
+    /// biotag's time over the reference's at the same batch size (< 1: biotag is faster).
+    func ratios(_ result: BenchResult) -> [(String, Double)] {
+        references.filter { $0.batch == result.batch }.map { ("\($0.runtime)", result.msPerSentence / $0.msPerSentence) }
+    }
+
+    func table() -> String {
+        var lines = ["model \(model): \(sentences) sentences, \(tokens) tokens, \(threads) cores; tokenizer \(Int(tokenizerTokensPerSecond)) tokens/s", ""]
+        lines.append("configuration".padding(toLength: 58, withPad: " ", startingAt: 0) + "ms/sentence    p50     p99   sentences/s   vs reference (time ratio)")
+        func row(_ name: String, _ ms: Double, _ p50: Double?, _ p99: Double?, _ ratios: String) -> String {
+            name.padding(toLength: 58, withPad: " ", startingAt: 0)
+                + String(format: "%11.3f %7@ %7@ %13.1f   ", ms, p50.map { String(format: "%.3f", $0) } ?? "-", p99.map { String(format: "%.3f", $0) } ?? "-", 1000 / ms) + ratios
+        }
+        for result in results {
+            let ratioText = ratios(result).map { String(format: "%@ %.2f×", $0.0, $0.1) }.joined(separator: ", ")
+            lines.append(row(result.name, result.msPerSentence, result.p50, result.p99, ratioText))
+        }
+        for reference in references {
+            lines.append(row("\(reference.runtime) fp32 batch \(reference.batch)", reference.msPerSentence, reference.p50Ms, reference.p99Ms, reference.notes ?? ""))
+        }
+        if let note { lines.append(""); lines.append(note) }
+        return lines.joined(separator: "\n")
+    }
+
+    func json() -> String {
+        var configurations: [[String: Any]] = results.map { result in
+            var entry: [String: Any] = [
+                "name": result.name, "model": model, "batch": result.batch, "threads": result.threads, "workers": result.workers,
+                "ms_per_sentence": result.msPerSentence, "sentences_per_second": result.sentencesPerSecond, "runtime": "biotag",
+                "ratios": Dictionary(ratios(result), uniquingKeysWith: { a, _ in a }),
+            ]
+            if let p50 = result.p50 { entry["p50_ms"] = p50 }
+            if let p99 = result.p99 { entry["p99_ms"] = p99 }
+            return entry
+        }
+        configurations += references.map { reference in
+            var entry: [String: Any] = [
+                "name": "\(reference.runtime) fp32 batch \(reference.batch)", "model": model, "batch": reference.batch, "threads": threads,
+                "ms_per_sentence": reference.msPerSentence, "sentences_per_second": reference.sentencesPerSecond, "runtime": reference.runtime,
+            ]
+            if let p50 = reference.p50Ms { entry["p50_ms"] = p50 }
+            if let p99 = reference.p99Ms { entry["p99_ms"] = p99 }
+            return entry
+        }
+        var object: [String: Any] = ["model": model, "sentences": sentences, "tokens": tokens, "threads": threads,
+                                     "tokenizer_tokens_per_second": tokenizerTokensPerSecond, "configurations": configurations]
+        if let note { object["note"] = note }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

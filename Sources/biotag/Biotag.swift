@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Biotag: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "biotag",
+        abstract: "Biomedical entity annotation with BERT-family models, fast on the CPU.",
+        subcommands: [FetchModel.self, Info.self, Tokenize.self, Encode.self, InitModel.self, Bench.self]
+    )
+}

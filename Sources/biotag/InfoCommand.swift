@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+import Models
+import Tensors
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Describe a model directory and what this CPU offers it.")
+
+    @OptionGroup var model: ModelOptions
+
+    func run() throws {
+        let loaded: MultiTaskModel
+        do { loaded = try MultiTaskModel(directory: model.directory) } catch { throw CommandError(error.description) }
+        let c = loaded.config
+        let parameters = loaded.weightsFile.header.tensors.values.reduce(0) { $0 + $1.elementCount }
+        let normalizer = loaded.tokenizer.normalizer
+        print("""
+            model:          \(loaded.directory)
+            architecture:   \(c.architecture.rawValue)\(c.checkpointClass.map { " (\($0))" } ?? "")
+            layers:         \(c.layers), hidden \(c.hiddenSize), heads \(c.heads), intermediate \(c.intermediateSize), activation \(c.activation.rawValue)
+            positions:      \(c.maxPositions), token types \(c.typeVocabularySize), vocabulary \(c.vocabularySize)
+            parameters:     \(parameters) in model.safetensors (\(loaded.weightsFile.header.tensors.count) tensors)
+            tokenizer:      WordPiece, \(loaded.tokenizer.vocabulary.count) entries, \(normalizer.lowercase ? "uncased" : "cased")\(normalizer.stripAccents ? ", accents stripped" : "")
+            tasks:          \(loaded.tasks.isEmpty ? "none (bare encoder)" : loaded.tasks.map { "\($0.name) [\($0.spec.kind.rawValue), \($0.spec.labels.count) labels]" }.joined(separator: ", "))
+            cpu:            oneDNN \(CPUFeatures.dnnlVersion), instruction set \(CPUFeatures.instructionSet)
+            """)
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import Models
+import Tokenization
+
+struct Tokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Tokenize JSON lines {\"text\": ...} from stdin into ids, offsets and tokens.",
+        discussion: """
+            Writes one JSON object per input line: {"input_ids": [...], "offsets": [[start, end], ...], "tokens": [...]}. \
+            Offsets are Unicode scalar indices into the text ([CLS]/[SEP] are [0, 0]), as Hugging Face tokenizers report them. \
+            No truncation: texts longer than the model's positions keep all their tokens.
+            """)
+
+    @OptionGroup var model: ModelOptions
+
+    func run() throws {
+        let tokenizer: WordPieceTokenizer
+        do { tokenizer = try WordPieceTokenizer.load(directory: model.directory) } catch {
+            throw CommandError(error.description)
+        }
+        var reader = LineReader(handle: .standardInput)
+        let output = FileHandle.standardOutput
+        var pending = ""
+        // Whatever was tokenized before a bad line still reaches stdout.
+        defer { output.write(Data(pending.utf8)) }
+        while let line = try reader.next() {
+            let text = try textField(of: line, lineNumber: reader.lineNumber)
+            let encoding = tokenizer.encode(text)
+            pending += "{\"input_ids\":[" + encoding.ids.map(String.init).joined(separator: ",")
+            pending += "],\"offsets\":[" + encoding.offsets.map { "[\($0.lowerBound),\($0.upperBound)]" }.joined(separator: ",")
+            pending += "],\"tokens\":[" + encoding.tokens.map(JSONText.string).joined(separator: ",") + "]}\n"
+            if pending.utf8.count > 1 << 16 { output.write(Data(pending.utf8)); pending = "" }
+        }
+    }
+}
