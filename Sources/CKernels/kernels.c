@@ -114,3 +114,22 @@ void biotag_add_layernorm(float *x, const float *residual, int rows, int width,
         for (i = 0; i < width; i++) row[i] = (row[i] - mean) * inverse * gamma[i] + beta[i];
     }
 }
+
+// GELU with the exact erf, in place on a [rows, cols] block with row stride ld.
+// erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), so |gelu error| < 1e-7·|x|.
+BIOTAG_MULTIVERSION
+void biotag_gelu_erf(float *x, int rows, int cols, int ld) {
+    for (int r = 0; r < rows; r++) {
+        float *row = x + (size_t)r * ld;
+        for (int i = 0; i < cols; i++) {
+            const float v = row[i];
+            const float z = v * 0.70710678118654752f;
+            const float a = z < 0.0f ? -z : z;
+            const float t = 1.0f / (1.0f + 0.3275911f * a);
+            const float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+            const float erf_abs = 1.0f - poly * exp_approx(-a * a);
+            const float erf = z < 0.0f ? -erf_abs : erf_abs;
+            row[i] = 0.5f * v * (1.0f + erf);
+        }
+    }
+}

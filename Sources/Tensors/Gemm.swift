@@ -1,4 +1,5 @@
 import CDNNL
+import CKernels
 
 /// A dense layer's parameters in Hugging Face's `nn.Linear` layout: `weight` is row-major
 /// `[outFeatures, inFeatures]`, so the layer computes `y = x · weightᵀ + bias`.
@@ -29,10 +30,12 @@ public enum Epilogue: Hashable, Sendable {
     case geluTanh
     case relu
 
+    /// The oneDNN post-op, when oneDNN applies it. The erf GELU is applied by biotag's own
+    /// vectorized kernel instead: oneDNN 2.6's AVX2 post-op costs 14% of the GEMM (measured
+    /// with `biotag bench gemm --gelu`).
     var algorithm: dnnl_alg_kind_t? {
         switch self {
-        case .none: nil
-        case .geluErf: dnnl_eltwise_gelu_erf
+        case .none, .geluErf: nil
         case .geluTanh: dnnl_eltwise_gelu_tanh
         case .relu: dnnl_eltwise_relu
         }
@@ -67,6 +70,7 @@ final class MatmulExecutor {
         }
     }
 
+    static let cacheLimit = 512
     let stream: dnnl_stream_t
     private var cache: [Key: Entry] = [:]
     /// Distinct blocked weight layouts chosen by primitives so far.
@@ -89,6 +93,9 @@ final class MatmulExecutor {
     func run(_ key: Key, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>) throws(DNNLError) {
         let entry: Entry
         if let cached = cache[key] { entry = cached } else {
+            // Packed batches bring a new row count almost every call; bound the cache (the
+            // packed weights survive: they depend on the layout, not on the row count).
+            if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
             entry = try create(key)
             cache[key] = entry
         }
@@ -255,6 +262,7 @@ public final class GemmRunner: @unchecked Sendable {
         if parts <= 1 {
             let key = MatmulExecutor.Key(m: rows, n: n, k: k, ldc: n, hasBias: weight.bias != nil, epilogue: epilogue, packed: packWeights)
             try executors[0].run(key, a: x, b: weight.weight, bias: weight.bias, c: y)
+            if epilogue == .geluErf { biotag_gelu_erf(y, Int32(rows), Int32(n), Int32(n)) }
             return
         }
         // Column blocks of a multiple of 16 (one AVX-512 register, two AVX2 registers).
@@ -268,6 +276,7 @@ public final class GemmRunner: @unchecked Sendable {
             omp_set_num_threads(1)
             do throws(DNNLError) {
                 try executors[part].run(key, a: x, b: weight.weight + start * k, bias: weight.bias.map { $0 + start }, c: y + start)
+                if epilogue == .geluErf { biotag_gelu_erf(y + start, Int32(rows), Int32(width), Int32(n)) }
             } catch {
                 failure = error
             }

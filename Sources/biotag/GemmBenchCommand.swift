@@ -17,6 +17,9 @@ struct BenchGemm: ParsableCommand {
     @Option(help: "Threads splitting each GEMM.")
     var threads: Int = 1
 
+    @Flag(help: "Apply the exact GELU in the GEMM epilogue (as the FFN's first layer does).")
+    var gelu = false
+
     @Option(help: "Seconds per measurement.")
     var seconds: Double = 0.3
 
@@ -39,11 +42,11 @@ struct BenchGemm: ParsableCommand {
             for m in ms {
                 let x = FloatBuffer(count: m * k), y = FloatBuffer(count: m * n)
                 x.pointer.update(repeating: 0.5, count: m * k)
-                try runner.linear(x.pointer, rows: m, linear, into: y.pointer)
+                try runner.linear(x.pointer, rows: m, linear, into: y.pointer, epilogue: gelu ? .geluErf : .none)
                 var calls = 0
                 let start = ContinuousClock.now
                 while (ContinuousClock.now - start).seconds < seconds {
-                    for _ in 0..<10 { try runner.linear(x.pointer, rows: m, linear, into: y.pointer) }
+                    for _ in 0..<10 { try runner.linear(x.pointer, rows: m, linear, into: y.pointer, epilogue: gelu ? .geluErf : .none) }
                     calls += 10
                 }
                 let elapsed = (ContinuousClock.now - start).seconds

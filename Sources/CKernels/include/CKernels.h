@@ -20,6 +20,9 @@ size_t biotag_attention_scratch(int tokens, int head_size);
 void biotag_add_layernorm(float *x, const float *residual, int rows, int width,
                           const float *gamma, const float *beta, float epsilon);
 
+/// GELU (exact, erf form) in place on a [rows, cols] block with row stride ld.
+void biotag_gelu_erf(float *x, int rows, int cols, int ld);
+
 /// x[i] = exp(x[i]) for n values (relative error < 2e-7; below -87.3 gives 0).
 void biotag_exp(float *x, int n);
 
