@@ -38,10 +38,10 @@ Output: a single JSON object on stdout:
                   "ms_per_sentence": x, "p50_ms": x, "p99_ms": x,  (null unless B == 1)
                   "sentences_per_second": x, "tokens": n, "padded_tokens": n,
                   "total_seconds": x, "notes": "..."}, ...]}
-All logging and
-anything the libraries print goes to stderr. Usage errors, a missing model
-directory or an unreadable sentence file give a one-line message on stderr
-and exit status 2.
+All logging, and anything the libraries print, goes to stderr. Usage errors,
+a missing model directory or an unreadable sentence file give a one-line
+message on stderr and exit status 2; other failures a traceback, a last
+one-line message and exit status 1.
 """
 
 from __future__ import annotations
@@ -152,6 +152,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="intra-op threads for both runtimes")
     p.add_argument("--batch-sizes", required=True, type=_batch_sizes,
                    help="comma-separated batch sizes, e.g. 1,32")
+    p.add_argument("--ids", type=Path, default=None,
+                   help="JSON file with the token ids of every sentence (a list of lists, [CLS]/[SEP] "
+                        "included), as biotag tokenized them: both sides then run exactly the same inputs")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="use only the first K sentences")
     p.add_argument("--runtimes", type=_runtimes, default=list(RUNTIMES),
@@ -261,8 +264,9 @@ class Encoded:
 def tokenize(model_dir: Path, sentences: list[str], max_len: int) -> Encoded:
     from transformers import BertTokenizerFast
 
-    tokenizer = BertTokenizerFast(vocab_file=str(model_dir / "vocab.txt"),
-                                  do_lower_case=read_do_lower_case(model_dir))
+    # from_pretrained reads vocab.txt and tokenizer_config.json; with transformers 5,
+    # BertTokenizerFast(vocab_file=...) silently builds an empty vocabulary (all [UNK]).
+    tokenizer = BertTokenizerFast.from_pretrained(str(model_dir), do_lower_case=read_do_lower_case(model_dir))
     full = tokenizer(sentences, add_special_tokens=True)["input_ids"]
     truncated = sum(1 for ids in full if len(ids) > max_len)
     if truncated:
@@ -309,15 +313,16 @@ def make_units(enc: Encoded, batch: int) -> list[Unit]:
     return units
 
 
-def warmup_units(units: list[Unit], warmup_sentences: int) -> list[Unit]:
-    """Units covering about `warmup_sentences` sentences, spread evenly over
-    the (for batches: length-sorted) list so different shapes are seen."""
-    if warmup_sentences <= 0 or not units:
+def spread(items: list, sentences: int, batch: int) -> list:
+    """About `sentences` sentences' worth of `items` (calls of `batch`
+    sentences each; at least one call unless `sentences` is 0), taken evenly
+    over the list: for batches it is length-sorted, so several shapes are
+    seen. Used for warm-ups and quick checks."""
+    if sentences <= 0 or not items:
         return []
-    per_unit = units[0].sentences
-    count = min(len(units), max(1, math.ceil(warmup_sentences / per_unit)))
-    step = len(units) / count
-    return [units[int(i * step)] for i in range(count)]
+    count = min(len(items), max(1, math.ceil(sentences / batch)))
+    step = len(items) / count
+    return [items[int(i * step)] for i in range(count)]
 
 
 # --------------------------------------------------------------------------
@@ -325,18 +330,19 @@ def warmup_units(units: list[Unit], warmup_sentences: int) -> list[Unit]:
 # --------------------------------------------------------------------------
 
 
-def time_units(run, units: list[Unit], warmup: list[Unit]) -> list[float]:
-    """Run the warm-up, then time `run(unit)` for every unit; returns seconds
-    per unit. The garbage collector is paused while timing."""
-    for unit in warmup:
-        run(unit)
+def time_calls(run, inputs: list, warmup: list) -> list[float]:
+    """Call `run` on every warm-up input, then time `run(x)` for every x in
+    `inputs`; returns seconds per call. The garbage collector is paused while
+    timing."""
+    for x in warmup:
+        run(x)
     times = []
     gc.collect()
     gc.disable()
     try:
-        for unit in units:
+        for x in inputs:
             t0 = time.perf_counter()
-            run(unit)
+            run(x)
             times.append(time.perf_counter() - t0)
     finally:
         gc.enable()
@@ -404,16 +410,14 @@ def bench_torch(model, enc: Encoded, batch_sizes: list[int], warmup: int,
         # Tensors are built before the clock starts (from_numpy shares memory).
         tensors = [(torch.from_numpy(u.input_ids), torch.from_numpy(u.attention_mask),
                     torch.from_numpy(u.token_type_ids)) for u in units]
-        index = {id(u): t for u, t in zip(units, tensors)}
 
-        def run(unit: Unit) -> None:
-            ids, mask, types = index[id(unit)]
-            out = model(input_ids=ids, attention_mask=mask, token_type_ids=types)
-            out.last_hidden_state  # noqa: B018 (computed eagerly on CPU already)
+        def run(inputs) -> None:
+            ids, mask, types = inputs
+            model(input_ids=ids, attention_mask=mask, token_type_ids=types)
 
         log(f"torch batch {batch}: {len(units)} calls")
         with torch.inference_mode():
-            times = time_units(run, units, warmup_units(units, warmup))
+            times = time_calls(run, tensors, spread(tensors, warmup, batch))
         notes = (f"torch {torch.__version__}, BertModel without pooler, fp32, eval, inference_mode, "
                  f"attn_implementation={attn}, intra-op threads {torch.get_num_threads()}")
         if batch > 1:
@@ -450,24 +454,21 @@ def cache_key(model_dir: Path) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
-class _LastHiddenState:
-    """Factory for an nn.Module that returns only last_hidden_state, so the
-    exported graph has exactly one output (no pooler)."""
+def last_hidden_state_module(model):
+    """Wrap `model` in an nn.Module with positional inputs that returns only
+    last_hidden_state, so the exported graph has exactly one output."""
+    import torch
 
-    @staticmethod
-    def wrap(model):
-        import torch
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
 
-        class Wrapper(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
 
-            def forward(self, input_ids, attention_mask, token_type_ids):
-                return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                                  token_type_ids=token_type_ids).last_hidden_state
-
-        return Wrapper(model)
+    return LastHiddenState(model).eval()
 
 
 def export_onnx(model_dir: Path, path: Path) -> str:
@@ -477,35 +478,46 @@ def export_onnx(model_dir: Path, path: Path) -> str:
     import torch
 
     model = load_torch_model(model_dir, "eager")
-    wrapper = _LastHiddenState.wrap(model).eval()
+    wrapper = last_hidden_state_module(model)
     example = (torch.ones(2, 8, dtype=torch.int64), torch.ones(2, 8, dtype=torch.int64),
                torch.zeros(2, 8, dtype=torch.int64))
     inputs = ["input_ids", "attention_mask", "token_type_ids"]
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with torch.inference_mode(False), torch.no_grad():
-        try:
-            # The TorchScript-based exporter (dynamo=False) produces the graph
-            # that onnxruntime.transformers' BERT fusions (Attention,
-            # EmbedLayerNormalization) are written against; the torch.export
-            # one (the default since torch 2.9) gets no attention fusion.
-            torch.onnx.export(
-                wrapper, example, str(tmp), dynamo=False, opset_version=ONNX_OPSET,
-                input_names=inputs, output_names=["last_hidden_state"],
-                dynamic_axes={name: {0: "batch", 1: "sequence"}
-                              for name in inputs + ["last_hidden_state"]},
-                do_constant_folding=True)
-            exporter = f"TorchScript exporter, opset {ONNX_OPSET}"
-        except Exception:  # noqa: BLE001 - e.g. a torch without the legacy exporter
-            traceback.print_exc(file=sys.stderr)
-            log("TorchScript export failed; trying the torch.export-based exporter")
-            batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
-            torch.onnx.export(
-                wrapper, example, str(tmp), dynamo=True, external_data=False,
-                input_names=inputs, output_names=["last_hidden_state"],
-                dynamic_shapes={name: {0: batch, 1: seq} for name in inputs})
-            exporter = "torch.export-based exporter"
-    os.replace(tmp, path)
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            exporter = _export(wrapper, example, inputs, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # only left over when the export failed
     return exporter
+
+
+def _export(wrapper, example, inputs: list[str], dest: Path) -> str:
+    """torch.onnx.export with dynamic (batch, sequence) axes; returns which
+    exporter was used."""
+    import torch
+
+    try:
+        # The TorchScript-based exporter (dynamo=False) produces the graph
+        # that onnxruntime.transformers' BERT fusions (Attention,
+        # EmbedLayerNormalization) are written against; the torch.export
+        # one (the default since torch 2.9) gets no attention fusion.
+        torch.onnx.export(
+            wrapper, example, str(dest), dynamo=False, opset_version=ONNX_OPSET,
+            input_names=inputs, output_names=["last_hidden_state"],
+            dynamic_axes={name: {0: "batch", 1: "sequence"}
+                          for name in inputs + ["last_hidden_state"]},
+            do_constant_folding=True)
+        return f"TorchScript exporter, opset {ONNX_OPSET}"
+    except Exception:  # noqa: BLE001 - e.g. a torch without the legacy exporter
+        traceback.print_exc(file=sys.stderr)
+        log("TorchScript export failed; trying the torch.export-based exporter")
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    torch.onnx.export(
+        wrapper, example, str(dest), dynamo=True, external_data=False,
+        input_names=inputs, output_names=["last_hidden_state"],
+        dynamic_shapes={name: {0: batch, 1: seq} for name in inputs})
+    return "torch.export-based exporter"
 
 
 def fuse_onnx(src: Path, dst: Path, config: dict) -> dict:
@@ -617,7 +629,7 @@ def pick_faster(variants: list[OrtVariant], sample: list[Unit]) -> tuple[OrtVari
     winner = min(variants, key=lambda v: best[v.name])
     n = sum(u.sentences for u in sample)
     timings = ", ".join(f"{v.name} {best[v.name] * 1e3 / n:.2f}" for v in variants)
-    return winner, f"chosen by a quick check on {n} sentences (ms/sentence: {timings})"
+    return winner, f"chosen by a quick check on {n} sentences: {timings} ms/sentence"
 
 
 def bench_onnxruntime(model_dir: Path, config: dict, enc: Encoded, batch_sizes: list[int],
@@ -683,12 +695,12 @@ def bench_onnxruntime(model_dir: Path, config: dict, enc: Encoded, batch_sizes: 
         chosen, why = candidates[0], rejected
         if len(candidates) > 1:
             # About 40 sentences (at least 3 calls), spread over the lengths.
-            sample = warmup_units(units, max(40, 3 * batch))
+            sample = spread(units, max(40, 3 * batch), batch)
             chosen, why = pick_faster(candidates, sample)
             log(f"onnxruntime batch {batch}: using the {chosen.name} model, {why}")
         log(f"onnxruntime batch {batch}: {len(units)} calls")
-        times = time_units(lambda u: ort_run(chosen.session, u), units,
-                           warmup_units(units, warmup))
+        times = time_calls(lambda u: ort_run(chosen.session, u), units,
+                           spread(units, warmup, batch))
         notes = (f"onnxruntime {ort.__version__}, CPUExecutionProvider, ORT_ENABLE_ALL, "
                  f"intra-op threads {threads}, inter-op 1; {chosen.description}"
                  f"{f' ({why})' if why else ''}; max |diff| vs torch {chosen.diff:.1e}")
@@ -738,7 +750,13 @@ def run(args: argparse.Namespace) -> dict:
     torch.set_num_interop_threads(1)
 
     max_len = int(config.get("max_position_embeddings", 512))
-    enc = tokenize(args.model, sentences, max_len)
+    if args.ids is not None:
+        ids = json.loads(args.ids.read_text(encoding="utf-8"))
+        if len(ids) != len(sentences):
+            raise BenchError(f"{args.ids} has {len(ids)} sentences, {args.sentences} has {len(sentences)}")
+        enc = Encoded(ids=ids, truncated=0)
+    else:
+        enc = tokenize(args.model, sentences, max_len)
     log(f"{enc.total_tokens} tokens (with [CLS]/[SEP]); {enc.truncated} truncated to {max_len}")
 
     try:

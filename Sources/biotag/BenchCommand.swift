@@ -83,7 +83,7 @@ struct BenchEncode: ParsableCommand {
         var referenceNote: String?
         if reference != "none" {
             do {
-                references = try ReferenceRunner.run(script: referenceScript, model: loaded.directory, sentences: path, limit: limit, threads: threads, batchSizes: [1, batchSize], runtimes: reference)
+                references = try ReferenceRunner.run(script: referenceScript, model: loaded.directory, sentences: path, ids: sequences, limit: limit, threads: threads, batchSizes: [1, batchSize], runtimes: reference)
             } catch {
                 referenceNote = "reference not measured: \(error)"
                 printError(referenceNote!)

@@ -18,7 +18,9 @@ struct ReferenceResult: Decodable {
 
 /// Runs `bench/reference.py` (PyTorch, ONNX Runtime) through its own virtualenv.
 enum ReferenceRunner {
-    static func run(script: String, model: String, sentences: String, limit: Int?, threads: Int, batchSizes: [Int], runtimes: String) throws -> [ReferenceResult] {
+    /// - Parameter ids: biotag's token ids of every sentence, handed over so that both sides run
+    ///   exactly the same inputs.
+    static func run(script: String, model: String, sentences: String, ids: [[Int32]], limit: Int?, threads: Int, batchSizes: [Int], runtimes: String) throws -> [ReferenceResult] {
         guard FileManager.default.fileExists(atPath: script) else {
             throw CommandError("\(script) not found (run from the repository root or pass --reference-script)")
         }
@@ -31,6 +33,10 @@ enum ReferenceRunner {
         var arguments = [script, "--model", model, "--sentences", sentences, "--threads", "\(threads)",
                          "--batch-sizes", batchSizes.map(String.init).joined(separator: ","), "--runtimes", runtimes]
         if let limit { arguments += ["--limit", "\(limit)"] }
+        let idsPath = NSTemporaryDirectory() + "biotag-bench-ids-\(ProcessInfo.processInfo.processIdentifier).json"
+        try JSONSerialization.data(withJSONObject: ids.map { $0.map(Int.init) }).write(to: URL(fileURLWithPath: idsPath))
+        defer { try? FileManager.default.removeItem(atPath: idsPath) }
+        arguments += ["--ids", idsPath]
         printError("running the reference runtimes (\(runtimes)) …")
         let result = try Subprocess.run(python, arguments, environment: ["HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"])
         guard result.status == 0 else { throw CommandError("\(script) failed: \(result.errorOutput.suffix(400))") }
