@@ -251,6 +251,34 @@ public final class GemmRunner: @unchecked Sendable {
         self.executors = executors
     }
 
+    /// How many column blocks a GEMM is cut into (one executor each).
+    ///
+    /// With few rows, oneDNN 2.6's AVX2 kernel slows down as the weight grows past the L2 cache
+    /// (one thread, M = 36: 89 GFLOPS at N×K = 384×384, 65 at 1536×384, 41 at 3072×768 —
+    /// `biotag bench gemm`), so small-M GEMMs are cut into blocks of about 0.75 MB of weights
+    /// (at least 128, at most 384 columns), a multiple of the thread count. With many rows the
+    /// blocks would re-read the activations instead (1152 rows: 64 GFLOPS at N = 384 against 72
+    /// at 1536), so those are only split across threads.
+    /// Measured on 2 threads, M = 36: 1536×384 319 → 285 µs, 2304×768 956 → 888 µs,
+    /// 3072×768 1796 → 1409 µs.
+    func partCount(rows: Int, n: Int, k: Int) throws(DNNLError) -> Int {
+        let threads = rows * n * k >= minimumSplitWork ? pool.threads : 1
+        var parts = threads
+        // Only where a thread's share of the weight overflows its L2 (1 MB here) and K is
+        // small enough that re-reading the activations per block stays cheap (K = 3072 got
+        // slower: 1184 → 1307 µs at M = 36 on 2 threads).
+        if rows <= Self.smallRowLimit, k <= 1024, (n / threads) * k * MemoryLayout<Float>.size > 1 << 20 {
+            let blockWidth = Swift.max(128, Swift.min(384, 196_608 / Swift.max(k, 1) / 16 * 16))
+            let blocks = (n + blockWidth - 1) / blockWidth
+            parts = Swift.max(parts, (blocks + threads - 1) / threads * threads)
+        }
+        parts = Swift.max(1, Swift.min(parts, n / 16))
+        while executors.count < parts { executors.append(try MatmulExecutor()) }
+        return parts
+    }
+
+    static let smallRowLimit = 128
+
     /// `y[rows, out] = epilogue(x[rows, in] · weightᵀ + bias)`.
     /// - Parameters:
     ///   - x: `[rows, weight.inFeatures]`, row-major.
@@ -258,7 +286,7 @@ public final class GemmRunner: @unchecked Sendable {
     public func linear(_ x: UnsafePointer<Float>, rows: Int, _ weight: LinearWeight, into y: UnsafeMutablePointer<Float>, epilogue: Epilogue = .none) throws(DNNLError) {
         let n = weight.outFeatures, k = weight.inFeatures
         omp_set_num_threads(1)
-        let parts = rows * n * k >= minimumSplitWork ? Swift.min(pool.threads, n / 16) : 1
+        let parts = try partCount(rows: rows, n: n, k: k)
         if parts <= 1 {
             let key = MatmulExecutor.Key(m: rows, n: n, k: k, ldc: n, hasBias: weight.bias != nil, epilogue: epilogue, packed: packWeights)
             try executors[0].run(key, a: x, b: weight.weight, bias: weight.bias, c: y)

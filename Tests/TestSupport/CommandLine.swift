@@ -18,8 +18,11 @@ public enum BiotagCommand {
         return TestPaths.repository.appendingPathComponent(".build/release/biotag").path
     }
 
-    public static func run(_ arguments: [String], stdin: Data = Data()) throws -> Result {
+    public static func run(_ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:]) throws -> Result {
         let process = Process()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let input = Pipe(), output = Pipe(), error = Pipe()

