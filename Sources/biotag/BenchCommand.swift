@@ -44,7 +44,7 @@ struct BenchEncode: ParsableCommand {
     @Option(help: "The reference script (installs its own virtualenv on first use).")
     var referenceScript: String = "bench/reference.py"
 
-    @Flag(help: "Print one JSON object instead of a table.")
+    @Flag(help: "Print one JSON object instead of a table: a list of configurations, each with its ratios = biotag ms / reference ms at the same batch size (below 1: biotag is faster).")
     var json = false
 
     func validate() throws {
