@@ -81,10 +81,15 @@ struct BenchReport {
             tokenizerLine += String(format: ", Hugging Face tokenizers (Rust) %d tokens/s: %.1f×", Int(reference), tokenizerTokensPerSecond / reference)
         }
         var lines = ["model \(model): \(sentences) sentences, \(tokens) tokens, \(threads) cores", tokenizerLine, ""]
-        lines.append("configuration".padding(toLength: 58, withPad: " ", startingAt: 0) + "ms/sentence    p50     p99   sentences/s   vs reference (time ratio)")
+        lines.append("configuration".padding(toLength: 58, withPad: " ", startingAt: 0)
+            + "ms/sentence      p50      p99  sentences/s   time vs reference")
+        func cell(_ value: Double?) -> String {
+            let text = value.map { String(format: "%.3f", $0) } ?? "-"
+            return String(repeating: " ", count: max(0, 9 - text.count)) + text
+        }
         func row(_ name: String, _ ms: Double, _ p50: Double?, _ p99: Double?, _ ratios: String) -> String {
             name.padding(toLength: 58, withPad: " ", startingAt: 0)
-                + String(format: "%11.3f %7@ %7@ %13.1f   ", ms, p50.map { String(format: "%.3f", $0) } ?? "-", p99.map { String(format: "%.3f", $0) } ?? "-", 1000 / ms) + ratios
+                + String(format: "%11.3f", ms) + cell(p50) + cell(p99) + String(format: "%13.1f   ", 1000 / ms) + ratios
         }
         for result in results {
             let ratioText = ratios(result).map { String(format: "%@ %.2f×", $0.0, $0.1) }.joined(separator: ", ")
