@@ -63,18 +63,10 @@ public struct EncoderWeights: Sendable {
         let names = Names(file: file, architecture: config.architecture)
         let hidden = config.hiddenSize
         func tensor(_ name: String, _ shape: [Int]) throws(ModelLoadError) -> FloatTensor {
-            do {
-                return try file.floats(name, shape: shape)
-            } catch let .wrongShape(file, tensor, expected, found) {
-                throw .shapeMismatch(file: file, tensor: tensor, expected: expected, found: found)
-            } catch {
-                throw .weights(error)
-            }
+            try file.parameter(name, shape: shape)
         }
         func linear(_ name: String, out: Int, in inFeatures: Int) throws(ModelLoadError) -> LinearWeight {
-            let weight = try tensor(name + ".weight", [out, inFeatures])
-            let bias = try tensor(name + ".bias", [out])
-            return LinearWeight(weight: weight.pointer, bias: bias.pointer, outFeatures: out, inFeatures: inFeatures, owner: [weight.owner, bias.owner] as AnyObject)
+            try file.linear(name, out: out, in: inFeatures)
         }
         func norm(_ name: String) throws(ModelLoadError) -> LayerNormWeights {
             LayerNormWeights(gamma: try tensor(name + ".weight", [hidden]), beta: try tensor(name + ".bias", [hidden]))
@@ -116,5 +108,25 @@ public struct EncoderWeights: Sendable {
             row += part.outFeatures
         }
         return LinearWeight(weight: weight.pointer, bias: bias.pointer, outFeatures: outFeatures, inFeatures: inFeatures, owner: [weight, bias] as AnyObject)
+    }
+}
+
+extension SafetensorsFile {
+    /// A model parameter of the shape the config implies, as fp32.
+    func parameter(_ name: String, shape: [Int]) throws(ModelLoadError) -> FloatTensor {
+        do {
+            return try floats(name, shape: shape)
+        } catch let .wrongShape(file, tensor, expected, found) {
+            throw .shapeMismatch(file: file, tensor: tensor, expected: expected, found: found)
+        } catch {
+            throw .weights(error)
+        }
+    }
+
+    /// The `<prefix>.weight` `[out, in]` and `<prefix>.bias` `[out]` of a dense layer.
+    func linear(_ prefix: String, out: Int, in inFeatures: Int) throws(ModelLoadError) -> LinearWeight {
+        let weight = try parameter(prefix + ".weight", shape: [out, inFeatures])
+        let bias = try parameter(prefix + ".bias", shape: [out])
+        return LinearWeight(weight: weight.pointer, bias: bias.pointer, outFeatures: out, inFeatures: inFeatures, owner: [weight.owner, bias.owner] as AnyObject)
     }
 }

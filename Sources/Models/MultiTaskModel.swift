@@ -72,15 +72,7 @@ public final class MultiTaskModel: @unchecked Sendable {
         let hidden = config.hiddenSize
         func linear(_ role: String, out: Int) throws(ModelLoadError) -> LinearWeight? {
             guard let prefix = spec.tensors[role] else { return nil }
-            do {
-                let weight = try file.floats(prefix + ".weight", shape: [out, hidden])
-                let bias = try file.floats(prefix + ".bias", shape: [out])
-                return LinearWeight(weight: weight.pointer, bias: bias.pointer, outFeatures: out, inFeatures: hidden, owner: [weight.owner, bias.owner] as AnyObject)
-            } catch let .wrongShape(file, tensor, expected, found) {
-                throw .shapeMismatch(file: file, tensor: tensor, expected: expected, found: found)
-            } catch {
-                throw .weights(error)
-            }
+            return try file.linear(prefix, out: out, in: hidden)
         }
         let classifier = try linear("classifier", out: spec.labels.count)!
         switch spec.kind {

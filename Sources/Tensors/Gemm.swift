@@ -287,12 +287,6 @@ public final class GemmRunner: @unchecked Sendable {
         let n = weight.outFeatures, k = weight.inFeatures
         omp_set_num_threads(1)
         let parts = try partCount(rows: rows, n: n, k: k)
-        if parts <= 1 {
-            let key = MatmulExecutor.Key(m: rows, n: n, k: k, ldc: n, hasBias: weight.bias != nil, epilogue: epilogue, packed: packWeights)
-            try executors[0].run(key, a: x, b: weight.weight, bias: weight.bias, c: y)
-            if epilogue == .geluErf { biotag_gelu_erf(y, Int32(rows), Int32(n), Int32(n)) }
-            return
-        }
         // Column blocks of a multiple of 16 (one AVX-512 register, two AVX2 registers).
         let block = ((n + parts - 1) / parts + 15) / 16 * 16
         var failure: DNNLError?

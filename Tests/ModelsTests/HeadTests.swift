@@ -20,7 +20,7 @@ import Tensors
             let info = try original.info(name)
             return TensorRecord(name: name, dtype: info.dtype, shape: info.shape, bytes: Data(try original.rawBytes(name)))
         }
-        var generator = SeededGenerator(seed: 7)
+        var generator = SplitMix64(seed: 7)
         var values: [String: [Float]] = [:]
         func add(_ name: String, _ shape: [Int]) {
             let data = (0..<shape.reduce(1, *)).map { _ in Float.random(in: -0.2...0.2, using: &generator) }
@@ -94,18 +94,5 @@ import Tensors
         #expect(throws: ModelLoadError.weights(.missingTensor(file: directory + "/model.safetensors", tensor: "heads.nothing.weight"))) {
             try MultiTaskModel(directory: directory)
         }
-    }
-}
-
-/// SplitMix64, for reproducible test weights.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
