@@ -1,5 +1,6 @@
 import CDNNL
 import CKernels
+import Synchronization
 
 /// A dense layer's parameters in Hugging Face's `nn.Linear` layout: `weight` is row-major
 /// `[outFeatures, inFeatures]`, so the layer computes `y = x · weightᵀ + bias`.
@@ -289,20 +290,21 @@ public final class GemmRunner: @unchecked Sendable {
         let parts = try partCount(rows: rows, n: n, k: k)
         // Column blocks of a multiple of 16 (one AVX-512 register, two AVX2 registers).
         let block = ((n + parts - 1) / parts + 15) / 16 * 16
-        var failure: DNNLError?
+        // oneDNN runs only the epilogues it has a post-op for; the erf GELU is applied after it.
+        let dnnlEpilogue = epilogue.algorithm == nil ? Epilogue.none : epilogue
+        let failure = Mutex<DNNLError?>(nil)
         pool.parallelFor(parts) { part in
             let start = part * block
             let width = Swift.min(block, n - start)
             guard width > 0 else { return }
-            let key = MatmulExecutor.Key(m: rows, n: width, k: k, ldc: n, hasBias: weight.bias != nil, epilogue: epilogue, packed: packWeights)
-            omp_set_num_threads(1)
+            let key = MatmulExecutor.Key(m: rows, n: width, k: k, ldc: n, hasBias: weight.bias != nil, epilogue: dnnlEpilogue, packed: packWeights)
             do throws(DNNLError) {
                 try executors[part].run(key, a: x, b: weight.weight + start * k, bias: weight.bias.map { $0 + start }, c: y + start)
                 if epilogue == .geluErf { biotag_gelu_erf(y + start, Int32(rows), Int32(width), Int32(n)) }
             } catch {
-                failure = error
+                failure.withLock { $0 = error }
             }
         }
-        if let failure { throw failure }
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 }

@@ -10,6 +10,8 @@ struct ReferenceResult: Decodable {
     let sentencesPerSecond: Double
     let notes: String?
 
+    var name: String { "\(runtime) fp32 batch \(batch)" }
+
     enum CodingKeys: String, CodingKey {
         case runtime, batch, notes
         case msPerSentence = "ms_per_sentence", p50Ms = "p50_ms", p99Ms = "p99_ms", sentencesPerSecond = "sentences_per_second"
@@ -96,31 +98,33 @@ struct BenchReport {
             lines.append(row(result.name, result.msPerSentence, result.p50, result.p99, ratioText))
         }
         for reference in references {
-            lines.append(row("\(reference.runtime) fp32 batch \(reference.batch)", reference.msPerSentence, reference.p50Ms, reference.p99Ms, reference.notes ?? ""))
+            lines.append(row(reference.name, reference.msPerSentence, reference.p50Ms, reference.p99Ms, reference.notes ?? ""))
         }
         if let note { lines.append(""); lines.append(note) }
         return lines.joined(separator: "\n")
     }
 
     func json() -> String {
-        var configurations: [[String: Any]] = results.map { result in
+        func entry(name: String, runtime: String, batch: Int, ms: Double, p50: Double?, p99: Double?) -> [String: Any] {
             var entry: [String: Any] = [
-                "name": result.name, "model": model, "batch": result.batch, "threads": result.threads, "workers": result.workers,
-                "ms_per_sentence": result.msPerSentence, "sentences_per_second": result.sentencesPerSecond, "runtime": "biotag",
-                "ratios": Dictionary(ratios(result), uniquingKeysWith: { a, _ in a }),
+                "name": name, "model": model, "batch": batch, "runtime": runtime,
+                "ms_per_sentence": ms, "sentences_per_second": 1000 / ms,
             ]
-            if let p50 = result.p50 { entry["p50_ms"] = p50 }
-            if let p99 = result.p99 { entry["p99_ms"] = p99 }
+            if let p50 { entry["p50_ms"] = p50 }
+            if let p99 { entry["p99_ms"] = p99 }
             return entry
         }
+        var configurations: [[String: Any]] = results.map { result in
+            var configuration = entry(name: result.name, runtime: "biotag", batch: result.batch, ms: result.msPerSentence, p50: result.p50, p99: result.p99)
+            configuration["threads"] = result.threads
+            configuration["workers"] = result.workers
+            configuration["ratios"] = Dictionary(ratios(result), uniquingKeysWith: { a, _ in a })
+            return configuration
+        }
         configurations += references.map { reference in
-            var entry: [String: Any] = [
-                "name": "\(reference.runtime) fp32 batch \(reference.batch)", "model": model, "batch": reference.batch, "threads": threads,
-                "ms_per_sentence": reference.msPerSentence, "sentences_per_second": reference.sentencesPerSecond, "runtime": reference.runtime,
-            ]
-            if let p50 = reference.p50Ms { entry["p50_ms"] = p50 }
-            if let p99 = reference.p99Ms { entry["p99_ms"] = p99 }
-            return entry
+            var configuration = entry(name: reference.name, runtime: reference.runtime, batch: reference.batch, ms: reference.msPerSentence, p50: reference.p50Ms, p99: reference.p99Ms)
+            configuration["threads"] = threads
+            return configuration
         }
         var object: [String: Any] = ["model": model, "sentences": sentences, "tokens": tokens, "threads": threads,
                                      "tokenizer_tokens_per_second": tokenizerTokensPerSecond, "configurations": configurations]
