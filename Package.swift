@@ -23,10 +23,15 @@ let package = Package(
         ),
         .target(name: "Tokenization"),
         .target(name: "Models", dependencies: ["Tensors", "Tokenization"]),
+        .target(
+            name: "Training",
+            dependencies: ["Models", "Tensors", "Tokenization", "CKernels"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
         .executableTarget(
             name: "biotag",
             dependencies: [
-                "Models", "Tensors", "Tokenization",
+                "Models", "Tensors", "Tokenization", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -35,6 +40,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors", "Tokenization", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Tensors", "Tokenization", "TestSupport"]),
         .testTarget(name: "biotagTests", dependencies: ["Models", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

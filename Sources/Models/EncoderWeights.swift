@@ -28,19 +28,26 @@ public struct EncoderWeights: Sendable {
 
     /// The names of one architecture's parameters (candle's `pp(...)` prefix idea: one place
     /// spells them, with the checkpoint's prefix chosen once from what the file holds).
-    struct Names {
-        let prefix: String
-        let architecture: Architecture
+    public struct Names: Sendable {
+        public let prefix: String
+        public let architecture: Architecture
 
-        init(file: SafetensorsFile, architecture: Architecture) {
+        /// The names a `transformers` `…ForTokenClassification` checkpoint uses (`bert.` or
+        /// `distilbert.` before every encoder tensor).
+        public init(architecture: Architecture) {
+            self.architecture = architecture
+            prefix = architecture == .bert ? "bert." : "distilbert."
+        }
+
+        public init(file: SafetensorsFile, architecture: Architecture) {
             self.architecture = architecture
             let outer = architecture == .bert ? "bert." : "distilbert."
             prefix = file.header.tensors["\(outer)embeddings.word_embeddings.weight"] != nil ? outer : ""
         }
 
-        func embeddings(_ name: String) -> String { "\(prefix)embeddings.\(name)" }
+        public func embeddings(_ name: String) -> String { "\(prefix)embeddings.\(name)" }
 
-        func layer(_ index: Int, _ name: String) -> String {
+        public func layer(_ index: Int, _ name: String) -> String {
             switch architecture {
             case .bert: "\(prefix)encoder.layer.\(index).\(name)"
             case .distilbert: "\(prefix)transformer.layer.\(index).\(name)"
@@ -48,7 +55,7 @@ public struct EncoderWeights: Sendable {
         }
 
         /// (query, key, value, attention output, attention norm, intermediate, output, output norm)
-        var layerParts: (String, String, String, String, String, String, String, String) {
+        public var layerParts: (String, String, String, String, String, String, String, String) {
             switch architecture {
             case .bert: ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
                          "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm")

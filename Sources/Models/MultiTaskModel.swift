@@ -55,7 +55,7 @@ public final class MultiTaskModel: @unchecked Sendable {
     }
 
     /// The task a plain `transformers` classification checkpoint implies.
-    static func implicitTasks(_ config: EncoderConfig) -> [TaskSpec] {
+    public static func implicitTasks(_ config: EncoderConfig) -> [TaskSpec] {
         guard let labels = config.labels, let kind = config.checkpointClass else { return [] }
         if kind.hasSuffix("ForTokenClassification") {
             return [TaskSpec(name: "ner", kind: .tokenClassification, labels: labels, head: .linear, tensors: ["classifier": "classifier"])]

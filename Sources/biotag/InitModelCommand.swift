@@ -77,22 +77,3 @@ struct InitModel: ParsableCommand {
         printError("wrote a random \(preset.rawValue) encoder (\(tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }) parameters) to \(out)")
     }
 }
-
-/// Standard normal samples from SplitMix64 through Box–Muller: reproducible across platforms.
-struct SeededNormal {
-    private var generator: SplitMix64
-    private var spare: Double?
-
-    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
-
-    private mutating func uniform() -> Double {
-        (Double(generator.next() >> 11) + 0.5) / Double(1 << 53)
-    }
-
-    mutating func next() -> Double {
-        if let spare { self.spare = nil; return spare }
-        let radius = (-2 * log(uniform())).squareRoot(), angle = 2 * Double.pi * uniform()
-        spare = radius * sin(angle)
-        return radius * cos(angle)
-    }
-}

@@ -26,4 +26,19 @@ void biotag_gelu_erf(float *x, int rows, int cols, int ld);
 /// x[i] = exp(x[i]) for n values (relative error < 2e-7; below -87.3 gives 0).
 void biotag_exp(float *x, int n);
 
+// Training.
+
+/// LayerNorm of each row of x in place (y = xhat * gamma + beta), keeping xhat [rows, width]
+/// and 1/sqrt(variance + epsilon) per row for the backward pass.
+void biotag_layernorm_train(float *x, float *xhat, float *rstd, int rows, int width,
+                            const float *gamma, const float *beta, float epsilon);
+
+/// LayerNorm backward: grad holds dL/dy on entry and dL/dx on return; dgamma and dbeta [width]
+/// are accumulated into.
+void biotag_layernorm_backward(float *grad, const float *xhat, const float *rstd, int rows, int width,
+                               const float *gamma, float *dgamma, float *dbeta);
+
+/// grad[i] *= GELU'(x[i]) (exact, erf form).
+void biotag_gelu_erf_backward(const float *x, float *grad, size_t n);
+
 #endif
