@@ -235,7 +235,7 @@ def encode(tokenizer, sentences: list[Sentence], label_ids: dict[str, int], max_
             window.labels.append(label_ids.get(sentence.labels[wi], IGNORE))
             window.labels.extend([IGNORE] * (len(word_pieces) - 1))
             window.ids.extend(word_pieces)
-        if window.words or len(windows) == start:
+        if window.words:  # a sentence of words without wordpieces gets no window
             window.ids.append(sep); window.labels.append(IGNORE)
             windows.append(window)
         split_sentences += len(windows) - start > 1

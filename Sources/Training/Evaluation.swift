@@ -1,0 +1,136 @@
+import Foundation
+import Models
+
+/// Anything that turns a packed batch into per-token logits for some heads: the training pass
+/// (during training) or the inference engine (`biotag eval`).
+public protocol TokenScorer: AnyObject {
+    /// Logits `[tokens, labels of head]` for each requested head index, row-major.
+    func logits(_ batch: PackedBatch, heads: [Int]) throws -> [[Float]]
+}
+
+extension TrainingPass: TokenScorer {
+    public func logits(_ batch: PackedBatch, heads: [Int]) throws -> [[Float]] {
+        _ = try encode(batch, training: false)
+        return try heads.map { head in
+            let pointer = try headLogits(head, training: false)
+            return Array(UnsafeBufferPointer(start: pointer, count: batch.tokenCount * model.heads[head].labels.count))
+        }
+    }
+}
+
+/// How word labels are read off the per-word scores.
+public enum Decoding: String, Sendable, Codable, CaseIterable {
+    /// The best label of each word's first wordpiece.
+    case argmax
+    /// The best valid IOB2 sequence (constrained Viterbi over log-probabilities).
+    case viterbi
+}
+
+/// Word-level predictions of several heads over a corpus, windows merged back into sentences.
+public struct CorpusPredictions: Sendable {
+    /// `labels[head][sentence][word]`, in the order of the heads asked for.
+    public var labels: [[[String]]]
+}
+
+/// Runs heads over an encoded corpus in length-sorted batches of at most `tokenBudget`
+/// wordpieces and decodes each sentence's word labels.
+public func predict(_ corpus: EncodedCorpus, heads: [Int], headLabels: [[String]], scorer: TokenScorer,
+                    decoding: Decoding, tokenBudget: Int = 4096) throws -> CorpusPredictions {
+    // scores[head][sentence][word] = log-probabilities, nil for words without a wordpiece.
+    var scores: [[[[Float]?]]] = heads.map { _ in corpus.sentences.map { [[Float]?](repeating: nil, count: $0.words.count) } }
+    let order = corpus.windows.indices.sorted { corpus.windows[$0].count < corpus.windows[$1].count }
+    var start = 0
+    while start < order.count {
+        var end = start, tokens = 0
+        while end < order.count, end == start || tokens + corpus.windows[order[end]].count <= tokenBudget {
+            tokens += corpus.windows[order[end]].count
+            end += 1
+        }
+        var batch = PackedBatch()
+        for index in order[start..<end] { batch.append(corpus.windows[index].ids) }
+        let logits = try scorer.logits(batch, heads: heads)
+        for (slot, head) in heads.enumerated() {
+            let classes = headLabels[head].count
+            logits[slot].withUnsafeBufferPointer { values in
+                for (offset, index) in order[start..<end].enumerated() {
+                    let window = corpus.windows[index]
+                    let base = batch.starts[offset]
+                    for (wordOffset, piece) in window.firstPiece.enumerated() {
+                        guard let piece else { continue }
+                        let row = values.baseAddress! + (base + piece) * classes
+                        var largest = -Float.infinity
+                        for c in 0..<classes { largest = max(largest, row[c]) }
+                        var total: Float = 0
+                        for c in 0..<classes { total += Foundation.exp(row[c] - largest) }
+                        let logTotal = Foundation.log(total) + largest
+                        scores[slot][window.sentence][window.words.lowerBound + wordOffset] = (0..<classes).map { row[$0] - logTotal }
+                    }
+                }
+            }
+        }
+        start = end
+    }
+    var labels: [[[String]]] = []
+    for (slot, head) in heads.enumerated() {
+        let names = headLabels[head]
+        let outside = names.firstIndex(of: "O") ?? 0
+        labels.append(scores[slot].map { sentence in
+            let rows = sentence.map { row in row ?? names.indices.map { $0 == outside ? 0 : -Float.infinity } }
+            switch decoding {
+            case .argmax:
+                return repairBIO(rows.map { row in names[row.indices.max { row[$0] < row[$1] } ?? outside] })
+            case .viterbi:
+                return viterbiDecode(scores: rows, labels: names).map { names[$0] }
+            }
+        })
+    }
+    return CorpusPredictions(labels: labels)
+}
+
+/// One head scored on its own corpus, in both seqeval modes.
+public struct TaskScore: Sendable, Codable {
+    public let task: String
+    public let sentences: Int
+    public let lenient: SeqevalReport
+    public let strict: SeqevalReport
+}
+
+public func score(task: String, gold: [LabelledSentence], predicted: [[String]]) throws -> TaskScore {
+    let goldLabels = gold.map(\.labels)
+    return TaskScore(task: task, sentences: gold.count,
+                     lenient: try SeqevalReport.evaluate(gold: goldLabels, predicted: predicted, mode: .lenient),
+                     strict: try SeqevalReport.evaluate(gold: goldLabels, predicted: predicted, mode: .strict))
+}
+
+/// How often a head tags the gold entities of another corpus (of that corpus's type, not the
+/// head's): an entity is tagged fully when the head labels every one of its words, partly
+/// when it labels some of them.
+public struct ConfusionCell: Sendable, Encodable {
+    public let head: String
+    public let corpus: String
+    public let entities: Int
+    public let full: Int
+    public let partial: Int
+    public var share: Double { entities == 0 ? 0 : Double(full + partial) / Double(entities) }
+
+    public init(head: String, corpus: String, gold: [LabelledSentence], predicted: [[String]]) {
+        var entities = 0, full = 0, partial = 0
+        for (sentence, labels) in zip(gold, predicted) {
+            for chunk in chunks(sentence.labels, mode: .strict) {
+                entities += 1
+                let tagged = (chunk.start..<chunk.end).filter { labels[$0] != "O" }.count
+                if tagged == chunk.end - chunk.start { full += 1 } else if tagged > 0 { partial += 1 }
+            }
+        }
+        self.head = head; self.corpus = corpus; self.entities = entities; self.full = full; self.partial = partial
+    }
+
+    enum CodingKeys: String, CodingKey { case head, corpus, entities, full, partial, share }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(head, forKey: .head); try container.encode(corpus, forKey: .corpus)
+        try container.encode(entities, forKey: .entities); try container.encode(full, forKey: .full)
+        try container.encode(partial, forKey: .partial); try container.encode(share, forKey: .share)
+    }
+}

@@ -1,0 +1,360 @@
+import Foundation
+import Models
+import Tensors
+import Tokenization
+
+/// Hyper-parameters of a training run; stored with every checkpoint so that a resumed run
+/// continues the same run.
+public struct TrainingSettings: Codable, Sendable, Equatable {
+    public var epochs: Double = 3
+    public var batchSize = 32
+    public var learningRate = 5e-5
+    /// Fraction of all steps spent warming the learning rate up from 0.
+    public var warmup = 0.1
+    public var weightDecay = 0.01
+    public var maxGradientNorm = 1.0
+    public var dropout: Float = 0.1
+    public var maxLength = 128
+    public var seed: UInt64 = 13
+    /// Tasks are drawn with probability ∝ (training windows)^alpha: 1 is proportional to corpus
+    /// size, 0 is uniform.
+    public var alpha = 0.5
+    /// Windows from other corpora added to each batch, as a fraction of the batch size: their
+    /// words inside gold entities of another type are `O` for the batch's head, the rest ignored.
+    public var negativeRate = 0.0
+    /// Stop after this many steps (the schedule still spans the full run).
+    public var maxSteps: Int?
+    /// Evaluate on devel every this many steps (nil: at the end of each epoch).
+    public var evaluateEvery: Int?
+    /// Devel sentences per task used for model selection (nil: all).
+    public var develLimit: Int?
+    public var checkpointEvery = 500
+    public var threads = 2
+
+    public init() {}
+}
+
+/// A task's data: the head's labels and its corpus, encoded.
+public struct TrainingTask: Sendable {
+    public let name: String
+    public let labels: [String]
+    public let train: EncodedCorpus
+    public let devel: EncodedCorpus?
+    /// Label ids of each training window.
+    let trainLabels: [[Int32]]
+
+    public init(name: String, labels: [String], train: EncodedCorpus, devel: EncodedCorpus?) throws(CorpusError) {
+        self.name = name; self.labels = labels; self.train = train; self.devel = devel
+        let map = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, Int32($0)) })
+        var trainLabels: [[Int32]] = []
+        for window in train.windows { trainLabels.append(try train.labelIds(of: window, map: map)) }
+        self.trainLabels = trainLabels
+    }
+
+    /// Loads `<data>/<name>/{train,devel}.tsv`, labels taken from the train split.
+    public static func load(name: String, directory: String, tokenizer: WordPieceTokenizer, maxLength: Int, develLimit: Int?) throws(CorpusError) -> TrainingTask {
+        let folder = (directory as NSString).appendingPathComponent(name)
+        let train = try IOBReader.read(path: (folder as NSString).appendingPathComponent("train.tsv"))
+        guard !train.isEmpty else { throw CorpusError(file: (folder as NSString).appendingPathComponent("train.tsv"), reason: "no sentences") }
+        let develPath = (folder as NSString).appendingPathComponent("devel.tsv")
+        var devel: [LabelledSentence]?
+        if FileManager.default.fileExists(atPath: develPath) {
+            let sentences = try IOBReader.read(path: develPath)
+            devel = develLimit.map { Array(sentences.prefix($0)) } ?? sentences
+        }
+        return try TrainingTask(name: name, labels: labelSet(of: train),
+                                train: EncodedCorpus(sentences: train, tokenizer: tokenizer, maxLength: maxLength),
+                                devel: devel.map { EncodedCorpus(sentences: $0, tokenizer: tokenizer, maxLength: maxLength) })
+    }
+}
+
+/// Entity types that legitimately overlap, so one corpus's entities are no negatives for the
+/// other's head: AnatEM's anatomy includes cells and cellular components, and CRAFT's cell
+/// types and BioNLP-CG's cells name the same mentions.
+public let overlappingTaskPairs: Set<Set<String>> = [
+    ["cell", "cell_type"], ["anatomy", "cell"], ["anatomy", "cell_type"], ["anatomy", "cellular_component"],
+]
+
+/// One step's batch: its head and the windows (task, window index) it holds.
+struct PlannedBatch {
+    let task: Int
+    let windows: [(task: Int, window: Int)]
+}
+
+/// The whole run's batches, derived from the seed alone, so that a resumed run sees exactly the
+/// batches the interrupted one would have.
+struct BatchPlan {
+    let batches: [PlannedBatch]
+    let stepsPerEpoch: Int
+
+    init(tasks: [TrainingTask], settings: TrainingSettings) {
+        var random = SplitMix64(seed: settings.seed)
+        let size = settings.batchSize
+        stepsPerEpoch = tasks.reduce(0) { $0 + ($1.train.windows.count + size - 1) / size }
+        let total = Int((Double(stepsPerEpoch) * settings.epochs).rounded(.up))
+        let weights = tasks.map { Foundation.pow(Double($0.train.windows.count), settings.alpha) }
+        let weightSum = weights.reduce(0, +)
+        var queues: [[[Int]]] = tasks.map { _ in [] }
+        // Windows from other corpora that contain gold entities, per head.
+        let negativePools: [[(task: Int, window: Int)]] = tasks.indices.map { head in
+            guard settings.negativeRate > 0 else { return [] }
+            var pool: [(task: Int, window: Int)] = []
+            for (other, task) in tasks.enumerated() where other != head && !overlappingTaskPairs.contains([tasks[head].name, task.name]) {
+                for (index, labels) in task.trainLabels.enumerated() where labels.contains(where: { $0 > 0 }) { pool.append((other, index)) }
+            }
+            return pool
+        }
+        let negatives = Int((settings.negativeRate * Double(size)).rounded())
+        var batches: [PlannedBatch] = []
+        batches.reserveCapacity(total)
+        for _ in 0..<total {
+            var draw = Double(random.next() >> 11) / Double(1 << 53) * weightSum
+            var task = 0
+            while task < tasks.count - 1, draw >= weights[task] { draw -= weights[task]; task += 1 }
+            if queues[task].isEmpty { queues[task] = Self.bucketedBatches(tasks[task], size: size, random: &random).reversed() }
+            var windows = queues[task].removeLast().map { (task: task, window: $0) }
+            let pool = negativePools[task]
+            if !pool.isEmpty { for _ in 0..<negatives { windows.append(pool[Int(random.next() % UInt64(pool.count))]) } }
+            batches.append(PlannedBatch(task: task, windows: windows))
+        }
+        self.batches = batches
+    }
+
+    /// One pass over a task's windows: shuffled, sorted by length within chunks of 50 batches
+    /// (so a batch holds windows of similar length), cut into batches, batches shuffled.
+    static func bucketedBatches(_ task: TrainingTask, size: Int, random: inout SplitMix64) -> [[Int]] {
+        var order = Array(task.train.windows.indices)
+        order.shuffle(using: &random)
+        var batches: [[Int]] = []
+        let chunk = size * 50
+        var start = 0
+        while start < order.count {
+            let slice = order[start..<min(order.count, start + chunk)].sorted { task.train.windows[$0].count < task.train.windows[$1].count }
+            var i = 0
+            while i < slice.count { batches.append(Array(slice[i..<min(slice.count, i + size)])); i += size }
+            start += chunk
+        }
+        batches.shuffle(using: &random)
+        return batches
+    }
+}
+
+/// What a run did: devel scores over time and the speed.
+public struct TrainingHistory: Codable, Sendable {
+    public struct Evaluation: Codable, Sendable {
+        public let step: Int
+        public let epoch: Double
+        public let develF1: [String: Double]
+        public let meanF1: Double
+    }
+    public var evaluations: [Evaluation] = []
+    public var bestStep: Int?
+    public var bestMeanF1: Double?
+    public var trainSeconds = 0.0
+    public var realTokens = 0
+    public var steps = 0
+    public var tokensPerSecond: Double { trainSeconds > 0 ? Double(realTokens) / trainSeconds : 0 }
+}
+
+/// The checkpoint's own record, written last so that a checkpoint without it is incomplete.
+struct CheckpointState: Codable {
+    let step: Int
+    let settings: TrainingSettings
+    let tasks: [String]
+    let history: TrainingHistory
+}
+
+/// Multi-task (or single-task) fine-tuning: one encoder, one head per task; each batch comes
+/// from one task and trains that head and the encoder. Model selection on the mean devel F1
+/// (seqeval, lenient); the best model is saved to `output`, checkpoints to
+/// `output/checkpoint` every `checkpointEvery` steps.
+public final class Trainer {
+    public let model: TrainableModel
+    public let tasks: [TrainingTask]
+    public let settings: TrainingSettings
+    public let output: String
+    public let tokenizerDirectory: String
+    public private(set) var history = TrainingHistory()
+    /// Progress lines (stderr in the command line).
+    public var log: (String) -> Void = { _ in }
+
+    private let pass: TrainingPass
+    private let optimizer: AdamW
+    private let plan: BatchPlan
+    private var step = 0
+
+    public init(model: TrainableModel, tasks: [TrainingTask], settings: TrainingSettings, output: String, tokenizerDirectory: String) {
+        self.model = model; self.tasks = tasks; self.settings = settings; self.output = output
+        self.tokenizerDirectory = tokenizerDirectory
+        pass = TrainingPass(model: model, threads: settings.threads)
+        pass.hiddenDropout = settings.dropout
+        pass.attentionDropout = settings.dropout
+        optimizer = AdamW(store: model.store)
+        optimizer.weightDecay = settings.weightDecay
+        plan = BatchPlan(tasks: tasks, settings: settings)
+    }
+
+    deinit { pass.shutdown() }
+
+    public var totalSteps: Int { plan.batches.count }
+    public var stepsPerEpoch: Int { plan.stepsPerEpoch }
+    private var checkpointDirectory: String { (output as NSString).appendingPathComponent("checkpoint") }
+
+    /// Continues from `output/checkpoint` when there is one of this run.
+    /// - Returns: whether a checkpoint was loaded.
+    public func resumeIfPossible() throws(TrainingError) -> Bool {
+        let manager = FileManager.default
+        var directory = checkpointDirectory
+        if !manager.fileExists(atPath: (directory as NSString).appendingPathComponent("state.json")) {
+            // A crash between removing the old checkpoint and renaming the new one leaves it here.
+            directory += ".tmp"
+            guard manager.fileExists(atPath: (directory as NSString).appendingPathComponent("state.json")) else { return false }
+        }
+        let statePath = (directory as NSString).appendingPathComponent("state.json")
+        let state: CheckpointState
+        do { state = try JSONDecoder().decode(CheckpointState.self, from: Data(contentsOf: URL(fileURLWithPath: statePath))) } catch {
+            throw .io(path: statePath, reason: "unreadable checkpoint state: \(error)")
+        }
+        // Where the run stops is not part of it: a run may be resumed to go further.
+        var saved = state.settings, current = settings
+        saved.maxSteps = nil; current.maxSteps = nil
+        guard saved == current, state.tasks == tasks.map(\.name) else {
+            throw .data("\(statePath): the checkpoint belongs to a run with other settings or tasks; use another --out or the same flags")
+        }
+        do {
+            let parameters = try SafetensorsFile(path: (directory as NSString).appendingPathComponent("parameters.safetensors"))
+            try model.store.loadAll(from: parameters)
+            try optimizer.restore(from: SafetensorsFile(path: (directory as NSString).appendingPathComponent("optimizer.safetensors")))
+        } catch let error as ModelLoadError { throw .model(error) } catch let error as SafetensorsError { throw .model(.weights(error)) } catch {
+            throw .io(path: directory, reason: "\(error)")
+        }
+        step = state.step
+        history = state.history
+        log("resumed from \(directory) at step \(step)/\(totalSteps)")
+        return true
+    }
+
+    /// Trains to the end of the plan (or `maxSteps`), evaluating and checkpointing on the way.
+    public func run() throws(TrainingError) {
+        let schedule = LinearSchedule(peak: settings.learningRate, warmupSteps: Int(Double(totalSteps) * settings.warmup), totalSteps: totalSteps)
+        let lastStep = min(totalSteps, settings.maxSteps ?? totalSteps)
+        let evaluateEvery = settings.evaluateEvery ?? stepsPerEpoch
+        var lossSum = 0.0, lossCount = 0, windowTokens = 0
+        var windowStart = ContinuousClock.now
+        let runStart = ContinuousClock.now
+        let stepsAtStart = step
+        while step < lastStep {
+            let planned = plan.batches[step]
+            var batch = PackedBatch()
+            var labels: [Int32] = []
+            for (taskIndex, windowIndex) in planned.windows {
+                let window = tasks[taskIndex].train.windows[windowIndex]
+                batch.append(window.ids)
+                if taskIndex == planned.task {
+                    labels += tasks[taskIndex].trainLabels[windowIndex]
+                } else {
+                    // A negative: inside another type's gold entity is O for this head.
+                    labels += tasks[taskIndex].trainLabels[windowIndex].map { $0 > 0 ? 0 : -100 }
+                }
+            }
+            let started = ContinuousClock.now
+            model.store.zeroGradients()
+            let seed = settings.seed ^ (UInt64(step + 1) &* 0x2545_F491_4F6C_DD1D)
+            _ = try pass.encode(batch, training: true, seed: seed)
+            _ = try pass.headLogits(planned.task, training: true, seed: seed)
+            let (sum, count) = pass.loss(labels: labels)
+            try pass.backward()
+            model.store.clipGradients(maxNorm: settings.maxGradientNorm)
+            optimizer.update(learningRate: schedule.rate(at: step), pool: pass.pool)
+            history.trainSeconds += (ContinuousClock.now - started).seconds
+            history.realTokens += batch.tokenCount
+            history.steps += 1
+            step += 1
+            if count > 0 { lossSum += sum / Double(count); lossCount += 1 }
+            windowTokens += batch.tokenCount
+
+            let elapsed = (ContinuousClock.now - windowStart).seconds
+            if elapsed >= 30 || step == lastStep || step == stepsAtStart + 1 {
+                let perStep = (ContinuousClock.now - runStart).seconds / Double(step - stepsAtStart)
+                let eta = Duration.seconds(perStep * Double(lastStep - step))
+                log(String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.2e  %.0f tokens/s  ETA %@",
+                           step, lastStep, Double(step) / Double(stepsPerEpoch), lossCount > 0 ? lossSum / Double(lossCount) : 0,
+                           schedule.rate(at: step), Double(windowTokens) / max(elapsed, 1e-9), eta.clock))
+                lossSum = 0; lossCount = 0; windowTokens = 0; windowStart = .now
+            }
+            if step % evaluateEvery == 0 || step == lastStep { try evaluateAndKeepBest() }
+            if step % settings.checkpointEvery == 0 || step == lastStep { try writeCheckpoint() }
+        }
+    }
+
+    /// Devel F1 of every task; saves the model when the mean improves.
+    private func evaluateAndKeepBest() throws(TrainingError) {
+        var scores: [String: Double] = [:]
+        do {
+            for (index, task) in tasks.enumerated() {
+                guard let devel = task.devel else { continue }
+                let predictions = try predict(devel, heads: [index], headLabels: model.heads.map(\.labels), scorer: pass, decoding: .argmax)
+                scores[task.name] = try score(task: task.name, gold: devel.sentences, predicted: predictions.labels[0]).lenient.micro.f1
+            }
+        } catch let error as TrainingError { throw error } catch { throw .data("evaluation failed: \(error)") }
+        let mean = scores.isEmpty ? 0 : scores.values.reduce(0, +) / Double(scores.count)
+        history.evaluations.append(.init(step: step, epoch: Double(step) / Double(stepsPerEpoch), develF1: scores, meanF1: mean))
+        let summary = scores.keys.sorted().map { String(format: "%@ %.2f", $0, 100 * scores[$0]!) }.joined(separator: "  ")
+        log(String(format: "devel at step %d: mean F1 %.2f  (%@)", step, 100 * mean, summary))
+        if scores.isEmpty || mean > (history.bestMeanF1 ?? -1) {
+            history.bestMeanF1 = mean
+            history.bestStep = step
+            try model.save(to: output, tokenizerDirectory: tokenizerDirectory,
+                           metadata: ["biotag.step": "\(step)", "biotag.devel_mean_f1": String(format: "%.6f", mean)])
+            log("saved the model to \(output)")
+        }
+        try writeHistory()
+    }
+
+    private func writeHistory() throws(TrainingError) {
+        let path = (output as NSString).appendingPathComponent("training.json")
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            let record = TrainingRecord(settings: settings, tasks: tasks.map(\.name), history: history, tokensPerSecond: history.tokensPerSecond)
+            try encoder.encode(record).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch { throw .io(path: path, reason: "\(error)") }
+    }
+
+    /// Parameters, optimizer moments and the state, written to `checkpoint.tmp` and then
+    /// renamed over `checkpoint`, so an interruption at any point leaves one complete checkpoint.
+    private func writeCheckpoint() throws(TrainingError) {
+        let manager = FileManager.default
+        let temporary = checkpointDirectory + ".tmp"
+        do {
+            if manager.fileExists(atPath: temporary) { try manager.removeItem(atPath: temporary) }
+            try manager.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+            try SafetensorsWriter.write(model.store.records(), to: (temporary as NSString).appendingPathComponent("parameters.safetensors"))
+            try SafetensorsWriter.write(optimizer.records(), to: (temporary as NSString).appendingPathComponent("optimizer.safetensors"))
+            let state = CheckpointState(step: step, settings: settings, tasks: tasks.map(\.name), history: history)
+            try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("state.json")), options: .atomic)
+            if manager.fileExists(atPath: checkpointDirectory) { try manager.removeItem(atPath: checkpointDirectory) }
+            try manager.moveItem(atPath: temporary, toPath: checkpointDirectory)
+        } catch { throw .io(path: checkpointDirectory, reason: "cannot write the checkpoint: \(error)") }
+    }
+}
+
+/// `training.json` beside a trained model.
+struct TrainingRecord: Codable {
+    let settings: TrainingSettings
+    let tasks: [String]
+    let history: TrainingHistory
+    let tokensPerSecond: Double
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+
+    /// `1h02m03s`-style.
+    var clock: String {
+        let total = Int(seconds.rounded())
+        let hours = total / 3600, minutes = total % 3600 / 60, secs = total % 60
+        return hours > 0 ? String(format: "%dh%02dm%02ds", hours, minutes, secs) : String(format: "%dm%02ds", minutes, secs)
+    }
+}

@@ -1,0 +1,147 @@
+import ArgumentParser
+import Foundation
+import Models
+import Tokenization
+import Training
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune an encoder with one token-classification head per task (multi-task when several).",
+        discussion: """
+            Each task is a folder of --data with train.tsv and devel.tsv (token<TAB>label, IOB2, blank line between \
+            sentences). Every batch comes from one task and trains the encoder and that task's two-layer MLP head. \
+            The model with the best mean devel F1 is written to --out as a model directory that `biotag eval` and \
+            inference load; a checkpoint in --out/checkpoint lets an interrupted run continue with --resume. \
+            Progress goes to stderr.
+            """)
+
+    @Option(help: "Base model directory (default: all-MiniLM-L6-v2 from `biotag fetch-model minilm`).")
+    var base: String?
+
+    @Option(help: ArgumentHelp("Comma-separated task names, each a folder of --data.", valueName: "names"))
+    var tasks: String
+
+    @Option(help: "Folder holding one sub-folder per task.")
+    var data: String
+
+    @Option(help: "Output model directory.")
+    var out: String
+
+    @Option(help: "Passes over the training data (fractions allowed).")
+    var epochs: Double = 3
+
+    @Option(help: "Windows per batch. Larger batches use the cores better but take fewer steps per epoch.")
+    var batchSize: Int = 32
+
+    @Option(help: "Peak learning rate of AdamW (after warm-up, decaying linearly to 0).")
+    var lr: Double = 5e-5
+
+    @Option(help: "Fraction of the steps spent warming the learning rate up.")
+    var warmup: Double = 0.1
+
+    @Option(help: "AdamW weight decay (never on biases and LayerNorm).")
+    var weightDecay: Double = 0.01
+
+    @Option(help: "Clip the global gradient norm to this value.")
+    var maxGradNorm: Double = 1.0
+
+    @Option(help: "Dropout probability (hidden states, attention probabilities, head input).")
+    var dropout: Float = 0.1
+
+    @Option(help: ArgumentHelp("Longest window in wordpieces, [CLS] and [SEP] included; longer sentences are cut at word boundaries.",
+                               discussion: "Shorter windows train faster (attention grows with the square of the length) but cut more sentences."))
+    var maxLength: Int = 128
+
+    @Option(help: "Seed of the head initialisation, shuffling, task sampling and dropout: the same seed gives the same model.")
+    var seed: UInt64 = 13
+
+    @Option(help: ArgumentHelp("Task sampling exponent: a batch's task is drawn with probability ∝ (corpus windows)^alpha.",
+                               discussion: "1 follows corpus size (small corpora are seen rarely); 0 is uniform (small corpora are repeated often); 0.5 is between."))
+    var alpha: Double = 0.5
+
+    @Option(help: ArgumentHelp("Windows from the other tasks' corpora added per batch, as a fraction of --batch-size.",
+                               discussion: "Their words inside gold entities of another type are taught as O to the batch's head; the rest is ignored. Stops heads from firing on the other tasks' entities. Type pairs that legitimately overlap (cell/cell_type, anatomy/cell, anatomy/cell_type, anatomy/cellular_component) are never used as each other's negatives."))
+    var negativeRate: Double = 0
+
+    @Option(help: "Stop after this many steps (the learning-rate schedule still spans all epochs).")
+    var maxSteps: Int?
+
+    @Option(help: "Evaluate on devel every this many steps (default: once per epoch).")
+    var evaluateEvery: Int?
+
+    @Option(help: "Use only the first N devel sentences of each task for model selection (faster evaluations).")
+    var develLimit: Int?
+
+    @Option(help: "Write a checkpoint every this many steps.")
+    var checkpointEvery: Int = 500
+
+    @Option(help: "Threads splitting each operation.")
+    var threads: Int = 2
+
+    @Flag(help: "Continue from --out/checkpoint if it holds a checkpoint of the same run.")
+    var resume = false
+
+    @Flag(help: "Print a JSON summary (steps, tokens/s, devel scores) on stdout at the end.")
+    var json = false
+
+    func validate() throws {
+        guard epochs > 0 else { throw ValidationError("--epochs must be positive") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number") }
+        guard (0..<1).contains(warmup) else { throw ValidationError("--warmup must be in [0, 1)") }
+        guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1)") }
+        guard maxLength >= 3 else { throw ValidationError("--max-length must be at least 3") }
+        guard alpha >= 0 else { throw ValidationError("--alpha must not be negative") }
+        guard negativeRate >= 0, negativeRate <= 4 else { throw ValidationError("--negative-rate must be between 0 and 4") }
+        guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
+        guard !taskNames.isEmpty else { throw ValidationError("--tasks names no task") }
+        guard Set(taskNames).count == taskNames.count else { throw ValidationError("--tasks names a task twice") }
+    }
+
+    var taskNames: [String] { tasks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+
+    func run() throws {
+        let baseDirectory = base ?? BiotagHome.model("all-MiniLM-L6-v2")
+        var settings = TrainingSettings()
+        settings.epochs = epochs; settings.batchSize = batchSize; settings.learningRate = lr; settings.warmup = warmup
+        settings.weightDecay = weightDecay; settings.maxGradientNorm = maxGradNorm; settings.dropout = dropout
+        settings.maxLength = maxLength; settings.seed = seed; settings.alpha = alpha; settings.negativeRate = negativeRate
+        settings.maxSteps = maxSteps; settings.evaluateEvery = evaluateEvery; settings.develLimit = develLimit
+        settings.checkpointEvery = checkpointEvery; settings.threads = threads
+
+        let tokenizer: WordPieceTokenizer
+        do { tokenizer = try WordPieceTokenizer.load(directory: baseDirectory) } catch { throw CommandError("\(baseDirectory): \(error.description)") }
+        var loaded: [TrainingTask] = []
+        for name in taskNames {
+            do {
+                loaded.append(try TrainingTask.load(name: name, directory: data, tokenizer: tokenizer, maxLength: maxLength, develLimit: develLimit))
+            } catch { throw CommandError(error.description) }
+            let task = loaded.last!
+            printError("task \(name): \(task.train.sentences.count) train sentences (\(task.train.windows.count) windows), \(task.devel?.sentences.count ?? 0) devel, labels \(task.labels.joined(separator: " "))")
+        }
+        let model: TrainableModel
+        do {
+            model = try TrainableModel.load(directory: baseDirectory, tasks: loaded.map { TrainableModel.mlpTask(name: $0.name, labels: $0.labels) }, seed: seed)
+        } catch { throw CommandError(error.description) }
+        let trainer = Trainer(model: model, tasks: loaded, settings: settings, output: out, tokenizerDirectory: baseDirectory)
+        trainer.log = { printError($0) }
+        printError("training \(taskNames.joined(separator: ",")) from \(baseDirectory): \(trainer.totalSteps) steps (\(trainer.stepsPerEpoch) per epoch), \(threads) threads")
+        do {
+            if resume { _ = try trainer.resumeIfPossible() }
+            try trainer.run()
+        } catch { throw CommandError(error.description) }
+        let history = trainer.history
+        printError(String(format: "done: %d steps, %.0f tokens/s, best mean devel F1 %.2f at step %d, model in %@",
+                          history.steps, history.tokensPerSecond, 100 * (history.bestMeanF1 ?? 0), history.bestStep ?? 0, out))
+        if json {
+            let summary: [String: Any] = [
+                "steps": history.steps, "train_seconds": history.trainSeconds, "real_tokens": history.realTokens,
+                "tokens_per_second": history.tokensPerSecond, "best_step": history.bestStep ?? 0,
+                "best_mean_devel_f1": history.bestMeanF1 ?? 0, "threads": threads, "batch_size": batchSize,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}

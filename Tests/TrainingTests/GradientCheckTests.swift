@@ -1,0 +1,163 @@
+import Foundation
+import Models
+import Tensors
+import Testing
+import TestSupport
+import Training
+
+/// Every backward function against central finite differences of its forward function, along
+/// random directions: (L(x + εu) − L(x − εu)) / 2ε ≈ ∇L · u.
+@Suite struct GradientCheckTests {
+    static let pool = SpinPool(threads: 2)
+
+    /// Random values in [-scale, scale), reproducible.
+    static func random(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+        var generator = SplitMix64(seed: seed)
+        return (0..<count).map { _ in (Float(generator.next() >> 40) / Float(1 << 24) * 2 - 1) * scale }
+    }
+
+    static func dot(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0) { $0 + Double($1.0) * Double($1.1) } }
+
+    /// Checks ∇·u against the central difference of `loss` along `u`, for `point` perturbed in place.
+    static func expectDirectional(_ name: String, point: inout [Float], gradient: [Float], epsilon: Float = 1e-2, directions: Int = 3,
+                                  tolerance: Double = 2e-2, loss: ([Float]) -> Double) {
+        for d in 0..<directions {
+            let u = random(point.count, seed: 1000 + UInt64(d))
+            let plus = zip(point, u).map { $0 + epsilon * $1 }, minus = zip(point, u).map { $0 - epsilon * $1 }
+            let numeric = (loss(plus) - loss(minus)) / (2 * Double(epsilon))
+            let analytic = dot(gradient, u)
+            let error = abs(numeric - analytic) / max(abs(numeric), abs(analytic), 1e-3)
+            #expect(error <= tolerance, "\(name), direction \(d): numeric \(numeric), analytic \(analytic)")
+        }
+    }
+
+    @Test func linear() throws {
+        let rows = 7, inFeatures = 24, out = 40
+        var x = Self.random(rows * inFeatures, seed: 1), w = Self.random(out * inFeatures, seed: 2), b = Self.random(out, seed: 3)
+        let weights = Self.random(rows * out, seed: 4)
+        func loss(_ x: [Float], _ w: [Float], _ b: [Float]) -> Double {
+            var y = [Float](repeating: 0, count: rows * out)
+            try! linearForward(Self.pool, x, rows: rows, weight: w, bias: b, out: out, in: inFeatures, into: &y)
+            return Self.dot(y, weights)
+        }
+        var dw = [Float](repeating: 0, count: out * inFeatures), db = [Float](repeating: 0, count: out), dx = [Float](repeating: 0, count: rows * inFeatures)
+        try linearBackward(Self.pool, weights, x: x, rows: rows, weight: w, out: out, in: inFeatures, weightGradient: &dw, biasGradient: &db, inputGradient: &dx, accumulate: false)
+        Self.expectDirectional("linear dx", point: &x, gradient: dx) { loss($0, w, b) }
+        Self.expectDirectional("linear dw", point: &w, gradient: dw) { loss(x, $0, b) }
+        Self.expectDirectional("linear db", point: &b, gradient: db) { loss(x, w, $0) }
+    }
+
+    @Test func layerNorm() {
+        let rows = 20, width = 32
+        var x = Self.random(rows * width, seed: 5, scale: 2), gamma = Self.random(width, seed: 6), beta = Self.random(width, seed: 7)
+        let weights = Self.random(rows * width, seed: 8)
+        func loss(_ x: [Float], _ gamma: [Float], _ beta: [Float]) -> Double {
+            var y = x, xhat = [Float](repeating: 0, count: rows * width), rstd = [Float](repeating: 0, count: rows)
+            layerNormForward(Self.pool, &y, xhat: &xhat, rstd: &rstd, rows: rows, width: width, gamma: gamma, beta: beta, epsilon: 1e-12)
+            return Self.dot(y, weights)
+        }
+        var y = x, xhat = [Float](repeating: 0, count: rows * width), rstd = [Float](repeating: 0, count: rows)
+        layerNormForward(Self.pool, &y, xhat: &xhat, rstd: &rstd, rows: rows, width: width, gamma: gamma, beta: beta, epsilon: 1e-12)
+        var grad = weights, dgamma = [Float](repeating: 0, count: width), dbeta = [Float](repeating: 0, count: width)
+        var partials = [Float](repeating: 0, count: 2 * width * Self.pool.threads)
+        layerNormBackward(Self.pool, &grad, xhat: xhat, rstd: rstd, rows: rows, width: width, gamma: gamma, gammaGradient: &dgamma, betaGradient: &dbeta, partials: &partials)
+        Self.expectDirectional("layernorm dx", point: &x, gradient: grad, epsilon: 1e-3) { loss($0, gamma, beta) }
+        Self.expectDirectional("layernorm dgamma", point: &gamma, gradient: dgamma) { loss(x, $0, beta) }
+        Self.expectDirectional("layernorm dbeta", point: &beta, gradient: dbeta) { loss(x, gamma, $0) }
+    }
+
+    @Test func gelu() {
+        let x: [Float] = stride(from: -6, through: 6, by: 0.05).map { Float($0) }
+        var grad = [Float](repeating: 1, count: x.count)
+        geluBackward(Self.pool, x, grad: &grad, count: x.count)
+        for (value, derivative) in zip(x, grad) {
+            let h = 1e-3
+            let f = { (v: Double) in 0.5 * v * (1 + erf(v / 2.0.squareRoot())) }
+            let numeric = (f(Double(value) + h) - f(Double(value) - h)) / (2 * h)
+            #expect(abs(Double(derivative) - numeric) < 1e-5, "GELU'(\(value)): \(derivative) vs \(numeric)")
+        }
+        var y = [Float](repeating: 0, count: x.count)
+        geluForward(Self.pool, x, into: &y, count: x.count)
+        for (value, result) in zip(x, y) {
+            #expect(abs(Double(result) - 0.5 * Double(value) * (1 + erf(Double(value) / 2.0.squareRoot()))) < 1e-6)
+        }
+    }
+
+    @Test(arguments: [false, true]) func attention(withDropout: Bool) throws {
+        let hidden = 16, heads = 2
+        var batch = PackedBatch()
+        batch.append([1, 2, 3])
+        batch.append([1, 2, 3, 4, 5, 6])
+        let rows = batch.tokenCount
+        let (offsets, total) = attentionProbabilityOffsets(batch, heads: heads)
+        var qkv = Self.random(rows * 3 * hidden, seed: 9)
+        let weights = Self.random(rows * hidden, seed: 10)
+        var mask = [Float](repeating: 1, count: total)
+        if withDropout { fillDropoutMask(Self.pool, &mask, count: total, probability: 0.3, seed: 77) }
+        func forward(_ qkv: [Float], _ probabilities: inout [Float], _ dropped: inout [Float]) throws -> [Float] {
+            var context = [Float](repeating: 0, count: rows * hidden)
+            try dropped.withUnsafeMutableBufferPointer { d in
+                try attentionForward(Self.pool, qkv: qkv, batch: batch, hidden: hidden, heads: heads, offsets: offsets, probabilities: &probabilities,
+                                     mask: withDropout ? mask : nil, dropped: withDropout ? d.baseAddress : nil, context: &context)
+            }
+            return context
+        }
+        func loss(_ qkv: [Float]) -> Double {
+            var probabilities = [Float](repeating: 0, count: total), dropped = [Float](repeating: 0, count: total)
+            return Self.dot(try! forward(qkv, &probabilities, &dropped), weights)
+        }
+        var probabilities = [Float](repeating: 0, count: total), dropped = [Float](repeating: 0, count: total)
+        _ = try forward(qkv, &probabilities, &dropped)
+        var dqkv = [Float](repeating: 0, count: rows * 3 * hidden), scratch = [Float](repeating: 0, count: total)
+        try attentionBackward(Self.pool, qkv: qkv, batch: batch, hidden: hidden, heads: heads, offsets: offsets, probabilities: probabilities,
+                              mask: withDropout ? mask : nil, dropped: withDropout ? dropped : nil, contextGradient: weights,
+                              qkvGradient: &dqkv, scratch: &scratch)
+        Self.expectDirectional("attention dqkv", point: &qkv, gradient: dqkv, epsilon: 1e-3, loss: loss)
+    }
+
+    @Test func crossEntropyWithIgnoredRows() {
+        let rows = 6, classes = 5
+        var logits = Self.random(rows * classes, seed: 11, scale: 3)
+        let labels: [Int32] = [0, -100, 4, 2, -100, 1]
+        var gradient = [Float](repeating: 0, count: rows * classes)
+        let (sum, count) = softmaxCrossEntropy(logits, rows: rows, classes: classes, labels: labels, gradient: &gradient)
+        #expect(count == 4)
+        #expect(gradient[classes..<(2 * classes)].allSatisfy { $0 == 0 })
+        var scratch = gradient
+        Self.expectDirectional("cross-entropy", point: &logits, gradient: gradient, epsilon: 1e-3) { point in
+            let result = softmaxCrossEntropy(point, rows: rows, classes: classes, labels: labels, gradient: &scratch)
+            return result.sum / Double(result.count)
+        }
+        #expect(sum > 0)
+    }
+
+    /// The whole model (encoder, MLP or linear head, dropout on with fixed masks): every
+    /// parameter at once, along random directions.
+    @Test(arguments: ["cased-bert", "distilbert"]) func wholeModel(fixture: String) throws {
+        let spec = TrainableModel.mlpTask(name: "ner", labels: ["O", "B-X", "I-X"])
+        let model = try TrainableModel.load(directory: TestPaths.fixture("arch/\(fixture)"), tasks: [spec], seed: 3)
+        let pass = TrainingPass(model: model, threads: 2)
+        defer { pass.shutdown() }
+        var batch = PackedBatch()
+        batch.append([101, 2000, 2001, 2002, 102])
+        batch.append([101, 3000, 3001, 102])
+        let labels: [Int32] = [-100, 0, 1, 2, -100, -100, 1, -100, -100]
+        func loss() throws -> Double {
+            _ = try pass.encode(batch, training: true, seed: 99)
+            _ = try pass.headLogits(0, training: true, seed: 99)
+            let (sum, count) = pass.loss(labels: labels)
+            return sum / Double(count)
+        }
+        model.store.zeroGradients()
+        _ = try loss()
+        try pass.backward()
+        let gradient = Array(UnsafeBufferPointer(start: model.store.gradients.pointer, count: model.store.count))
+        var point = Array(UnsafeBufferPointer(start: model.store.values.pointer, count: model.store.count))
+        let original = point
+        Self.expectDirectional("\(fixture) whole model", point: &point, gradient: gradient, epsilon: 1e-3, directions: 3, tolerance: 3e-2) { values in
+            model.store.values.pointer.update(from: values, count: values.count)
+            return try! loss()
+        }
+        model.store.values.pointer.update(from: original, count: original.count)
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Models
+import Testing
+import TestSupport
+import Tokenization
+import Training
+
+/// A tiny two-task corpus in the bioner layout: `disease` labels diseases, `chemical` labels
+/// chemicals, and each mentions the other's entities unlabelled (as the real corpora do).
+enum SyntheticCorpora {
+    static let diseases = [["breast", "cancer"], ["colon", "cancer"], ["leukemia"], ["diabetes"], ["hepatitis"]]
+    static let chemicals = [["tamoxifen"], ["cisplatin"], ["aspirin"], ["ethanol"], ["glucose"]]
+
+    static func sentences(labelling type: String, count: Int, seed: UInt64) -> String {
+        var generator = SplitMix64(seed: seed)
+        var lines: [String] = []
+        for _ in 0..<count {
+            let disease = diseases[Int(generator.next() % 5)], chemical = chemicals[Int(generator.next() % 5)]
+            var words: [(String, String)] = [("Patients", "O"), ("with", "O")]
+            words += disease.enumerated().map { ($1, type == "Disease" ? ($0 == 0 ? "B-Disease" : "I-Disease") : "O") }
+            words += [("received", "O")]
+            words += chemical.map { ($0, type == "Chemical" ? "B-Chemical" : "O") }
+            words += [(".", "O")]
+            lines += words.map { "\($0.0)\t\($0.1)" } + [""]
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func write() throws -> String {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-corpora-\(UUID().uuidString)").path
+        for (task, type) in [("disease", "Disease"), ("chemical", "Chemical")] {
+            let folder = (root as NSString).appendingPathComponent(task)
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            for (split, count) in [("train", 48), ("devel", 12), ("test", 12)] {
+                try sentences(labelling: type, count: count, seed: UInt64(split.count * 7 + type.count)).write(
+                    toFile: (folder as NSString).appendingPathComponent("\(split).tsv"), atomically: true, encoding: .utf8)
+            }
+        }
+        return root
+    }
+}
+
+@Suite struct TrainerTests {
+    static func trainer(data: String, output: String, settings: TrainingSettings) throws -> Trainer {
+        let base = TestPaths.fixture("arch/cased-bert")
+        let tokenizer = try WordPieceTokenizer.load(directory: base)
+        let tasks = try ["disease", "chemical"].map { try TrainingTask.load(name: $0, directory: data, tokenizer: tokenizer, maxLength: 32, develLimit: nil) }
+        let model = try TrainableModel.load(directory: base, tasks: tasks.map { TrainableModel.mlpTask(name: $0.name, labels: $0.labels) }, seed: settings.seed)
+        return Trainer(model: model, tasks: tasks, settings: settings, output: output, tokenizerDirectory: base)
+    }
+
+    static var settings: TrainingSettings {
+        var settings = TrainingSettings()
+        settings.epochs = 2; settings.batchSize = 8; settings.learningRate = 1e-3; settings.negativeRate = 0.25
+        settings.checkpointEvery = 3; settings.evaluateEvery = 4
+        return settings
+    }
+
+    /// The same seed gives the same model, and a run stopped and resumed from its checkpoint
+    /// ends exactly where an uninterrupted run does.
+    @Test func resumedRunEqualsUninterruptedRun() throws {
+        let data = try SyntheticCorpora.write()
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-train-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data); try? FileManager.default.removeItem(atPath: scratch) }
+        var settings = Self.settings
+        settings.maxSteps = 7
+        let straight = try Self.trainer(data: data, output: scratch + "/straight", settings: settings)
+        try straight.run()
+        let again = try Self.trainer(data: data, output: scratch + "/again", settings: settings)
+        try again.run()
+        var first = settings
+        first.maxSteps = 3
+        let interrupted = try Self.trainer(data: data, output: scratch + "/resumed", settings: first)
+        try interrupted.run()
+        let resumed = try Self.trainer(data: data, output: scratch + "/resumed", settings: settings)
+        #expect(try resumed.resumeIfPossible())
+        try resumed.run()
+        let reference = Array(UnsafeBufferPointer(start: straight.model.store.values.pointer, count: straight.model.store.count))
+        #expect(reference == Array(UnsafeBufferPointer(start: again.model.store.values.pointer, count: again.model.store.count)))
+        #expect(reference == Array(UnsafeBufferPointer(start: resumed.model.store.values.pointer, count: resumed.model.store.count)))
+        #expect(resumed.history.steps == 7)
+
+        // Another run's checkpoint is refused, not silently mixed in.
+        var other = settings
+        other.learningRate = 2e-3
+        #expect(throws: TrainingError.self) { try Self.trainer(data: data, output: scratch + "/resumed", settings: other).resumeIfPossible() }
+    }
+
+    /// A short run learns the synthetic task and writes a model directory inference loads.
+    @Test func trainsAModelInferenceLoads() throws {
+        let data = try SyntheticCorpora.write()
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-model-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data); try? FileManager.default.removeItem(atPath: output) }
+        var settings = Self.settings
+        settings.epochs = 10
+        settings.warmup = 0
+        let trainer = try Self.trainer(data: data, output: output, settings: settings)
+        try trainer.run()
+        #expect((trainer.history.bestMeanF1 ?? 0) > 0.9, "devel F1 \(trainer.history.bestMeanF1 ?? 0)")
+        let model = try MultiTaskModel(directory: output)
+        #expect(model.tasks.map(\.name) == ["disease", "chemical"])
+    }
+
+    @Test func confusionCountsFullAndPartialHits() {
+        let gold = [LabelledSentence(words: ["a", "b", "c", "d", "e"], labels: ["B-Chemical", "I-Chemical", "O", "B-Chemical", "B-Chemical"], line: 1)]
+        let cell = ConfusionCell(head: "disease", corpus: "chemical", gold: gold, predicted: [["B-Disease", "I-Disease", "B-Disease", "O", "I-Disease"]])
+        #expect(cell.entities == 3 && cell.full == 2 && cell.partial == 0)
+        let partly = ConfusionCell(head: "disease", corpus: "chemical", gold: gold, predicted: [["O", "B-Disease", "O", "O", "O"]])
+        #expect(partly.entities == 3 && partly.full == 0 && partly.partial == 1)
+        #expect(abs(partly.share - 1.0 / 3.0) < 1e-12)
+    }
+}
