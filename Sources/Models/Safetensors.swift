@@ -196,10 +196,26 @@ public final class SafetensorsFile: @unchecked Sendable {
             let buffer = FloatBuffer(count: count)
             for i in 0..<count { buffer.pointer[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16) }
             return FloatTensor(shape: info.shape, buffer: buffer)
+        case .i8 where header.tensors[name + Self.scaleSuffix] != nil && !info.shape.isEmpty:
+            // Stored with one fp32 scale per row (first dimension): value = int8 · scale.
+            let rows = info.shape[0]
+            let scales = try floats(name + Self.scaleSuffix, shape: [rows])
+            let rowSize = rows == 0 ? 0 : count / rows
+            let buffer = FloatBuffer(count: count)
+            for row in 0..<rows {
+                let scale = scales.pointer[row]
+                for i in 0..<rowSize {
+                    buffer.pointer[row * rowSize + i] = Float(raw.loadUnaligned(fromByteOffset: row * rowSize + i, as: Int8.self)) * scale
+                }
+            }
+            return FloatTensor(shape: info.shape, buffer: buffer)
         default:
-            throw .wrongType(file: path, tensor: name, expected: "F32, F16 or BF16", found: info.dtype)
+            throw .wrongType(file: path, tensor: name, expected: "F32, F16, BF16, or I8 with a '\(Self.scaleSuffix)' tensor", found: info.dtype)
         }
     }
+
+    /// The per-row scales of an I8-stored weight `w` are the F32 tensor `w` + this suffix.
+    public static let scaleSuffix = ".scale"
 
     /// An integer tensor (I8, I32, I64) widened to `Int`.
     public func integers(_ name: String) throws(SafetensorsError) -> [Int] {

@@ -111,12 +111,13 @@ struct Eval: ParsableCommand {
         print("task                  sentences  precision  recall      F1   strict F1")
         for score in scores {
             let micro = score.lenient.micro
-            print(String(format: "%-20@ %10d %10.2f %7.2f %7.2f %11.2f", score.task as NSString, score.sentences,
-                         100 * micro.precision, 100 * micro.recall, 100 * micro.f1, 100 * score.strict.micro.f1))
+            print(score.task.padding(toLength: 20, withPad: " ", startingAt: 0)
+                + String(format: " %10d %10.2f %7.2f %7.2f %11.2f", score.sentences, 100 * micro.precision, 100 * micro.recall,
+                         100 * micro.f1, 100 * score.strict.micro.f1))
         }
         if scores.count > 1 {
             let mean = scores.map(\.lenient.micro.f1).reduce(0, +) / Double(scores.count)
-            print(String(format: "%-20@ %10@ %10@ %7@ %7.2f", "mean" as NSString, "" as NSString, "" as NSString, "" as NSString, 100 * mean))
+            print("mean".padding(toLength: 20, withPad: " ", startingAt: 0) + String(repeating: " ", count: 35) + String(format: "%7.2f", 100 * mean))
         }
         if confusion {
             print("\nconfusion: share of each corpus's gold entities (columns) that a head (rows) tags, fully or partly")

@@ -1,0 +1,71 @@
+import Foundation
+import Models
+import Testing
+import TestSupport
+
+/// `biotag train`, `eval` and `convert` end to end on a tiny synthetic corpus, from the small
+/// cased BERT of the fixtures (two layers, so the whole run takes seconds).
+@Suite struct TrainEvalCommandTests {
+    static func train(_ data: String, out: String, extra: [String] = []) throws -> BiotagCommand.Result {
+        try BiotagCommand.run(["train", "--base", TestPaths.fixture("arch/cased-bert"), "--tasks", "disease,chemical", "--data", data,
+                               "--out", out, "--epochs", "10", "--batch-size", "8", "--lr", "1e-3", "--warmup", "0",
+                               "--negative-rate", "0.25", "--max-length", "32", "--json"] + extra)
+    }
+
+    @Test func trainEvaluateConvert() throws {
+        let data = try SyntheticCorpora.write()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-cli-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data); try? FileManager.default.removeItem(atPath: out) }
+        let trained = try Self.train(data, out: out + "/model")
+        #expect(trained.status == 0, "\(trained.stderr)")
+        #expect(trained.stderr.contains("tokens/s") && trained.stderr.contains("ETA"))
+        let summary = try #require(try JSONSerialization.jsonObject(with: trained.stdout) as? [String: Any])
+        #expect((summary["steps"] as? Int) == 120)
+
+        let evaluated = try BiotagCommand.run(["eval", "--model", out + "/model", "--data", data, "--split", "test", "--confusion", "--json"])
+        #expect(evaluated.status == 0, "\(evaluated.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: evaluated.stdout) as? [String: Any])
+        let tasks = try #require(report["tasks"] as? [[String: Any]])
+        #expect(tasks.compactMap { $0["task"] as? String } == ["disease", "chemical"])
+        var f1: [String: Double] = [:]
+        for task in tasks {
+            let micro = try #require((task["lenient"] as? [String: Any])?["micro"] as? [String: Any])
+            f1[task["task"] as! String] = micro["f1"] as? Double
+            #expect((micro["f1"] as? Double ?? 0) > 0.9, "\(task)")
+        }
+        // Trained with negatives, neither head tags the other corpus's entities.
+        let confusion = try #require(report["confusion"] as? [[String: Any]])
+        #expect(confusion.count == 2)
+        for cell in confusion { #expect((cell["share"] as? Double ?? 1) < 0.05, "\(cell)") }
+
+        // int8 storage: a quarter of the size, the same scores within 0.01 here.
+        let converted = try BiotagCommand.run(["convert", "--model", out + "/model", "--out", out + "/int8", "--weights", "int8"])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        let size = { (path: String) in (try? FileManager.default.attributesOfItem(atPath: path + "/model.safetensors")[.size] as? Int) ?? 0 }
+        #expect(size(out + "/int8") * 3 < size(out + "/model"))
+        let again = try BiotagCommand.run(["eval", "--model", out + "/int8", "--data", data, "--split", "test", "--json"])
+        let againTasks = try #require((try JSONSerialization.jsonObject(with: again.stdout) as? [String: Any])?["tasks"] as? [[String: Any]])
+        for task in againTasks {
+            let micro = try #require((task["lenient"] as? [String: Any])?["micro"] as? [String: Any])
+            #expect(abs((micro["f1"] as? Double ?? 0) - f1[task["task"] as! String]!) <= 0.01)
+        }
+    }
+
+    @Test func badInputGivesOneLineErrors() throws {
+        let data = try SyntheticCorpora.write()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-cli-bad-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data); try? FileManager.default.removeItem(atPath: out) }
+        try "Patients\tO\nwith\n".write(toFile: data + "/disease/train.tsv", atomically: true, encoding: .utf8)
+        let malformed = try Self.train(data, out: out)
+        #expect(malformed.status != 0)
+        #expect(malformed.stderr.contains("disease/train.tsv:2: expected a token and a label"), "\(malformed.stderr)")
+
+        let missing = try BiotagCommand.run(["train", "--base", TestPaths.fixture("arch/cased-bert"), "--tasks", "nosuch", "--data", data, "--out", out])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("nosuch/train.tsv"), "\(missing.stderr)")
+
+        let noHead = try BiotagCommand.run(["eval", "--model", TestPaths.fixture("arch/cased-bert"), "--data", data, "--tasks", "disease"])
+        #expect(noHead.status != 0)
+        #expect(noHead.stderr.contains("no token head 'disease'"), "\(noHead.stderr)")
+    }
+}
