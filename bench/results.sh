@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Regenerates the figures of docs/RESULTS.md: the eight single-task models, the multi-task model
+# with and without negatives, their test scores and confusion tables, and the PyTorch reference
+# run on NCBI-disease. Long (several hours on 2 cores): run it in the background, e.g.
+#   nohup bash bench/results.sh > results.log 2>&1 &
+# Each model goes to $RUNS/<name> (default .build/runs); a model already trained is skipped, and an
+# interrupted training resumes from its checkpoint.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIOTAG=${BIOTAG:-.build/release/biotag}
+DATA=${DATA:-../shared/data/bioner}
+RUNS=${RUNS:-.build/runs}
+TASKS=(disease chemical gene species cell anatomy cellular_component cell_type)
+ALL=$(IFS=,; echo "${TASKS[*]}")
+mkdir -p "$RUNS"
+
+train() {  # name, then train flags
+  local name=$1; shift
+  if [[ -f "$RUNS/$name/done" ]]; then echo "== $name: trained already"; return; fi
+  echo "== training $name"
+  "$BIOTAG" train --data "$DATA" --out "$RUNS/$name" --resume --json "$@" > "$RUNS/$name.summary.json" 2> "$RUNS/$name.log"
+  touch "$RUNS/$name/done"
+}
+
+evaluate() {  # name, then eval flags
+  local name=$1; shift
+  "$BIOTAG" eval --model "$RUNS/$name" --data "$DATA" --split test --json "$@" > "$RUNS/$name.test.json"
+  "$BIOTAG" eval --model "$RUNS/$name" --data "$DATA" --split test "$@" | tee "$RUNS/$name.test.txt"
+}
+
+for task in "${TASKS[@]}"; do
+  train "single-$task" --tasks "$task"
+  evaluate "single-$task"
+  "$BIOTAG" eval --model "$RUNS/single-$task" --data "$DATA" --split test --decoding viterbi | tee "$RUNS/single-$task.test-viterbi.txt"
+done
+
+train multi --tasks "$ALL" --alpha 0.5 --devel-limit 1000
+evaluate multi --confusion
+train multi-neg --tasks "$ALL" --alpha 0.5 --negative-rate 0.25 --devel-limit 1000
+evaluate multi-neg --confusion
+
+"$BIOTAG" convert --model "$RUNS/multi-neg" --out "$RUNS/multi-neg-int8" --weights int8
+evaluate multi-neg-int8
+
+bash bench/setup.sh
+bench/.venv/bin/python bench/train_reference.py --json > "$RUNS/pytorch-disease.json"
+cat "$RUNS/pytorch-disease.json"
