@@ -811,10 +811,10 @@ def bench_tokenizer(model_dir: Path, sentences: list[str]) -> dict:
             "notes": "tokenizers (Rust) via Python, Tokenizer.encode per sentence, one thread, best of 3"}
 
 
-def main(argv: list[str] | None = None) -> int:
-    # Keep stdout for the JSON result alone: point file descriptor 1 (used by
-    # Python and by C/C++ libraries alike) at stderr while we work, and write
-    # the result to a saved copy of the original stdout at the end.
+def run_keeping_stdout(name, parse_args, run, render, argv) -> int:
+    """Runs `render(run(parse_args(argv)), args)` with stdout kept for its result alone: file
+    descriptor 1 (used by Python and by C/C++ libraries alike) points at stderr while the work
+    runs, and the result goes to a saved copy of the original stdout."""
     sys.stdout.flush()
     real_stdout = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
@@ -822,15 +822,19 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         report = run(args)
     except BenchError as exc:
-        print(f"reference.py: {exc}", file=sys.stderr, flush=True)
+        print(f"{name}: {exc}", file=sys.stderr, flush=True)
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - unexpected: traceback, then one line
         traceback.print_exc(file=sys.stderr)
-        print(f"reference.py: failed: {one_line(exc)}", file=sys.stderr, flush=True)
+        print(f"{name}: failed: {one_line(exc)}", file=sys.stderr, flush=True)
         return 1
-    real_stdout.write(json.dumps(report, indent=2) + "\n")
+    real_stdout.write(render(report, args) + "\n")
     real_stdout.flush()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_keeping_stdout("reference.py", parse_args, run, lambda report, _: json.dumps(report, indent=2), argv)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Shared with the encoder benchmark; importing it also keeps transformers offline.
-from reference import BenchError, check_model_dir, one_line, read_do_lower_case
+from reference import BenchError, check_model_dir, one_line, read_do_lower_case, run_keeping_stdout
 
 EXIT_USAGE = 2
 IGNORE = -100            # label of positions that carry no loss
@@ -549,25 +549,8 @@ def summary(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Keep stdout for the result alone: point file descriptor 1 (used by Python
-    # and by C/C++ libraries alike) at stderr while we work, and write the
-    # result to a saved copy of the original stdout at the end.
-    sys.stdout.flush()
-    real_stdout = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    try:
-        args = parse_args(sys.argv[1:] if argv is None else argv)
-        report = run(args)
-    except BenchError as exc:
-        print(f"train_reference.py: {exc}", file=sys.stderr, flush=True)
-        return EXIT_USAGE
-    except Exception as exc:  # noqa: BLE001 - unexpected: traceback, then one line
-        traceback.print_exc(file=sys.stderr)
-        print(f"train_reference.py: failed: {one_line(exc)}", file=sys.stderr, flush=True)
-        return 1
-    real_stdout.write((json.dumps(report, indent=2) if args.json else summary(report)) + "\n")
-    real_stdout.flush()
-    return 0
+    return run_keeping_stdout("train_reference.py", parse_args, run,
+                              lambda report, args: json.dumps(report, indent=2) if args.json else summary(report), argv)
 
 
 if __name__ == "__main__":

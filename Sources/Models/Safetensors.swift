@@ -197,16 +197,20 @@ public final class SafetensorsFile: @unchecked Sendable {
             for i in 0..<count { buffer.pointer[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16) }
             return FloatTensor(shape: info.shape, buffer: buffer)
         case .i8 where header.tensors[name + Self.scaleSuffix] != nil && !info.shape.isEmpty:
-            // Stored with one fp32 scale per row (first dimension): value = int8 · scale.
+            // Stored with fp32 scales per row ([rows]) or per group of consecutive values within a
+            // row ([rows, groups]): value = int8 · scale of its group.
             let rows = info.shape[0]
-            let scales = try floats(name + Self.scaleSuffix, shape: [rows])
             let rowSize = rows == 0 ? 0 : count / rows
+            let scaleShape = try self.info(name + Self.scaleSuffix).shape
+            let groups = scaleShape.count == 2 ? scaleShape[1] : 1
+            guard scaleShape.first == rows, scaleShape.count <= 2, groups > 0, rowSize % groups == 0 else {
+                throw .wrongShape(file: path, tensor: name + Self.scaleSuffix, expected: [rows, groups], found: scaleShape)
+            }
+            let scales = try floats(name + Self.scaleSuffix, shape: scaleShape)
+            let groupSize = rowSize / groups
             let buffer = FloatBuffer(count: count)
-            for row in 0..<rows {
-                let scale = scales.pointer[row]
-                for i in 0..<rowSize {
-                    buffer.pointer[row * rowSize + i] = Float(raw.loadUnaligned(fromByteOffset: row * rowSize + i, as: Int8.self)) * scale
-                }
+            for i in 0..<count {
+                buffer.pointer[i] = Float(raw.loadUnaligned(fromByteOffset: i, as: Int8.self)) * scales.pointer[i / groupSize]
             }
             return FloatTensor(shape: info.shape, buffer: buffer)
         default:

@@ -1,0 +1,49 @@
+import Foundation
+import Models
+import Testing
+
+/// Compact weight storage reads back as fp32 within its rounding step.
+@Suite struct WeightStorageTests {
+    @Test(arguments: WeightStorage.allCases) func roundTrip(storage: WeightStorage) throws {
+        var generator = SplitMix64(seed: 42)
+        let rows = 6, width = 64
+        var values = (0..<(rows * width)).map { _ in Float(Int64(generator.next() % 2001) - 1000) / 997 }
+        values[5] = 40  // an outlier in row 0 coarsens its per-row step, not the other groups
+        let tensors = [
+            TensorRecord(name: "layer.weight", shape: [rows, width], floats: values),
+            TensorRecord(name: "layer.bias", shape: [rows], floats: Array(values.prefix(rows))),
+        ]
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-storage-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SafetensorsWriter.write(storage.convert(tensors), to: path)
+        let file = try SafetensorsFile(path: path)
+        let weight = try file.floats("layer.weight", shape: [rows, width]).array
+        #expect(try file.floats("layer.bias").array == Array(values.prefix(rows)))
+        for row in 0..<rows {
+            for column in 0..<width {
+                let index = row * width + column
+                let group: ArraySlice<Float>
+                switch storage {
+                case .int8g32: group = values[(index / 32 * 32)..<(index / 32 * 32 + 32)]
+                default: group = values[(row * width)..<((row + 1) * width)]
+                }
+                let bound: Float = switch storage {
+                case .f32: 0
+                case .f16: abs(values[index]) / 1024
+                case .int8, .int8g32: (group.map(abs).max() ?? 0) / 254 * 1.0001
+                }
+                #expect(abs(weight[index] - values[index]) <= bound, "\(storage) [\(row), \(column)]")
+            }
+        }
+    }
+
+    @Test func mismatchedScalesAreRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-scales-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SafetensorsWriter.write([
+            TensorRecord(name: "w", dtype: .i8, shape: [2, 6], bytes: Data(repeating: 1, count: 12)),
+            TensorRecord(name: "w.scale", shape: [2, 4], floats: [Float](repeating: 1, count: 8)),
+        ], to: path)
+        #expect(throws: SafetensorsError.self) { try SafetensorsFile(path: path).floats("w") }
+    }
+}
