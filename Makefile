@@ -44,13 +44,14 @@ train-speed: fetch-model
 	bench/.venv/bin/python bench/train_speed.py --steps 40 --repeats 3
 
 # The default multi-task model (models/bioner-minilm-8): eight heads trained together with
-# negatives from the other corpora, then stored as int8. About 90 minutes on 2 cores.
+# negatives from the other corpora, then stored as int8 (one scale per 32 values). About 90
+# minutes on 2 cores. See docs/RESULTS.md for what it still misses before it becomes the default.
 DATA    ?= ../shared/data/bioner
 TASKS   := disease,chemical,gene,species,cell,anatomy,cellular_component,cell_type
 default-model: fetch-model
 	$(BIOTAG) train --tasks $(TASKS) --data $(DATA) --out .build/default-model-f32 \
 	  --alpha 0.5 --negative-rate 0.25 --devel-limit 1000 --resume
-	$(BIOTAG) convert --model .build/default-model-f32 --out models/bioner-minilm-8 --weights int8
+	$(BIOTAG) convert --model .build/default-model-f32 --out models/bioner-minilm-8 --weights int8-g32
 
 clean:
 	rm -rf .build
