@@ -25,26 +25,7 @@ public final class EncoderRunner: @unchecked Sendable {
     public func shutdown() { gemm.pool.shutdown() }
 
     /// Checks a batch against the model's vocabulary, token types and positions.
-    public func validate(_ batch: PackedBatch) throws(EncoderInputError) {
-        for s in 0..<batch.count {
-            let rows = batch.rows(of: s)
-            if rows.isEmpty { throw .emptySequence(sequence: s) }
-            if rows.count > config.maxPositions {
-                throw .sequenceTooLong(sequence: s, length: rows.count, maxPositions: config.maxPositions)
-            }
-            for row in rows {
-                let id = batch.ids[row]
-                if id < 0 || Int(id) >= config.vocabularySize {
-                    throw .tokenIdOutOfRange(sequence: s, position: row - rows.lowerBound, id: id, vocabularySize: config.vocabularySize)
-                }
-                let type = batch.typeIds[row]
-                let types = max(config.typeVocabularySize, 1)
-                if type < 0 || Int(type) >= types {
-                    throw .typeIdOutOfRange(sequence: s, position: row - rows.lowerBound, id: type, typeVocabularySize: types)
-                }
-            }
-        }
-    }
+    public func validate(_ batch: PackedBatch) throws(EncoderInputError) { try batch.validate(for: config) }
 
     /// The last hidden state of every token.
     /// - Parameter layers: run only the first `layers` blocks (0 returns the embedding output);

@@ -26,6 +26,29 @@ public struct PackedBatch: Sendable, Equatable {
     public var tokenCount: Int { ids.count }
     public func rows(of sequence: Int) -> Range<Int> { starts[sequence]..<starts[sequence + 1] }
     public var longest: Int { (0..<count).map { rows(of: $0).count }.max() ?? 0 }
+
+    /// Checks the batch against an encoder's vocabulary, token types and positions (inference and
+    /// training run the same check).
+    public func validate(for config: EncoderConfig) throws(EncoderInputError) {
+        for s in 0..<count {
+            let range = rows(of: s)
+            if range.isEmpty { throw .emptySequence(sequence: s) }
+            if range.count > config.maxPositions {
+                throw .sequenceTooLong(sequence: s, length: range.count, maxPositions: config.maxPositions)
+            }
+            for row in range {
+                let id = ids[row]
+                if id < 0 || Int(id) >= config.vocabularySize {
+                    throw .tokenIdOutOfRange(sequence: s, position: row - range.lowerBound, id: id, vocabularySize: config.vocabularySize)
+                }
+                let type = typeIds[row]
+                let types = max(config.typeVocabularySize, 1)
+                if type < 0 || Int(type) >= types {
+                    throw .typeIdOutOfRange(sequence: s, position: row - range.lowerBound, id: type, typeVocabularySize: types)
+                }
+            }
+        }
+    }
 }
 
 /// Input the encoder refuses rather than mis-runs.

@@ -236,21 +236,7 @@ public final class TrainingPass: @unchecked Sendable {
     // MARK: - Helpers
 
     private func validate(_ batch: PackedBatch) throws(TrainingError) {
-        let config = model.config
-        for s in 0..<batch.count {
-            let range = batch.rows(of: s)
-            guard !range.isEmpty, range.count <= config.maxPositions else {
-                throw .data("sequence \(s) has \(range.count) tokens; the model takes 1 to \(config.maxPositions)")
-            }
-            for row in range {
-                guard batch.ids[row] >= 0, Int(batch.ids[row]) < config.vocabularySize else {
-                    throw .data("sequence \(s): token id \(batch.ids[row]) is outside the vocabulary (\(config.vocabularySize))")
-                }
-                guard batch.typeIds[row] >= 0, Int(batch.typeIds[row]) < max(config.typeVocabularySize, 1) else {
-                    throw .data("sequence \(s): token type \(batch.typeIds[row]) is outside 0..<\(max(config.typeVocabularySize, 1))")
-                }
-            }
-        }
+        do { try batch.validate(for: model.config) } catch { throw .data(error.description) }
     }
 
     private func linear(_ x: UnsafePointer<Float>, _ layer: LinearParameters, into y: UnsafeMutablePointer<Float>) throws(DNNLError) {
