@@ -20,6 +20,7 @@ public final class SpinPool: @unchecked Sendable {
     private let pending = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let shuttingDown = Atomic<Bool>(false)
+    private let busy = Atomic<Bool>(false)
     private let lock = NSCondition()
     private var body: ((Int) -> Void)?
     private var count = 0
@@ -48,6 +49,10 @@ public final class SpinPool: @unchecked Sendable {
             for i in 0..<count { body(i) }
             return
         }
+        // Two callers at once would overwrite each other's task: a programming error, caught here
+        // rather than left to corrupt results.
+        precondition(!busy.exchange(true, ordering: .acquiring), "SpinPool.parallelFor called while the pool is busy with another caller")
+        defer { busy.store(false, ordering: .releasing) }
         withoutActuallyEscaping(body) { escapable in
             self.body = escapable
             self.count = count

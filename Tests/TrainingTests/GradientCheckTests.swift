@@ -6,8 +6,9 @@ import TestSupport
 import Training
 
 /// Every backward function against central finite differences of its forward function, along
-/// random directions: (L(x + εu) − L(x − εu)) / 2ε ≈ ∇L · u.
-@Suite struct GradientCheckTests {
+/// random directions: (L(x + εu) − L(x − εu)) / 2ε ≈ ∇L · u. Serialized: the tests share one
+/// pool, and a pool serves one caller at a time.
+@Suite(.serialized) struct GradientCheckTests {
     static let pool = SpinPool(threads: 2)
 
     /// Random values in [-scale, scale), reproducible.
