@@ -1,7 +1,7 @@
 # biotag — build, test and demo. Every target installs what a fresh machine lacks.
 SWIFT        ?= swift
 BIOTAG       := .build/release/biotag
-DEB_PACKAGES := libdnnl-dev ocl-icd-libopencl1
+DEB_PACKAGES := libdnnl-dev ocl-icd-libopencl1 libsqlite3-dev
 
 .PHONY: all deps build fetch-model test demo bench train-speed default-model clean
 

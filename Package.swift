@@ -10,6 +10,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // SQLite with migrations, WAL and FTS5 for the annotation catalog.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // oneDNN's C API (Debian package libdnnl-dev) plus a few inline helpers.
@@ -28,10 +30,14 @@ let package = Package(
             dependencies: ["Models", "Tensors", "Tokenization", "CKernels"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
+        // Documents, the annotation pipeline and the JSONL / BioC / PubTator / BRAT codecs.
+        .target(name: "Annotation", dependencies: ["Models", "Tensors", "Tokenization"]),
+        // The annotation store: SQLite (GRDB), search with facets.
+        .target(name: "Catalog", dependencies: ["Annotation", .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(
             name: "biotag",
             dependencies: [
-                "Models", "Tensors", "Tokenization", "Training",
+                "Annotation", "Catalog", "Models", "Tensors", "Tokenization", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -41,7 +47,9 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors", "Tokenization", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Tensors", "Tokenization", "TestSupport"]),
-        .testTarget(name: "biotagTests", dependencies: ["Models", "TestSupport"]),
+        .testTarget(name: "AnnotationTests", dependencies: ["Annotation", "Models", "Tokenization", "TestSupport"]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Annotation", "TestSupport"]),
+        .testTarget(name: "biotagTests", dependencies: ["Annotation", "Catalog", "Models", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

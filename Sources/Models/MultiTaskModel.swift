@@ -26,6 +26,9 @@ public final class MultiTaskModel: @unchecked Sendable {
     public let tasks: [Task]
     public var config: EncoderConfig { encoder.config }
     public let weightsFile: SafetensorsFile
+    /// Name and version from `tasks.json`, when it gives them.
+    public let name: String?
+    public let version: String?
 
     public init(directory: String) throws(ModelLoadError) {
         self.directory = directory
@@ -45,9 +48,10 @@ public final class MultiTaskModel: @unchecked Sendable {
         }
         let specs: [TaskSpec]
         if FileManager.default.fileExists(atPath: path("tasks.json")) {
-            specs = try TaskFile.load(path: path("tasks.json")).tasks
+            let file = try TaskFile.load(path: path("tasks.json"))
+            (specs, name, version) = (file.tasks, file.name, file.modelVersion)
         } else {
-            specs = Self.implicitTasks(config)
+            (specs, name, version) = (Self.implicitTasks(config), nil, nil)
         }
         var tasks: [Task] = []
         for spec in specs { tasks.append(Task(spec: spec, head: try Self.loadHead(spec, config: config, file: file))) }

@@ -33,8 +33,21 @@ public struct TaskFile: Codable, Sendable, Equatable {
     public var format = "biotag.tasks"
     public var version = TaskFile.currentVersion
     public var tasks: [TaskSpec]
+    /// The model's name and version as annotations record them (optional: the directory name
+    /// and a fingerprint of the weights stand in).
+    public var name: String?
+    public var modelVersion: String?
 
-    public init(tasks: [TaskSpec]) { self.tasks = tasks }
+    enum CodingKeys: String, CodingKey {
+        case format, version, tasks, name
+        case modelVersion = "model_version"
+    }
+
+    public init(tasks: [TaskSpec], name: String? = nil, modelVersion: String? = nil) {
+        self.tasks = tasks
+        self.name = name
+        self.modelVersion = modelVersion
+    }
 
     public static func load(path: String) throws(ModelLoadError) -> TaskFile {
         guard let data = FileManager.default.contents(atPath: path) else { throw .missingFile(path) }

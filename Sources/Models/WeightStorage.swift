@@ -17,36 +17,72 @@ public enum WeightStorage: String, Sendable, CaseIterable {
     /// Rewrites the rank-2 `.weight` tensors (dense layers and embedding tables) of a model's
     /// tensors in this storage; biases and LayerNorm parameters stay fp32.
     public func convert(_ tensors: [TensorRecord]) -> [TensorRecord] {
-        guard self != .f32 else { return tensors }
-        var result: [TensorRecord] = []
-        for tensor in tensors {
-            guard tensor.dtype == .f32, tensor.shape.count == 2, tensor.name.hasSuffix(".weight"), !tensor.name.contains("LayerNorm"),
-                  !tensor.name.contains("layer_norm") else { result.append(tensor); continue }
-            let values = tensor.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            switch self {
-            case .f32:
-                result.append(tensor)
-            case .f16:
-                let halves = values.map { Float16($0).bitPattern }
-                result.append(TensorRecord(name: tensor.name, dtype: .f16, shape: tensor.shape, bytes: halves.withUnsafeBufferPointer { Data(buffer: $0) }))
-            case .int8, .int8g32:
-                let rows = tensor.shape[0], width = tensor.shape[1]
-                let group = self == .int8g32 && width % 32 == 0 ? 32 : width
-                let groups = width / group
-                var quantized = [Int8](repeating: 0, count: values.count)
-                var scales = [Float](repeating: 0, count: rows * groups)
-                for index in 0..<(rows * groups) {
-                    let slice = values[(index * group)..<((index + 1) * group)]
-                    let largest = slice.map(abs).max() ?? 0
-                    let scale = largest > 0 ? largest / 127 : 1
-                    scales[index] = scale
-                    for (i, value) in slice.enumerated() { quantized[index * group + i] = Int8((value / scale).rounded().clamped(to: -127...127)) }
-                }
-                result.append(TensorRecord(name: tensor.name, dtype: .i8, shape: tensor.shape, bytes: quantized.withUnsafeBufferPointer { Data(buffer: $0) }))
-                result.append(TensorRecord(name: tensor.name + SafetensorsFile.scaleSuffix, shape: groups == 1 ? [rows] : [rows, groups], floats: scales))
+        StoragePlan(default: self).convert(tensors)
+    }
+
+    /// One rank-2 weight in this storage: the tensor, plus its scales for the int8 forms.
+    func encode(_ tensor: TensorRecord) -> [TensorRecord] {
+        let values = tensor.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        switch self {
+        case .f32:
+            return [tensor]
+        case .f16:
+            let halves = values.map { Float16($0).bitPattern }
+            return [TensorRecord(name: tensor.name, dtype: .f16, shape: tensor.shape, bytes: halves.withUnsafeBufferPointer { Data(buffer: $0) })]
+        case .int8, .int8g32:
+            let rows = tensor.shape[0], width = tensor.shape[1]
+            let group = self == .int8g32 && width % 32 == 0 ? 32 : width
+            let groups = width / group
+            var quantized = [Int8](repeating: 0, count: values.count)
+            var scales = [Float](repeating: 0, count: rows * groups)
+            for index in 0..<(rows * groups) {
+                let slice = values[(index * group)..<((index + 1) * group)]
+                let largest = slice.map(abs).max() ?? 0
+                let scale = largest > 0 ? largest / 127 : 1
+                scales[index] = scale
+                for (i, value) in slice.enumerated() { quantized[index * group + i] = Int8((value / scale).rounded().clamped(to: -127...127)) }
             }
+            return [TensorRecord(name: tensor.name, dtype: .i8, shape: tensor.shape, bytes: quantized.withUnsafeBufferPointer { Data(buffer: $0) }),
+                    TensorRecord(name: tensor.name + SafetensorsFile.scaleSuffix, shape: groups == 1 ? [rows] : [rows, groups], floats: scales)]
         }
-        return result
+    }
+}
+
+/// Which storage each weight gets: a default, and rules `part=form` that give every tensor whose
+/// name contains `part` another form (the last matching rule wins). Keeps the layers that lose
+/// accuracy in int8 (say `attention` or `heads.`) in fp16 or fp32 while the rest shrinks.
+public struct StoragePlan: Sendable, CustomStringConvertible {
+    public var defaultStorage: WeightStorage
+    public var rules: [(part: String, storage: WeightStorage)]
+
+    public init(default storage: WeightStorage, rules: [(part: String, storage: WeightStorage)] = []) {
+        self.defaultStorage = storage
+        self.rules = rules
+    }
+
+    /// Parses a rule written `part=form`, e.g. `attention=f16`.
+    public static func rule(_ text: String) -> (part: String, storage: WeightStorage)? {
+        guard let equals = text.lastIndex(of: "="), equals != text.startIndex,
+              let storage = WeightStorage(rawValue: String(text[text.index(after: equals)...])) else { return nil }
+        return (String(text[..<equals]), storage)
+    }
+
+    public func storage(for name: String) -> WeightStorage {
+        rules.last { name.contains($0.part) }?.storage ?? defaultStorage
+    }
+
+    /// Rewrites the rank-2 `.weight` tensors (dense layers and embedding tables) by the plan;
+    /// biases and LayerNorm parameters stay fp32.
+    public func convert(_ tensors: [TensorRecord]) -> [TensorRecord] {
+        tensors.flatMap { tensor -> [TensorRecord] in
+            guard tensor.dtype == .f32, tensor.shape.count == 2, tensor.name.hasSuffix(".weight"), !tensor.name.contains("LayerNorm"),
+                  !tensor.name.contains("layer_norm") else { return [tensor] }
+            return storage(for: tensor.name).encode(tensor)
+        }
+    }
+
+    public var description: String {
+        ([defaultStorage.rawValue] + rules.map { "\($0.part)=\($0.storage.rawValue)" }).joined(separator: ",")
     }
 }
 

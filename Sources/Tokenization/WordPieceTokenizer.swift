@@ -173,25 +173,33 @@ extension WordPieceTokenizer {
     /// Face's `return_overflowing_tokens` with `stride`). A short encoding is returned as is.
     /// - Precondition: the encoding was made with special tokens; `0 ≤ stride < maxLength - 2`.
     public func windows(of encoding: Encoding, maxLength: Int, stride: Int) -> [Encoding] {
-        precondition(maxLength >= 3 && stride >= 0 && stride < maxLength - 2, "window length must exceed the stride")
         if encoding.count <= maxLength { return [encoding] }
-        let content = 1..<(encoding.count - 1)
-        let width = maxLength - 2
-        var result: [Encoding] = []
-        var start = content.lowerBound
-        while true {
-            let end = min(start + width, content.upperBound)
+        return Self.windowRanges(contentCount: encoding.count - 2, maxLength: maxLength, stride: stride).map { range in
             var window = Encoding()
             window.append(id: clsId, token: vocabulary.tokens[Int(clsId)], offset: 0..<0, wordId: nil, special: true)
-            for i in start..<end {
+            for i in (range.lowerBound + 1)..<(range.upperBound + 1) {
                 window.append(id: encoding.ids[i], token: encoding.tokens[i], offset: encoding.offsets[i], wordId: encoding.wordIds[i], special: encoding.specialTokensMask[i])
             }
             window.append(id: sepId, token: vocabulary.tokens[Int(sepId)], offset: 0..<0, wordId: nil, special: true)
-            result.append(window)
-            if end == content.upperBound { break }
+            return window
+        }
+    }
+
+    /// The pieces each window of `windows(of:maxLength:stride:)` takes, as ranges over the
+    /// `contentCount` pieces between `[CLS]` and `[SEP]`: at most `maxLength - 2` each,
+    /// consecutive ones sharing `stride`.
+    /// - Precondition: `0 ≤ stride < maxLength - 2`.
+    public static func windowRanges(contentCount: Int, maxLength: Int, stride: Int) -> [Range<Int>] {
+        precondition(maxLength >= 3 && stride >= 0 && stride < maxLength - 2, "window length must exceed the stride")
+        let width = maxLength - 2
+        var result: [Range<Int>] = []
+        var start = 0
+        while true {
+            let end = min(start + width, contentCount)
+            result.append(start..<end)
+            if end == contentCount { return result }
             start = end - stride
         }
-        return result
     }
 
     /// The first `maxLength` tokens of an encoding, `[SEP]` kept at the end.

@@ -22,7 +22,19 @@ struct Convert: ParsableCommand {
     @Option(help: ArgumentHelp("Storage of the rank-2 weights (embedding tables and dense layers); biases and LayerNorm stay fp32.", valueName: "f32|f16|int8|int8-g32"))
     var weights: WeightStorage
 
+    @Option(name: .customLong("weights-for"), help: ArgumentHelp(
+        "Another storage for the weights whose name contains PART, e.g. attention=f16 or heads.=f32 (repeatable; the last match wins). "
+            + "Keeps the layers that lose accuracy in int8 precise at a few MiB each.", valueName: "PART=FORM"))
+    var weightsFor: [String] = []
+
+    func validate() throws {
+        for text in weightsFor where StoragePlan.rule(text) == nil {
+            throw ValidationError("--weights-for \(text): expected PART=FORM with FORM one of \(WeightStorage.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
     func run() throws {
+        let plan = StoragePlan(default: weights, rules: weightsFor.compactMap(StoragePlan.rule))
         let manager = FileManager.default
         let source = (model as NSString).appendingPathComponent("model.safetensors")
         let file: SafetensorsFile
@@ -48,11 +60,11 @@ struct Convert: ParsableCommand {
             }
         } catch { throw CommandError("\(out): cannot write: \(error.localizedDescription)") }
         let destination = (out as NSString).appendingPathComponent("model.safetensors")
-        do { try SafetensorsWriter.write(weights.convert(tensors), metadata: file.header.metadata.merging(["biotag.weights": weights.rawValue]) { $1 }, to: destination) } catch {
+        do { try SafetensorsWriter.write(plan.convert(tensors), metadata: file.header.metadata.merging(["biotag.weights": plan.description]) { $1 }, to: destination) } catch {
             throw CommandError(error.description)
         }
         let before = (try? manager.attributesOfItem(atPath: source)[.size] as? Int) ?? 0
         let after = (try? manager.attributesOfItem(atPath: destination)[.size] as? Int) ?? 0
-        printError(String(format: "%@: %.1f MiB → %@: %.1f MiB (%@ weights)", source, Double(before) / 1_048_576, destination, Double(after) / 1_048_576, weights.rawValue))
+        printError(String(format: "%@: %.1f MiB → %@: %.1f MiB (%@ weights)", source, Double(before) / 1_048_576, destination, Double(after) / 1_048_576, plan.description))
     }
 }

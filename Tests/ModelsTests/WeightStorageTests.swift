@@ -37,6 +37,23 @@ import Testing
         }
     }
 
+    /// Rules pick each weight's storage by name, the last match winning; biases and LayerNorm
+    /// stay fp32 whatever the rules say.
+    @Test func planRulesChooseStorageByName() throws {
+        let plan = StoragePlan(default: .int8g32, rules: ["encoder=f16", "intermediate=int8", "heads.=f32"].compactMap(StoragePlan.rule))
+        #expect(plan.description == "int8-g32,encoder=f16,intermediate=int8,heads.=f32")
+        #expect(StoragePlan.rule("attention") == nil && StoragePlan.rule("=f16") == nil && StoragePlan.rule("x=f17") == nil)
+        #expect(StoragePlan.rule("a=b=int8")?.part == "a=b")
+        let square = [Float](repeating: 0.5, count: 64 * 64)
+        let tensors = ["embeddings.word.weight", "encoder.layer.0.attention.weight", "encoder.layer.0.intermediate.dense.weight", "heads.x.dense.weight",
+                       "encoder.layer.0.LayerNorm.weight"].map { TensorRecord(name: $0, shape: [64, 64], floats: square) }
+        let converted = Dictionary(uniqueKeysWithValues: plan.convert(tensors).map { ($0.name, $0) })
+        #expect(converted["embeddings.word.weight"]?.dtype == .i8 && converted["embeddings.word.weight.scale"]?.shape == [64, 2])
+        #expect(converted["encoder.layer.0.attention.weight"]?.dtype == .f16)
+        #expect(converted["encoder.layer.0.intermediate.dense.weight"]?.dtype == .i8 && converted["encoder.layer.0.intermediate.dense.weight.scale"]?.shape == [64])
+        #expect(converted["heads.x.dense.weight"]?.dtype == .f32 && converted["encoder.layer.0.LayerNorm.weight"]?.dtype == .f32)
+    }
+
     @Test func mismatchedScalesAreRefused() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-scales-\(UUID().uuidString).safetensors").path
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -1,0 +1,96 @@
+import Foundation
+
+/// One record to annotate: an id and one or more passages (a plain text or a single JSON field is
+/// one passage; title and abstract are two).
+///
+/// Offsets are Unicode scalar indices. A passage's `offset` places it in the document (BioC's
+/// passage offset; for title + abstract, the abstract starts at `title.count + 1`, as PubTator
+/// counts), so a document-level offset is `passage.offset + entity.start`.
+public struct Document: Sendable, Equatable {
+    public var id: String
+    public var passages: [Passage]
+    /// Key-value metadata carried through (BioC `infon`s of the document).
+    public var infons: [String: String]
+
+    public init(id: String, passages: [Passage], infons: [String: String] = [:]) {
+        self.id = id
+        self.passages = passages
+        self.infons = infons
+    }
+
+    /// A document of one passage at offset 0.
+    public init(id: String, text: String) {
+        self.init(id: id, passages: [Passage(text: text)])
+    }
+
+    /// Every entity of every passage, with offsets into the whole document.
+    public var documentEntities: [Entity] {
+        passages.flatMap { passage in passage.entities.map { $0.shifted(by: passage.offset) } }
+    }
+}
+
+public struct Passage: Sendable, Equatable {
+    public var text: String
+    /// Where the passage starts in its document, in Unicode scalars.
+    public var offset: Int
+    /// Key-value metadata (BioC `infon`s: `type` = title, abstract, ...; the JSON field name).
+    public var infons: [String: String]
+    /// Entities found in this passage, offsets relative to `text`. Input formats that carry
+    /// annotations fill them; the annotator replaces them with the model's.
+    public var entities: [Entity]
+
+    public init(text: String, offset: Int = 0, infons: [String: String] = [:], entities: [Entity] = []) {
+        self.text = text
+        self.offset = offset
+        self.infons = infons
+        self.entities = entities
+    }
+
+    /// The text's length in Unicode scalars, the unit of every offset.
+    public var length: Int { text.unicodeScalars.count }
+}
+
+/// One mention found by a head: `text` is exactly the passage's scalars `start..<end`.
+public struct Entity: Sendable, Equatable, Hashable, Codable {
+    /// The task (head) that found it: `disease`, `chemical`, ...
+    public var type: String
+    public var start: Int
+    public var end: Int
+    public var text: String
+    /// The model's confidence: the mean over the entity's words of each word's probability for
+    /// the label it got. 1 for annotations read from input files that carry none.
+    public var score: Double
+
+    public init(type: String, start: Int, end: Int, text: String, score: Double = 1) {
+        self.type = type
+        self.start = start
+        self.end = end
+        self.text = text
+        self.score = score
+    }
+
+    public func shifted(by delta: Int) -> Entity {
+        Entity(type: type, start: start + delta, end: end + delta, text: text, score: score)
+    }
+}
+
+/// The model that produced a set of annotations, as output formats record it.
+public struct ModelIdentity: Sendable, Equatable, Hashable, Codable {
+    public var name: String
+    public var version: String
+
+    public init(name: String, version: String) {
+        self.name = name
+        self.version = version
+    }
+}
+
+extension String {
+    /// The Unicode scalars `range` of the string (offsets as everywhere in biotag).
+    public func scalarSlice(_ range: Range<Int>) -> String {
+        let scalars = unicodeScalars
+        let start = scalars.index(scalars.startIndex, offsetBy: range.lowerBound)
+        let end = scalars.index(start, offsetBy: range.count)
+        return String(scalars[start..<end])
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+
+/// Writes brat standoff: for each document `<name>.txt` with its text and `<name>.ann` with
+/// `T<n><TAB><type> <start> <end><TAB><text>` and `#<n><TAB>AnnotatorNotes T<n><TAB>score=<s>`
+/// lines, offsets in Unicode scalars of the `.txt` file.
+///
+/// The `.txt` text places each passage at its own offset, a gap before it filled with line
+/// feeds (title + abstract at title length + 1 become two lines). When passages overlap or go
+/// backwards, they are instead joined with one line feed each, in order, and their entities
+/// shifted to match. An entity containing line feeds is written as fragments split at them
+/// (`start end;start end`), its text the fragments joined by a space (brat's rule); types have
+/// white space replaced by `_`. File names come from the id: `/`, `\` and control characters
+/// become `_`, a leading `.` becomes `_`, long names are cut to 200 bytes, and a name already
+/// used in this run (ignoring case) gets `-2`, `-3`, ... Each file is written through a
+/// temporary file renamed into place once complete.
+struct BratWriter: DocumentWriter {
+    let directory: String
+    private var used: Set<String> = []
+
+    init(directory: String) throws(FormatError) {
+        guard directory != "-" else { throw FormatError(file: directory, message: "brat output needs a directory, not standard output") }
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw FormatError(file: directory, message: "cannot create the output directory: \(error.localizedDescription)")
+        }
+        self.directory = directory
+    }
+
+    mutating func write(_ document: Document, model: ModelIdentity) throws(FormatError) {
+        let name = uniqueName(for: document.id)
+        let (text, offsets) = Self.layout(document.passages)
+        var annotations = ""
+        var number = 0
+        for (passage, base) in zip(document.passages, offsets) {
+            for entity in passage.entities {
+                let fragments = Self.fragments(of: entity, at: base + entity.start)
+                guard !fragments.isEmpty else { continue }
+                number += 1
+                let spans = fragments.map { "\($0.start) \($0.end)" }.joined(separator: ";")
+                let mention = fragments.map(\.text).joined(separator: " ").replacingScalars(["\t", "\r"], with: " ")
+                annotations += "T\(number)\t\(entity.type.replacingScalars([" ", "\t", "\n", "\r"], with: "_")) \(spans)\t\(mention)\n"
+                annotations += "#\(number)\tAnnotatorNotes T\(number)\tscore=\(roundedScore(entity.score))\n"
+            }
+        }
+        let base = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+        try writeFileAtomically(text, to: base + ".txt")
+        try writeFileAtomically(annotations, to: base + ".ann")
+    }
+
+    mutating func finish() throws(FormatError) {}
+
+    /// The document text and each passage's offset in it (Unicode scalars).
+    static func layout(_ passages: [Passage]) -> (text: String, offsets: [Int]) {
+        var offsets = passages.map(\.offset)
+        var end = 0
+        for passage in passages {
+            guard passage.offset >= end else {
+                var next = 0
+                offsets = passages.map { passage in defer { next += passage.length + 1 }; return next }
+                break
+            }
+            end = passage.offset + passage.length
+        }
+        var text = String.UnicodeScalarView()
+        var length = 0
+        for (passage, offset) in zip(passages, offsets) {
+            text.append(contentsOf: repeatElement("\n", count: offset - length))
+            text.append(contentsOf: passage.text.unicodeScalars)
+            length = offset + passage.length
+        }
+        return (String(text), offsets)
+    }
+
+    /// The entity's non-empty pieces between line feeds, as document offsets and text.
+    static func fragments(of entity: Entity, at start: Int) -> [(start: Int, end: Int, text: String)] {
+        var fragments: [(start: Int, end: Int, text: String)] = []
+        var piece = String.UnicodeScalarView()
+        var pieceStart = start
+        for (index, scalar) in entity.text.unicodeScalars.enumerated() {
+            if scalar == "\n" {
+                if !piece.isEmpty { fragments.append((pieceStart, start + index, String(piece))) }
+                piece = String.UnicodeScalarView()
+                pieceStart = start + index + 1
+            } else {
+                piece.append(scalar)
+            }
+        }
+        if !piece.isEmpty { fragments.append((pieceStart, pieceStart + piece.count, String(piece))) }
+        return fragments
+    }
+
+    /// A file name for `id`, unique (ignoring case) among this writer's documents.
+    private mutating func uniqueName(for id: String) -> String {
+        let base = Self.safeName(id)
+        var name = base
+        var suffix = 2
+        while used.contains(name.lowercased()) {
+            name = "\(base)-\(suffix)"
+            suffix += 1
+        }
+        used.insert(name.lowercased())
+        return name
+    }
+
+    static func safeName(_ id: String) -> String {
+        var name = String.UnicodeScalarView()
+        var bytes = 0
+        for scalar in id.unicodeScalars {
+            let safe: Unicode.Scalar = scalar == "/" || scalar == "\\" || scalar.value < 0x20 || scalar.value == 0x7F ? "_" : scalar
+            bytes += UTF8.width(safe)
+            if bytes > 200 { break }
+            name.append(name.isEmpty && safe == "." ? "_" : safe)
+        }
+        return name.isEmpty ? "_" : String(name)
+    }
+}

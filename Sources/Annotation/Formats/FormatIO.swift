@@ -1,0 +1,177 @@
+import Foundation
+
+/// Reads a whole input: a file, or standard input for `-`.
+func readWholeInput(path: String) throws(FormatError) -> Data {
+    if path == "-" {
+        do { return try FileHandle.standardInput.readToEnd() ?? Data() } catch {
+            throw FormatError(file: standardStreamName, message: "cannot read standard input: \(error.localizedDescription)")
+        }
+    }
+    do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
+        throw FormatError(file: path, message: "cannot read the file: \(error.localizedDescription)")
+    }
+}
+
+/// Splits a byte stream into lines (LF; a CR before it is dropped) without repairing bad UTF-8,
+/// counting lines from 1. Reads in 1 MiB chunks and scans each byte once, so a line of many
+/// megabytes costs linear time.
+struct ByteLineReader {
+    enum Line: Equatable {
+        case text(String)
+        case invalidUTF8
+    }
+
+    /// The input's name in locations: the path, or `stdin`.
+    let name: String
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    /// The first byte not yet returned.
+    private var start = 0
+    /// Bytes before this index (from `start`) are known to hold no line feed.
+    private var scanned = 0
+    private var finished = false
+    /// The number of the line last returned.
+    private(set) var lineNumber = 0
+
+    init(path: String) throws(FormatError) {
+        name = displayName(of: path)
+        if path == "-" {
+            handle = FileHandle.standardInput
+        } else if let opened = FileHandle(forReadingAtPath: path) {
+            handle = opened
+        } else {
+            throw FormatError(file: path, message: "cannot open the file for reading")
+        }
+    }
+
+    /// The next line without its terminator, or nil at the end of the input.
+    mutating func next() throws(FormatError) -> Line? {
+        while true {
+            let newline: Int? = buffer.withUnsafeBufferPointer { bytes in
+                guard let base = bytes.baseAddress, scanned < bytes.count,
+                      let found = memchr(base + scanned, 0x0A, bytes.count - scanned) else { return nil }
+                return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+            }
+            if let newline {
+                let line = buffer[start..<newline]
+                start = newline + 1
+                scanned = start
+                return decode(line)
+            }
+            scanned = buffer.count
+            if finished {
+                guard start < buffer.count else { return nil }
+                let line = buffer[start...]
+                start = buffer.count
+                return decode(line)
+            }
+            if start > 0 {
+                buffer.removeSubrange(0..<start)
+                scanned -= start
+                start = 0
+            }
+            let chunk: Data?
+            do { chunk = try handle.read(upToCount: 1 << 20) } catch {
+                throw FormatError(file: name, line: lineNumber + 1, message: "cannot read: \(error.localizedDescription)")
+            }
+            if let chunk, !chunk.isEmpty { buffer.append(contentsOf: chunk) } else { finished = true }
+        }
+    }
+
+    private mutating func decode(_ bytes: ArraySlice<UInt8>) -> Line {
+        lineNumber += 1
+        let content = bytes.last == 0x0D ? bytes.dropLast() : bytes
+        guard let text = String(validating: content, as: UTF8.self) else { return .invalidUTF8 }
+        return .text(text)
+    }
+}
+
+/// A buffered output to standard output (`-`, streamed) or to a file. A file is written under a
+/// hidden temporary name beside it and renamed into place by `finish()`, so an interrupted run
+/// never leaves a complete-looking partial file.
+final class OutputSink {
+    /// The destination's name in errors.
+    let name: String
+    private let handle: FileHandle
+    private let paths: (temporary: String, final: String)?
+    private var buffer: [UInt8] = []
+    private var finished = false
+
+    init(destination: String) throws(FormatError) {
+        if destination == "-" {
+            name = "stdout"
+            handle = FileHandle.standardOutput
+            paths = nil
+            return
+        }
+        name = destination
+        let url = URL(fileURLWithPath: destination)
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp").path
+        guard FileManager.default.createFile(atPath: temporary, contents: nil),
+              let opened = FileHandle(forWritingAtPath: temporary) else {
+            unlink(temporary)
+            throw FormatError(file: destination, message: "cannot create a file in \(url.deletingLastPathComponent().path)")
+        }
+        handle = opened
+        paths = (temporary, destination)
+    }
+
+    func write(_ text: String) throws(FormatError) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    func flush() throws(FormatError) {
+        guard !buffer.isEmpty else { return }
+        do { try handle.write(contentsOf: buffer) } catch {
+            throw FormatError(file: name, message: "cannot write: \(error.localizedDescription)")
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Flushes, and for a file closes it and renames it into place. Later calls do nothing.
+    func finish() throws(FormatError) {
+        guard !finished else { return }
+        try flush()
+        finished = true
+        guard let paths else { return }
+        do { try handle.close() } catch {
+            throw FormatError(file: name, message: "cannot close: \(error.localizedDescription)")
+        }
+        guard rename(paths.temporary, paths.final) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(paths.temporary)
+            throw FormatError(file: name, message: "cannot move the finished output into place: \(reason)")
+        }
+    }
+
+    /// Unfinished: standard output gets what was buffered, a temporary file is removed.
+    deinit {
+        guard !finished else { return }
+        guard let paths else {
+            try? flush()
+            return
+        }
+        try? handle.close()
+        unlink(paths.temporary)
+    }
+}
+
+/// Writes `text` to `path` through a temporary file renamed into place.
+func writeFileAtomically(_ text: String, to path: String) throws(FormatError) {
+    let sink = try OutputSink(destination: path)
+    try sink.write(text)
+    try sink.finish()
+}
+
+extension String {
+    /// The string with each of `scalars` replaced by `replacement`, one scalar for one, so
+    /// offsets into it stay valid.
+    func replacingScalars(_ scalars: Set<Unicode.Scalar>, with replacement: Unicode.Scalar) -> String {
+        guard unicodeScalars.contains(where: scalars.contains) else { return self }
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: unicodeScalars.lazy.map { scalars.contains($0) ? replacement : $0 })
+        return String(out)
+    }
+}

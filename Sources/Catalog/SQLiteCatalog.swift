@@ -1,0 +1,234 @@
+import Annotation
+import Foundation
+import GRDB
+
+public enum CatalogError: Error, CustomStringConvertible {
+    case database(path: String, reason: String)
+    case query(SearchQueryError)
+    case noRun(path: String)
+
+    public var description: String {
+        switch self {
+        case let .database(path, reason): "\(path): \(reason)"
+        case let .query(error): error.description
+        case let .noRun(path): "\(path) holds no annotation run yet: annotate records with --store first"
+        }
+    }
+}
+
+/// One annotation run: a model version with its settings. Re-running it changes nothing; a new
+/// model version or other settings make a new run beside the old ones.
+public struct CatalogRun: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var model: ModelIdentity
+    public var tasks: [String]
+    public var settings: String
+    public var startedAt: Date
+    public var records: Int
+    public var entities: Int
+}
+
+/// The annotation catalog in SQLite (GRDB, WAL mode): records with their full text indexed by
+/// FTS5, annotation runs, entities, rejects. Every batch is one transaction, so a run killed at
+/// any point keeps every batch it finished and loses none; records already annotated by a run
+/// (same text) are skipped when it runs again.
+public final class SQLiteCatalog: Sendable {
+    public let path: String
+    let database: DatabasePool
+
+    public init(path: String) throws(CatalogError) {
+        self.path = path
+        do {
+            var configuration = Configuration()
+            // Several processes may share a catalog (annotators, searches): wait for a lock
+            // rather than fail at once.
+            configuration.busyMode = .timeout(30)
+            database = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch { throw .database(path: path, reason: "\(error)") }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE record (
+                    id INTEGER PRIMARY KEY,
+                    key TEXT NOT NULL UNIQUE,
+                    fingerprint TEXT NOT NULL,
+                    passages TEXT NOT NULL,
+                    added_at REAL NOT NULL);
+                CREATE VIRTUAL TABLE record_text USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
+                CREATE TABLE run (
+                    id INTEGER PRIMARY KEY,
+                    model_name TEXT NOT NULL,
+                    model_version TEXT NOT NULL,
+                    tasks TEXT NOT NULL,
+                    settings TEXT NOT NULL,
+                    started_at REAL NOT NULL,
+                    UNIQUE (model_name, model_version, settings));
+                CREATE TABLE annotated (
+                    record_id INTEGER NOT NULL REFERENCES record(id) ON DELETE CASCADE,
+                    run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    fingerprint TEXT NOT NULL,
+                    PRIMARY KEY (record_id, run_id)) WITHOUT ROWID;
+                CREATE TABLE entity (
+                    id INTEGER PRIMARY KEY,
+                    record_id INTEGER NOT NULL REFERENCES record(id) ON DELETE CASCADE,
+                    run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    passage INTEGER NOT NULL,
+                    type TEXT NOT NULL,
+                    start INTEGER NOT NULL,
+                    "end" INTEGER NOT NULL,
+                    text TEXT NOT NULL,
+                    normalized TEXT NOT NULL,
+                    score REAL NOT NULL);
+                CREATE INDEX entity_by_value ON entity (run_id, type, normalized);
+                CREATE INDEX entity_by_record ON entity (record_id, run_id);
+                CREATE TABLE reject (
+                    id INTEGER PRIMARY KEY,
+                    run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    record_key TEXT,
+                    location TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    UNIQUE (run_id, location));
+                """)
+        }
+        return migrator
+    }
+
+    func wrap<T>(_ body: () throws -> T) throws(CatalogError) -> T {
+        do { return try body() } catch let error as CatalogError { throw error } catch { throw .database(path: path, reason: "\(error)") }
+    }
+
+    /// The run for this model and settings, created on first use.
+    public func run(model: ModelIdentity, tasks: [String], settings: String) throws(CatalogError) -> Int64 {
+        try wrap {
+            try database.write { db in
+                try db.execute(sql: "INSERT OR IGNORE INTO run (model_name, model_version, tasks, settings, started_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [model.name, model.version, tasks.joined(separator: ","), settings, Date().timeIntervalSince1970])
+                return try Int64.fetchOne(db, sql: "SELECT id FROM run WHERE model_name = ? AND model_version = ? AND settings = ?",
+                                          arguments: [model.name, model.version, settings])!
+            }
+        }
+    }
+
+    /// For each document, whether `run` still has to annotate it (it has not, or the text changed).
+    public func needsAnnotation(_ documents: [Document], run: Int64) throws(CatalogError) -> [Bool] {
+        try wrap {
+            try database.read { db in
+                try documents.map { document in
+                    let stored = try String.fetchOne(db, sql: """
+                        SELECT a.fingerprint FROM annotated a JOIN record r ON r.id = a.record_id WHERE r.key = ? AND a.run_id = ?
+                        """, arguments: [document.id, run])
+                    return stored != document.contentFingerprint
+                }
+            }
+        }
+    }
+
+    /// Stores annotated documents for `run` in one transaction: the record (its text replaced,
+    /// and every run's entities of it dropped, if the text changed), then this run's entities.
+    public func store(_ documents: [Document], run: Int64) throws(CatalogError) {
+        try wrap {
+            try database.write { db in
+                for document in documents {
+                    let fingerprint = document.contentFingerprint
+                    var recordId = try Int64.fetchOne(db, sql: "SELECT id FROM record WHERE key = ?", arguments: [document.id])
+                    let storedFingerprint = try String.fetchOne(db, sql: "SELECT fingerprint FROM record WHERE key = ?", arguments: [document.id])
+                    if recordId == nil || storedFingerprint != fingerprint {
+                        if let stale = recordId {
+                            try db.execute(sql: "DELETE FROM entity WHERE record_id = ?; DELETE FROM annotated WHERE record_id = ?; DELETE FROM record_text WHERE rowid = ?;",
+                                           arguments: [stale, stale, stale])
+                            try db.execute(sql: "UPDATE record SET fingerprint = ?, passages = ? WHERE id = ?", arguments: [fingerprint, try Self.passagesJSON(document), stale])
+                        } else {
+                            try db.execute(sql: "INSERT INTO record (key, fingerprint, passages, added_at) VALUES (?, ?, ?, ?)",
+                                           arguments: [document.id, fingerprint, try Self.passagesJSON(document), Date().timeIntervalSince1970])
+                            recordId = db.lastInsertedRowID
+                        }
+                        try db.execute(sql: "INSERT INTO record_text (rowid, text) VALUES (?, ?)",
+                                       arguments: [recordId!, document.passages.map(\.text).joined(separator: "\n")])
+                    }
+                    let id = recordId!
+                    try db.execute(sql: "DELETE FROM entity WHERE record_id = ? AND run_id = ?", arguments: [id, run])
+                    for (index, passage) in document.passages.enumerated() {
+                        for entity in passage.entities {
+                            try db.execute(sql: """
+                                INSERT INTO entity (record_id, run_id, passage, type, start, "end", text, normalized, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                """, arguments: [id, run, index, entity.type, entity.start, entity.end, entity.text, SearchQuery.normalize(entity.text), entity.score])
+                        }
+                    }
+                    try db.execute(sql: "INSERT OR REPLACE INTO annotated (record_id, run_id, fingerprint) VALUES (?, ?, ?)", arguments: [id, run, fingerprint])
+                }
+            }
+        }
+    }
+
+    /// Keeps a record that could not be annotated, with its place and reason (once per place).
+    public func reject(_ reject: Reject, run: Int64) throws(CatalogError) {
+        try wrap {
+            try database.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO reject (run_id, record_key, location, reason) VALUES (?, ?, ?, ?)",
+                               arguments: [run, reject.id, reject.location, reject.reason])
+            }
+        }
+    }
+
+    public func rejects(run: Int64) throws(CatalogError) -> [Reject] {
+        try wrap {
+            try database.read { db in
+                try Row.fetchAll(db, sql: "SELECT record_key, location, reason FROM reject WHERE run_id = ? ORDER BY id", arguments: [run])
+                    .map { Reject(id: $0["record_key"], location: $0["location"], reason: $0["reason"]) }
+            }
+        }
+    }
+
+    public func runs() throws(CatalogError) -> [CatalogRun] {
+        try wrap {
+            try database.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT r.*, (SELECT COUNT(*) FROM annotated a WHERE a.run_id = r.id) AS records,
+                           (SELECT COUNT(*) FROM entity e WHERE e.run_id = r.id) AS entities
+                    FROM run r ORDER BY r.id
+                    """).map { row in
+                    CatalogRun(id: row["id"], model: ModelIdentity(name: row["model_name"], version: row["model_version"]),
+                               tasks: (row["tasks"] as String).split(separator: ",").map(String.init), settings: row["settings"],
+                               startedAt: Date(timeIntervalSince1970: row["started_at"]), records: row["records"], entities: row["entities"])
+                }
+            }
+        }
+    }
+
+    /// Every stored entity of a record for a run, as its passages with their entities.
+    public func document(key: String, run: Int64) throws(CatalogError) -> Document? {
+        try wrap {
+            try database.read { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT id, passages FROM record WHERE key = ?", arguments: [key]) else { return nil }
+                var document = Document(id: key, passages: try Self.passages(fromJSON: row["passages"]))
+                for entity in try Row.fetchAll(db, sql: "SELECT * FROM entity WHERE record_id = ? AND run_id = ? ORDER BY passage, start, \"end\", type",
+                                               arguments: [row["id"] as Int64, run]) {
+                    let passage: Int = entity["passage"]
+                    guard document.passages.indices.contains(passage) else { continue }
+                    document.passages[passage].entities.append(Entity(type: entity["type"], start: entity["start"], end: entity["end"], text: entity["text"], score: entity["score"]))
+                }
+                return document
+            }
+        }
+    }
+
+    private struct StoredPassage: Codable {
+        var text: String
+        var offset: Int
+        var infons: [String: String]
+    }
+
+    static func passagesJSON(_ document: Document) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(document.passages.map { StoredPassage(text: $0.text, offset: $0.offset, infons: $0.infons) }), as: UTF8.self)
+    }
+
+    static func passages(fromJSON json: String) throws -> [Passage] {
+        try JSONDecoder().decode([StoredPassage].self, from: Data(json.utf8)).map { Passage(text: $0.text, offset: $0.offset, infons: $0.infons) }
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+
+/// A parsed search: entity terms (`disease:"breast cancer"`, `gene:BRCA*`) and full-text terms
+/// (`fibrosis`, `"single cell"`), combined with AND (also implicit), OR, NOT and parentheses.
+///
+/// Values are data, never query syntax: they reach SQLite as bound parameters, and full-text
+/// values as quoted FTS5 phrases, so quotes, FTS operators, `%` and `_` mean themselves.
+public indirect enum SearchQuery: Equatable, Sendable {
+    /// Records with an entity of `type` whose normalized text equals `value` (or starts with it
+    /// when `prefix`).
+    case entity(type: String, value: String, prefix: Bool)
+    /// Records whose text contains the words of `value` as a phrase (the last word as a prefix
+    /// when `prefix`).
+    case text(String, prefix: Bool)
+    case and(SearchQuery, SearchQuery)
+    case or(SearchQuery, SearchQuery)
+    case not(SearchQuery)
+
+    /// The longest query accepted, in characters, and the deepest nesting.
+    public static let maximumLength = 10_000
+    public static let maximumDepth = 64
+
+    /// Entity text as stored and matched: compatibility-normalized, lowercased, whitespace runs
+    /// as one space.
+    public static func normalize(_ text: String) -> String {
+        text.precomposedStringWithCompatibilityMapping.lowercased()
+            .split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+    }
+
+    public static func parse(_ text: String) throws(SearchQueryError) -> SearchQuery {
+        guard text.count <= maximumLength else { throw SearchQueryError(position: maximumLength, message: "the query is longer than \(maximumLength) characters") }
+        var parser = Parser(tokens: try tokenize(text), end: text.count)
+        guard !parser.tokens.isEmpty else { throw SearchQueryError(position: 0, message: "the query is empty") }
+        let query = try parser.parseOr(depth: 0)
+        if let extra = parser.peek { throw SearchQueryError(position: extra.position, message: "unexpected \(extra.kind)") }
+        return query
+    }
+
+    /// Entity terms anywhere in the query (for reporting which entities matched).
+    public var entityTerms: [(type: String, value: String, prefix: Bool)] {
+        switch self {
+        case let .entity(type, value, prefix): [(type, value, prefix)]
+        case .text: []
+        case let .and(a, b), let .or(a, b): a.entityTerms + b.entityTerms
+        case let .not(a): a.entityTerms
+        }
+    }
+}
+
+public struct SearchQueryError: Error, CustomStringConvertible, Equatable {
+    /// Character position in the query.
+    public let position: Int
+    public let message: String
+    public var description: String { "search query, at character \(position + 1): \(message)" }
+}
+
+private struct Token {
+    enum Kind: CustomStringConvertible, Equatable {
+        case word(String), phrase(String), field(String), open, close, and, or, not
+        var description: String {
+            switch self {
+            case let .word(w): "'\(w)'"
+            case let .phrase(p): "\"\(p)\""
+            case let .field(f): "'\(f):'"
+            case .open: "'('"
+            case .close: "')'"
+            case .and: "AND"
+            case .or: "OR"
+            case .not: "NOT"
+            }
+        }
+    }
+    let kind: Kind
+    let position: Int
+}
+
+private func tokenize(_ text: String) throws(SearchQueryError) -> [Token] {
+    let characters = Array(text)
+    var tokens: [Token] = []
+    var i = 0
+    while i < characters.count {
+        let c = characters[i]
+        if c.isWhitespace { i += 1; continue }
+        if c == "(" { tokens.append(Token(kind: .open, position: i)); i += 1; continue }
+        if c == ")" { tokens.append(Token(kind: .close, position: i)); i += 1; continue }
+        if c == "\"" {
+            var j = i + 1, value = ""
+            while j < characters.count, characters[j] != "\"" {
+                if characters[j] == "\\", j + 1 < characters.count { j += 1 }  // \" inside a phrase
+                value.append(characters[j])
+                j += 1
+            }
+            guard j < characters.count else { throw SearchQueryError(position: i, message: "the quote opened here is never closed") }
+            tokens.append(Token(kind: .phrase(value), position: i))
+            i = j + 1
+            continue
+        }
+        var j = i, word = ""
+        while j < characters.count, !characters[j].isWhitespace, characters[j] != "(", characters[j] != ")", characters[j] != "\"" {
+            if characters[j] == ":", !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) { break }
+            word.append(characters[j])
+            j += 1
+        }
+        if j < characters.count, characters[j] == ":" {
+            tokens.append(Token(kind: .field(word.lowercased()), position: i))
+            i = j + 1
+            continue
+        }
+        switch word {
+        case "AND": tokens.append(Token(kind: .and, position: i))
+        case "OR": tokens.append(Token(kind: .or, position: i))
+        case "NOT": tokens.append(Token(kind: .not, position: i))
+        default: tokens.append(Token(kind: .word(word), position: i))
+        }
+        i = j
+    }
+    return tokens
+}
+
+private struct Parser {
+    let tokens: [Token]
+    /// The query's length: where "the query ends" errors point.
+    let end: Int
+    var index = 0
+
+    var peek: Token? { index < tokens.count ? tokens[index] : nil }
+
+    mutating func parseOr(depth: Int) throws(SearchQueryError) -> SearchQuery {
+        var left = try parseAnd(depth: depth)
+        while peek?.kind == .or {
+            index += 1
+            left = .or(left, try parseAnd(depth: depth))
+        }
+        return left
+    }
+
+    mutating func parseAnd(depth: Int) throws(SearchQueryError) -> SearchQuery {
+        var left = try parseUnary(depth: depth)
+        while let next = peek, next.kind != .or, next.kind != .close {
+            if next.kind == .and { index += 1 }
+            left = .and(left, try parseUnary(depth: depth))
+        }
+        return left
+    }
+
+    mutating func parseUnary(depth: Int) throws(SearchQueryError) -> SearchQuery {
+        guard depth < SearchQuery.maximumDepth else {
+            throw SearchQueryError(position: peek?.position ?? 0, message: "nesting deeper than \(SearchQuery.maximumDepth) levels")
+        }
+        guard let token = peek else {
+            throw SearchQueryError(position: end, message: "the query ends where a term was expected")
+        }
+        index += 1
+        switch token.kind {
+        case .not:
+            return .not(try parseUnary(depth: depth + 1))
+        case .open:
+            let inner = try parseOr(depth: depth + 1)
+            guard peek?.kind == .close else { throw SearchQueryError(position: token.position, message: "the parenthesis opened here is never closed") }
+            index += 1
+            return inner
+        case let .field(name):
+            guard let value = peek else { throw SearchQueryError(position: token.position, message: "'\(name):' needs a value") }
+            index += 1
+            let text: String
+            switch value.kind {
+            case let .word(w): text = w
+            case let .phrase(p): text = p
+            default: throw SearchQueryError(position: value.position, message: "'\(name):' needs a word or a quoted phrase, not \(value.kind)")
+            }
+            let prefix = text.hasSuffix("*") && text.count > 1
+            let core = prefix ? String(text.dropLast()) : text
+            guard !SearchQuery.normalize(core).isEmpty else { throw SearchQueryError(position: value.position, message: "'\(name):' has an empty value") }
+            return name == "text" ? .text(core, prefix: prefix) : .entity(type: name, value: SearchQuery.normalize(core), prefix: prefix)
+        case let .word(w):
+            let prefix = w.hasSuffix("*") && w.count > 1
+            return .text(prefix ? String(w.dropLast()) : w, prefix: prefix)
+        case let .phrase(p):
+            guard !SearchQuery.normalize(p).isEmpty else { throw SearchQueryError(position: token.position, message: "an empty phrase") }
+            return .text(p, prefix: false)
+        case .close, .and, .or:
+            throw SearchQueryError(position: token.position, message: "unexpected \(token.kind)")
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Annotation
+import ArgumentParser
+import Catalog
+import Foundation
+
+struct Search: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find records in a catalog by the entities they mention and by their text.",
+        discussion: """
+            Terms: TYPE:VALUE matches records with an entity of that type whose text equals VALUE (case, width and \
+            whitespace ignored; "quote" values with spaces; end with * for a prefix). A bare word or "quoted phrase" \
+            searches the record text (SQLite FTS5; words in order, end with * for a prefix); text:VALUE does the same. \
+            Combine with AND (or just a space), OR, NOT and parentheses. Everything inside a value is taken literally. \
+            Example: disease:"breast cancer" AND anatomy:liver NOT mouse
+            """)
+
+    @Argument(help: "The query.")
+    var query: String
+
+    @Option(help: ArgumentHelp("Catalog written by `biotag annotate --store`.", valueName: "path"))
+    var store: String
+
+    @Option(name: .customLong("run"), help: ArgumentHelp("Annotation run to search (default: the latest; the JSON output names each run).", valueName: "id"))
+    var runId: Int64?
+
+    @Option(help: "Most records listed (all matching records are counted and go into the facets).")
+    var limit: Int = 20
+
+    @Option(help: "Most surface forms listed per entity type in the facets.")
+    var facets: Int = 10
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard limit >= 0 else { throw ValidationError("--limit must be 0 or more, got \(limit)") }
+        guard facets >= 0 else { throw ValidationError("--facets must be 0 or more, got \(facets)") }
+        guard FileManager.default.fileExists(atPath: store) else { throw ValidationError("\(store): no such catalog (create one with `biotag annotate --store \(store)`)") }
+    }
+
+    func run() throws {
+        let parsed: SearchQuery
+        do { parsed = try SearchQuery.parse(query) } catch { throw CommandError(error.description) }
+        let result: SearchResult
+        do { result = try SQLiteCatalog(path: store).search(parsed, run: runId, limit: limit, facetLimit: facets) } catch { throw CommandError(error.description) }
+        if json {
+            let encoder = JSONEncoder.sorted
+            encoder.outputFormatting.insert(.prettyPrinted)
+            encoder.dateEncodingStrategy = .iso8601
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            return
+        }
+        print("\(result.total) record\(result.total == 1 ? "" : "s") match \(query)   [run \(result.run.id): \(result.run.model.name) \(result.run.model.version)]")
+        for hit in result.hits {
+            let text = hit.text.replacingOccurrences(of: "\n", with: " ")
+            print("\n\(hit.id)  \(text.count > 160 ? String(text.prefix(157)) + "..." : text)")
+            for entity in hit.matched { print("    \(entity.type) \(entity.start)-\(entity.end) \"\(entity.text)\" \(String(format: "%.2f", entity.score))") }
+        }
+        if result.total > result.hits.count { print("\n... and \(result.total - result.hits.count) more (--limit)") }
+        guard !result.types.isEmpty else { return }
+        print("\nfacets (records per entity type; most frequent mentions)")
+        for type in result.types {
+            let values = (result.values[type.value] ?? []).map { "\($0.value) (\($0.records))" }.joined(separator: ", ")
+            print("  \(type.value) \(type.records): \(values)")
+        }
+    }
+}

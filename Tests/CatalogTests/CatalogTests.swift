@@ -1,0 +1,90 @@
+import Annotation
+import Catalog
+import Foundation
+import Testing
+
+private func temporaryStore() throws -> SQLiteCatalog {
+    try SQLiteCatalog(path: FileManager.default.temporaryDirectory.appendingPathComponent("biotag-catalog-\(UUID().uuidString).db").path)
+}
+
+/// A document with entities placed on the given words of its text.
+private func document(_ id: String, _ text: String, _ entities: [(String, String)]) -> Document {
+    var passage = Passage(text: text)
+    for (type, words) in entities {
+        let scalars = Array(text.unicodeScalars), target = Array(words.unicodeScalars)
+        guard let start = (0...(scalars.count - target.count)).first(where: { Array(scalars[$0..<($0 + target.count)]) == target }) else { continue }
+        passage.entities.append(Entity(type: type, start: start, end: start + target.count, text: words, score: 0.9))
+    }
+    return Document(id: id, passages: [passage])
+}
+
+private let records = [
+    document("r1", "Breast cancer metastasis to the liver treated with tamoxifen.", [("disease", "Breast cancer"), ("anatomy", "liver"), ("chemical", "tamoxifen")]),
+    document("r2", "Liver fibrosis in mice fed 50% fat_diet.", [("disease", "Liver fibrosis"), ("anatomy", "Liver"), ("species", "mice")]),
+    document("r3", "BREAST  CANCER cohort; no liver samples \"OR\" AND NOT.", [("disease", "BREAST  CANCER"), ("anatomy", "liver")]),
+    document("r4", "Lung adenocarcinoma cells (A549) exposed to cisplatin.", [("disease", "Lung adenocarcinoma"), ("chemical", "cisplatin")]),
+]
+
+@Suite struct CatalogTests {
+    let model = ModelIdentity(name: "m", version: "1")
+
+    @Test func rerunningChangesNothingAndNewVersionsAddRuns() throws {
+        let store = try temporaryStore()
+        let run = try store.run(model: model, tasks: ["disease"], settings: "{}")
+        #expect(try store.needsAnnotation(records, run: run) == [true, true, true, true])
+        try store.store(records, run: run)
+        #expect(try store.needsAnnotation(records, run: run) == [false, false, false, false])
+        try store.store(records, run: run)  // stored twice: still one copy
+        #expect(try store.run(model: model, tasks: ["disease"], settings: "{}") == run)
+        #expect(try store.runs().map(\.entities) == [10])
+        #expect(try store.document(key: "r1", run: run) == records[0])
+
+        let newer = try store.run(model: ModelIdentity(name: "m", version: "2"), tasks: ["disease"], settings: "{}")
+        #expect(newer != run)
+        #expect(try store.needsAnnotation(records, run: newer) == [true, true, true, true])
+        try store.store(Array(records.prefix(2)), run: newer)
+        #expect(try store.runs().map(\.entities) == [10, 6])
+
+        // A changed text invalidates every run's entities of that record.
+        var changed = records[0]
+        changed.passages[0].text += " Updated."
+        #expect(try store.needsAnnotation([changed], run: run) == [true])
+        try store.store([changed], run: run)
+        #expect(try store.runs().map(\.records) == [4, 1])
+    }
+
+    @Test func searchMatchesEntitiesAndTextWithFacets() throws {
+        let store = try temporaryStore()
+        let run = try store.run(model: model, tasks: [], settings: "{}")
+        try store.store(records, run: run)
+        func ids(_ query: String) throws -> [String] { try store.search(SearchQuery.parse(query)).hits.map(\.id) }
+        #expect(try ids(#"disease:"breast cancer" AND anatomy:liver"#) == ["r1", "r3"])
+        #expect(try ids(#"disease:"breast cancer" anatomy:liver NOT chemical:tamoxifen"#) == ["r3"])
+        #expect(try ids("chemical:cisplatin OR species:mice") == ["r2", "r4"])
+        #expect(try ids("disease:lung*") == ["r4"])
+        #expect(try ids("fibrosis") == ["r2"])
+        #expect(try ids(#"(liver OR lung) AND NOT "breast cancer""#) == ["r2", "r4"])
+        #expect(try ids("adenocarcin*") == ["r4"])
+        // Operators, quotes and LIKE wildcards inside values mean themselves.
+        #expect(try ids(#"text:"OR" AND text:"NOT""#) == ["r3"])
+        #expect(try ids("disease:%") == [])
+        #expect(try ids("disease:_iver*") == [])
+        #expect(try ids("fat_diet") == ["r2"])
+        #expect(try ids(#""50%""#) == ["r2"])
+        #expect(try ids("\"\\\"\"") == [])
+        let result = try store.search(SearchQuery.parse("anatomy:liver"))
+        #expect(result.total == 3 && result.types.first == SearchResult.Facet(value: "anatomy", records: 3))
+        #expect(result.values["disease"]?.first == SearchResult.Facet(value: "breast cancer", records: 2))
+        #expect(result.hits.first?.matched.map(\.text) == ["liver"])
+    }
+
+    @Test func malformedQueriesAreErrorsWithTheirPlace() {
+        for (query, position) in [("", 0), ("disease:", 0), ("(liver", 0), ("liver)", 5), ("\"open", 0), ("AND liver", 0), ("liver OR", 8), ("disease:\"\"", 8)] {
+            #expect(throws: SearchQueryError.self, "\(query)") { try SearchQuery.parse(query) }
+            do { _ = try SearchQuery.parse(query) } catch { #expect(error.position == position, "\(query): \(error)") }
+        }
+        #expect(throws: SearchQueryError.self) { try SearchQuery.parse(String(repeating: "(", count: 100) + "x" + String(repeating: ")", count: 100)) }
+        #expect(throws: SearchQueryError.self) { try SearchQuery.parse(String(repeating: "liver ", count: 2000)) }
+        #expect(throws: Never.self) { try SearchQuery.parse(String(repeating: "liver ", count: 1000)) }
+    }
+}
