@@ -7,7 +7,7 @@ DEB_PACKAGES := libdnnl-dev ocl-icd-libopencl1 libsqlite3-dev
 
 all: build
 
-# oneDNN (C API) and the OpenCL loader that libdnnl2 links against even on CPU.
+# oneDNN (C API), the OpenCL loader that libdnnl2 links against even on CPU, SQLite for the catalog.
 deps:
 	@dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1 || { \
 	  echo "installing $(DEB_PACKAGES)"; \
@@ -25,12 +25,12 @@ test: fetch-model
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
 
-# The main job on the embedded default: model info, tokenization, encoding, a short benchmark.
-demo: fetch-model
-	$(BIOTAG) info
-	$(BIOTAG) tokenize < examples/records.jsonl | head -n 3
-	$(BIOTAG) encode --input examples/records.jsonl --output /tmp/biotag-demo-hidden.safetensors
-	$(BIOTAG) bench encode --limit 200 --repeats 1 --reference none
+# The main job on the embedded default model (models/bioner-minilm-8): annotate the example
+# dataset descriptions into a catalog (a second run finds them all there already), then search it.
+demo: build
+	$(BIOTAG) annotate examples/datasets.jsonl --text-fields title,description --store .build/demo.db -o .build/demo.jsonl
+	$(BIOTAG) search --store .build/demo.db 'disease:"breast cancer" AND anatomy:liver'
+	$(BIOTAG) search --store .build/demo.db --limit 5 'chemical:cisplatin OR chemical:doxorubicin OR "single-cell"'
 
 # Full speed comparison against PyTorch and ONNX Runtime (creates bench/.venv on first use).
 bench: fetch-model

@@ -99,6 +99,14 @@ import TestSupport
         }
     }
 
+    /// A device such as /dev/null is written directly, never replaced by a file.
+    @Test func devicesAreWrittenNotReplaced() throws {
+        let result = try Self.annotate(["-o", "/dev/null"], stdin: Data(#"{"id": "a", "text": "Aspirin reduced fever."}"#.utf8))
+        #expect(result.status == 0, "\(result.stderr)")
+        let type = try FileManager.default.attributesOfItem(atPath: "/dev/null")[.type] as? FileAttributeType
+        #expect(type == .typeCharacterSpecial)
+    }
+
     /// BioC in, BioC out: documents, passages, their offsets, infons and texts are kept.
     @Test func biocRoundTripKeepsTheStructure() throws {
         let directory = try Self.temporaryDirectory()

@@ -86,9 +86,10 @@ struct ByteLineReader {
     }
 }
 
-/// A buffered output to standard output (`-`, streamed) or to a file. A file is written under a
-/// hidden temporary name beside it and renamed into place by `finish()`, so an interrupted run
-/// never leaves a complete-looking partial file.
+/// A buffered output to standard output (`-`, streamed) or to a file. A regular file is written
+/// under a hidden temporary name beside it and renamed into place by `finish()`, so an
+/// interrupted run never leaves a complete-looking partial file; a device or pipe such as
+/// `/dev/null` is written directly.
 final class OutputSink {
     /// The destination's name in errors.
     let name: String
@@ -105,6 +106,16 @@ final class OutputSink {
             return
         }
         name = destination
+        var info = stat()
+        if stat(destination, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+            // A device, pipe or socket (/dev/null, a FIFO): written directly, never replaced.
+            guard let opened = FileHandle(forWritingAtPath: destination) else {
+                throw FormatError(file: destination, message: "cannot open for writing")
+            }
+            handle = opened
+            paths = nil
+            return
+        }
         let url = URL(fileURLWithPath: destination)
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp").path
