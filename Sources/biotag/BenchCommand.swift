@@ -7,7 +7,7 @@ import Tokenization
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure biotag against reference runtimes on the same sentences, same cores, same run.",
-        subcommands: [BenchEncode.self, BenchGemm.self])
+        subcommands: [BenchEncode.self, BenchAnnotate.self, BenchGemm.self])
 }
 
 struct BenchEncode: ParsableCommand {
