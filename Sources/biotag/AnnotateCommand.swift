@@ -141,6 +141,13 @@ struct Annotate: ParsableCommand {
         }
         var rejectLog = try rejects.map { path throws in try JSONLinesFile(path: path) }
         let progress = ProgressReporter(enabled: !quiet)
+        if progress.live {
+            // The ETA needs a total: counted cheaply from the files (stdin has none).
+            let sources = inputs.isEmpty ? ["-"] : inputs
+            if !sources.contains("-") {
+                progress.expected = sources.reduce(0) { $0 + RecordCount.estimate(path: $1, format: inputFormat ?? Self.format(of: $1)!) }
+            }
+        }
         var summary = AnnotationSummary()
         let fields = textFields.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
 

@@ -22,7 +22,10 @@ struct AnnotationSummary {
 /// A progress line on stderr while it is a terminal (quiet when piped), and a summary at the end.
 final class ProgressReporter {
     private let enabled: Bool
-    private let live: Bool
+    /// Drawing a live line: enabled and stderr is a terminal.
+    let live: Bool
+    /// Records expected in all, for the ETA (0: unknown).
+    var expected = 0
     private let started = Date()
     private var lastDraw = Date.distantPast
 
@@ -35,9 +38,15 @@ final class ProgressReporter {
         guard live, Date().timeIntervalSince(lastDraw) > 0.2 else { return }
         lastDraw = Date()
         let seconds = max(Date().timeIntervalSince(started), 1e-3)
-        let line = String(format: "\r%d records (%.1f/s), %d entities (%.1f/s), %d rejected, %@ elapsed ",
-                          summary.records, Double(summary.records) / seconds, summary.entityCount, Double(summary.entityCount) / seconds,
-                          summary.rejects, Self.duration(seconds))
+        let done = summary.records + summary.rejects + summary.skipped
+        var eta = ""
+        if expected > done, done > 0 {
+            eta = ", ETA " + Self.duration(seconds / Double(done) * Double(expected - done))
+        }
+        let share = expected > 0 ? String(format: " %3.0f%%", min(100, Double(done) * 100 / Double(expected))) : ""
+        let line = String(format: "\r%@ %d records (%.1f/s), %d entities (%.1f/s), %d rejected, %@ elapsed%@ \u{1B}[K",
+                          share, summary.records, Double(summary.records) / seconds, summary.entityCount, Double(summary.entityCount) / seconds,
+                          summary.rejects, Self.duration(seconds), eta)
         FileHandle.standardError.write(Data(line.utf8))
     }
 
@@ -70,6 +79,48 @@ extension JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
+    }
+}
+
+/// How many records an input holds, counted from its bytes without parsing: JSON lines (non-blank
+/// lines), PubTator (title or abstract lines of distinct blocks), BioC (document elements or
+/// objects), text (one). An estimate for the ETA only.
+enum RecordCount {
+    static func estimate(path: String, format: InputFormat) -> Int {
+        guard format != .text else { return 1 }
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else { return 0 }
+        switch format {
+        case .text: return 1
+        case .jsonl: return lineCounts(data).nonBlank
+        case .pubtator: return lineCounts(data).blocks
+        case .biocXML: return occurrences(of: "<document>", in: data) + occurrences(of: "<document ", in: data)
+        case .biocJSON: return occurrences(of: "\"passages\"", in: data)
+        }
+    }
+
+    /// Non-blank lines, and runs of them separated by blank lines.
+    static func lineCounts(_ data: Data) -> (nonBlank: Int, blocks: Int) {
+        var nonBlank = 0, blocks = 0, content = false, inBlock = false
+        func endLine() {
+            if content { nonBlank += 1; if !inBlock { blocks += 1 } }
+            inBlock = content
+            content = false
+        }
+        for byte in data {
+            if byte == 0x0A { endLine() } else if byte != 0x20, byte != 0x09, byte != 0x0D { content = true }
+        }
+        endLine()
+        return (nonBlank, blocks)
+    }
+
+    static func occurrences(of needle: String, in data: Data) -> Int {
+        let pattern = Data(needle.utf8)
+        var count = 0, start = data.startIndex
+        while let found = data.range(of: pattern, in: start..<data.endIndex) {
+            count += 1
+            start = found.upperBound
+        }
+        return count
     }
 }
 
