@@ -63,6 +63,7 @@ def main():
     parser.add_argument("--split", default="test")
     parser.add_argument("--biotag", default=".build/release/biotag")
     parser.add_argument("--examples", type=int, default=20)
+    parser.add_argument("--show", choices=["other", "nested", "pathological"], default="other", help="which hits to list")
     args = parser.parse_args()
 
     gold = list(sentences(os.path.join(args.data, args.corpus, args.split + ".tsv")))
@@ -78,7 +79,7 @@ def main():
         predicted = {r["id"]: r["entities"] for r in map(json.loads, result.stdout.splitlines())}
 
     counts = collections.Counter()
-    other = collections.Counter()
+    examples = collections.Counter()
     total = 0
     for i, (text, spans) in enumerate(gold):
         for s, e in spans:
@@ -88,16 +89,18 @@ def main():
                 continue
             counts["hit"] += 1
             if PATHOLOGICAL.search(text[s:e]) or any(PATHOLOGICAL.search(p["text"]) for p in hits):
-                counts["pathological"] += 1
+                kind = "pathological"
             elif all(p["end"] - p["start"] != e - s and ((p["start"] <= s and p["end"] >= e) or (p["start"] >= s and p["end"] <= e)) for p in hits):
-                counts["nested"] += 1
+                kind = "nested"
             else:
-                counts["other"] += 1
-                other[f'{text[s:e]} <- {" | ".join(p["text"] for p in hits)}'] += 1
+                kind = "other"
+            counts[kind] += 1
+            if kind == args.show:
+                examples[f'{text[s:e]} <- {" | ".join(p["text"] for p in hits)}'] += 1
     share = lambda n: f"{n} ({100 * n / max(total, 1):.1f}%)"
     print(f"{args.head} head on {total} gold {args.corpus} entities ({args.split}): tagged {share(counts['hit'])}")
     print(f"  pathological formations {share(counts['pathological'])}, nested {share(counts['nested'])}, other {share(counts['other'])}")
-    for example, n in other.most_common(args.examples):
+    for example, n in examples.most_common(args.examples):
         print(f"    {n:3d}  {example}")
 
 
