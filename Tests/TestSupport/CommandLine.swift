@@ -18,8 +18,9 @@ public enum BiotagCommand {
         return TestPaths.repository.appendingPathComponent(".build/release/biotag").path
     }
 
-    public static func run(_ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:]) throws -> Result {
+    public static func run(_ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:], workingDirectory: String? = nil) throws -> Result {
         let process = Process()
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }

@@ -1,0 +1,34 @@
+import Annotation
+import Foundation
+import Models
+import Testing
+import TestSupport
+
+/// The committed default model: compact enough, complete, and it finds the obvious entities.
+@Suite struct DefaultModelTests {
+    static let directory = TestPaths.repository.appendingPathComponent("models/bioner-minilm-8").path
+
+    @Test func fitsIn32MiBWithEightHeads() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory)
+        let bytes = try files.reduce(0) { $0 + ((try FileManager.default.attributesOfItem(atPath: "\(Self.directory)/\($1)")[.size] as? Int) ?? 0) }
+        #expect(bytes <= 32 << 20, "\(bytes) bytes")
+        let model = try MultiTaskModel(directory: Self.directory)
+        #expect(model.tasks.map(\.name).sorted() == ["anatomy", "cell", "cell_type", "cellular_component", "chemical", "disease", "gene", "species"])
+        #expect(model.name == "bioner-minilm-8" && model.version != nil)
+    }
+
+    @Test func annotatesFromTheWorkingDirectory() throws {
+        let text = "Tamoxifen reduced the risk of breast cancer in women carrying BRCA1 mutations, and mitochondrial damage in liver hepatocytes."
+        let result = try BiotagCommand.run(["annotate", "--quiet"], stdin: Data(#"{"id": "x", "text": "\#(text)"}"#.utf8), workingDirectory: TestPaths.repository.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        let record = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        let found = Set(try #require(record["entities"] as? [[String: Any]]).compactMap { entity -> String? in
+            guard let type = entity["type"] as? String, let text = entity["text"] as? String else { return nil }
+            return "\(type):\(text)"
+        })
+        for expected in ["chemical:Tamoxifen", "disease:breast cancer", "species:women", "cell:hepatocytes"] {
+            #expect(found.contains(expected), "\(expected) not in \(found.sorted())")
+        }
+        #expect(!found.contains("disease:Tamoxifen") && !found.contains("chemical:breast cancer"))
+    }
+}
