@@ -27,6 +27,12 @@ struct Convert: ParsableCommand {
             + "Keeps the layers that lose accuracy in int8 precise at a few MiB each.", valueName: "PART=FORM"))
     var weightsFor: [String] = []
 
+    @Option(help: ArgumentHelp("Name the output model in its tasks.json (annotation runs record it).", valueName: "name"))
+    var name: String?
+
+    @Option(help: ArgumentHelp("Version the output model in its tasks.json (annotation runs record it; a new version makes a new catalog run).", valueName: "version"))
+    var modelVersion: String?
+
     func validate() throws {
         for text in weightsFor where StoragePlan.rule(text) == nil {
             throw ValidationError("--weights-for \(text): expected PART=FORM with FORM one of \(WeightStorage.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -62,6 +68,15 @@ struct Convert: ParsableCommand {
         let destination = (out as NSString).appendingPathComponent("model.safetensors")
         do { try SafetensorsWriter.write(plan.convert(tensors), metadata: file.header.metadata.merging(["biotag.weights": plan.description]) { $1 }, to: destination) } catch {
             throw CommandError(error.description)
+        }
+        if name != nil || modelVersion != nil {
+            let tasksPath = (out as NSString).appendingPathComponent("tasks.json")
+            do {
+                var file = try TaskFile.load(path: tasksPath)
+                file.name = name ?? file.name
+                file.modelVersion = modelVersion ?? file.modelVersion
+                try file.write(to: tasksPath)
+            } catch { throw CommandError("\(tasksPath): cannot set the name and version: \(error)") }
         }
         let before = (try? manager.attributesOfItem(atPath: source)[.size] as? Int) ?? 0
         let after = (try? manager.attributesOfItem(atPath: destination)[.size] as? Int) ?? 0
