@@ -59,6 +59,11 @@ enum GeneratedText {
         for chunk in stride(from: 0, to: documents.count, by: 300) {
             for document in try annotator.annotate(Array(documents[chunk..<min(chunk + 300, documents.count)])) {
                 for passage in document.passages {
+                    // Windows merged without duplicates: one head's entities never overlap.
+                    for type in Set(passage.entities.map(\.type)) {
+                        let spans = passage.entities.filter { $0.type == type }
+                        #expect(zip(spans, spans.dropFirst()).allSatisfy { $0.end <= $1.start }, "\(document.id) \(type): overlapping entities")
+                    }
                     for entity in passage.entities {
                         found += 1
                         #expect(entity.start < entity.end && entity.end <= passage.length, "\(document.id): \(entity)")
