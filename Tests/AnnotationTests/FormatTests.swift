@@ -306,7 +306,7 @@ import Testing
         }
         #expect(mentions == ["Sickle cell 😀 anaemia", "fetal haemoglobin", "Hydroxyurea", "gout", "allopurinol"])
         let ann = try String(contentsOfFile: "\(directory)/pmid_1.ann", encoding: .utf8)
-        #expect(ann.contains("T2\tgene 41 46;47 58\tfetal haemoglobin\n#2\tAnnotatorNotes T2\tscore=0.9123\n"))
+        #expect(ann.contains("T2\tgene 41 46;47 58\tfetal haemoglobin\n#2\tAnnotatorNotes T2\tscore=0.9123 model=biotag-test 0.1\n"))
         #expect(try String(contentsOfFile: "\(directory)/pmid_1.txt", encoding: .utf8) == "Sickle cell 😀 anaemia\nHydroxyurea raised fetal\nhaemoglobin levels.")
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Writes brat standoff: for each document `<name>.txt` with its text and `<name>.ann` with
-/// `T<n><TAB><type> <start> <end><TAB><text>` and `#<n><TAB>AnnotatorNotes T<n><TAB>score=<s>`
+/// `T<n><TAB><type> <start> <end><TAB><text>` and `#<n><TAB>AnnotatorNotes T<n><TAB>score=<s> model=<name> <version>`
 /// lines, offsets in Unicode scalars of the `.txt` file.
 ///
 /// The `.txt` text places each passage at its own offset, a gap before it filled with line
@@ -38,7 +38,8 @@ struct BratWriter: DocumentWriter {
                 let spans = fragments.map { "\($0.start) \($0.end)" }.joined(separator: ";")
                 let mention = fragments.map(\.text).joined(separator: " ").replacingScalars(["\t", "\r"], with: " ")
                 annotations += "T\(number)\t\(entity.type.replacingScalars([" ", "\t", "\n", "\r"], with: "_")) \(spans)\t\(mention)\n"
-                annotations += "#\(number)\tAnnotatorNotes T\(number)\tscore=\(roundedScore(entity.score))\n"
+                let annotator = "\(model.name) \(model.version)".replacingScalars(["\t", "\n", "\r"], with: " ")
+                annotations += "#\(number)\tAnnotatorNotes T\(number)\tscore=\(roundedScore(entity.score)) model=\(annotator)\n"
             }
         }
         let base = URL(fileURLWithPath: directory).appendingPathComponent(name).path
