@@ -84,18 +84,13 @@ public final class EncoderRunner: @unchecked Sendable {
         let words = weights.wordEmbeddings.pointer
         let positions = weights.positionEmbeddings.pointer
         let types = weights.tokenTypeEmbeddings?.pointer
-        for s in 0..<batch.count {
-            let range = batch.rows(of: s)
-            for row in range {
-                let out = x + row * hidden
-                let word = words + Int(batch.ids[row]) * hidden
-                let position = positions + (row - range.lowerBound) * hidden
-                if let types {
-                    let type = types + Int(batch.typeIds[row]) * hidden
-                    for i in 0..<hidden { out[i] = word[i] + position[i] + type[i] }
-                } else {
-                    for i in 0..<hidden { out[i] = word[i] + position[i] }
-                }
+        batch.forEachToken { row, wordId, positionId, typeId in
+            let out = x + row * hidden, word = words + wordId * hidden, position = positions + positionId * hidden
+            if let types {
+                let type = types + typeId * hidden
+                for i in 0..<hidden { out[i] = word[i] + position[i] + type[i] }
+            } else {
+                for i in 0..<hidden { out[i] = word[i] + position[i] }
             }
         }
         normalize(x, residual: nil, rows: batch.tokenCount, weights.embeddingNorm)

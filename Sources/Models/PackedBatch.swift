@@ -27,6 +27,17 @@ public struct PackedBatch: Sendable, Equatable {
     public func rows(of sequence: Int) -> Range<Int> { starts[sequence]..<starts[sequence + 1] }
     public var longest: Int { (0..<count).map { rows(of: $0).count }.max() ?? 0 }
 
+    /// Each token with its rows in the embedding tables: its packed row, word id, position in
+    /// its own sequence, and token type (the gather of the forward pass, the scatter of the
+    /// backward pass).
+    @inlinable
+    public func forEachToken(_ body: (_ row: Int, _ word: Int, _ position: Int, _ type: Int) -> Void) {
+        for sequence in 0..<count {
+            let range = rows(of: sequence)
+            for row in range { body(row, Int(ids[row]), row - range.lowerBound, Int(typeIds[row])) }
+        }
+    }
+
     /// Checks the batch against an encoder's vocabulary, token types and positions (inference and
     /// training run the same check).
     public func validate(for config: EncoderConfig) throws(EncoderInputError) {

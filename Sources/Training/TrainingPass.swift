@@ -62,17 +62,12 @@ public final class TrainingPass: @unchecked Sendable {
         var x = embedded.take(rows * hidden)
         let words = store.value(model.wordEmbeddings), positions = store.value(model.positionEmbeddings)
         let types = model.tokenTypeEmbeddings.map { store.value($0) }
-        for s in 0..<batch.count {
-            let range = batch.rows(of: s)
-            for row in range {
-                let out = x + row * hidden
-                let word = words + Int(batch.ids[row]) * hidden
-                let position = positions + (row - range.lowerBound) * hidden
-                for i in 0..<hidden { out[i] = word[i] + position[i] }
-                if let types {
-                    let type = types + Int(batch.typeIds[row]) * hidden
-                    for i in 0..<hidden { out[i] += type[i] }
-                }
+        batch.forEachToken { row, wordId, positionId, typeId in
+            let out = x + row * hidden, word = words + wordId * hidden, position = positions + positionId * hidden
+            for i in 0..<hidden { out[i] = word[i] + position[i] }
+            if let types {
+                let type = types + typeId * hidden
+                for i in 0..<hidden { out[i] += type[i] }
             }
         }
         layerNormForward(pool, x, xhat: embeddingNorm.take(rows * hidden), rstd: embeddingRstd.take(rows), rows: rows, width: hidden,
@@ -218,17 +213,12 @@ public final class TrainingPass: @unchecked Sendable {
         layerNormGradient(d, norm: model.embeddingNorm, xhat: embeddingNorm.take(rows * hidden), rstd: embeddingRstd.take(rows))
         let words = store.gradient(model.wordEmbeddings), positions = store.gradient(model.positionEmbeddings)
         let types = model.tokenTypeEmbeddings.map { store.gradient($0) }
-        for s in 0..<batch.count {
-            let range = batch.rows(of: s)
-            for row in range {
-                let g = d + row * hidden
-                let word = words + Int(batch.ids[row]) * hidden
-                let position = positions + (row - range.lowerBound) * hidden
-                for i in 0..<hidden { word[i] += g[i]; position[i] += g[i] }
-                if let types {
-                    let type = types + Int(batch.typeIds[row]) * hidden
-                    for i in 0..<hidden { type[i] += g[i] }
-                }
+        batch.forEachToken { row, wordId, positionId, typeId in
+            let g = d + row * hidden, word = words + wordId * hidden, position = positions + positionId * hidden
+            for i in 0..<hidden { word[i] += g[i]; position[i] += g[i] }
+            if let types {
+                let type = types + typeId * hidden
+                for i in 0..<hidden { type[i] += g[i] }
             }
         }
     }
