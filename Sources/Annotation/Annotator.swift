@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Synchronization
 import Tensors
 import Tokenization
 
@@ -42,16 +43,21 @@ public enum AnnotationError: Error, CustomStringConvertible, Equatable {
 /// length-sorted batches under a token budget, every head in the same pass ▶ windows merged ▶
 /// word aggregation and IOB2 decoding ▶ entities with Unicode scalar offsets into the passages.
 ///
-/// One caller at a time (it owns an inference runner and its threads).
+/// One caller at a time (it owns its inference runners and their threads). With several
+/// workers, each runs whole batches on its own runner: on a machine with few cores that beats
+/// splitting every operation over threads (`docs/BENCHMARKS.md`).
 public final class Annotator: @unchecked Sendable {
     public let model: MultiTaskModel
     public let settings: AnnotationSettings
     public let identity: ModelIdentity
-    private let runner: MultiTaskRunner
+    private let runners: [MultiTaskRunner]
     private let heads: [(name: String, decoder: EntityDecoder)]
     private let splitter = SentenceSplitter()
 
-    public init(model: MultiTaskModel, settings: AnnotationSettings = AnnotationSettings(), threads: Int = 1) throws(AnnotationError) {
+    /// - Parameters:
+    ///   - threads: threads splitting each operation of a forward pass, per worker.
+    ///   - workers: forward passes run at once, on different batches.
+    public init(model: MultiTaskModel, settings: AnnotationSettings = AnnotationSettings(), threads: Int = 1, workers: Int = 1) throws(AnnotationError) {
         guard settings.maxLength >= 8, settings.maxLength <= model.config.maxPositions else {
             throw .invalidSettings("max length \(settings.maxLength) must be between 8 and the model's \(model.config.maxPositions) positions")
         }
@@ -79,12 +85,20 @@ public final class Annotator: @unchecked Sendable {
             })
             return (name, EntityDecoder(labels: head.labels, aggregation: settings.aggregation, viterbi: settings.viterbi) { types.count == 1 ? name : $0 })
         }
-        do { runner = try MultiTaskRunner(model: model, threads: threads) } catch { throw .engine(error.description) }
+        guard workers >= 1, threads >= 1 else { throw .invalidSettings("threads (\(threads)) and workers (\(workers)) must be at least 1") }
+        var runners: [MultiTaskRunner] = []
+        do {
+            for _ in 0..<workers { runners.append(try MultiTaskRunner(model: model, threads: threads)) }
+        } catch {
+            for runner in runners { runner.shutdown() }
+            throw .engine(error.description)
+        }
+        self.runners = runners
         identity = ModelIdentity(name: model.name ?? (model.directory as NSString).lastPathComponent,
                                  version: model.version ?? Self.fingerprint(path: (model.directory as NSString).appendingPathComponent("model.safetensors")))
     }
 
-    public func shutdown() { runner.shutdown() }
+    public func shutdown() { for runner in runners { runner.shutdown() } }
 
     /// The tasks this annotator runs, in the model's order.
     public var tasks: [String] { heads.map(\.name) }
@@ -166,7 +180,7 @@ public final class Annotator: @unchecked Sendable {
     /// from the window where it is furthest from a cut edge.
     private func infer(_ windows: [Window], into sentences: inout [Sentence]) throws(AnnotationError) {
         let order = windows.indices.sorted { (windows[$0].length, $0) < (windows[$1].length, $1) }
-        let names = Set(heads.map(\.name))
+        var plan: [(windows: ArraySlice<Int>, batch: PackedBatch)] = []
         var start = 0
         while start < order.count {
             var end = start, tokens = 0
@@ -179,9 +193,12 @@ public final class Annotator: @unchecked Sendable {
                 let window = windows[index]
                 batch.append([model.tokenizer.clsId] + sentences[window.sentence].ids[window.content] + [model.tokenizer.sepId])
             }
-            let output: MultiTaskOutput
-            do { output = try runner.forward(batch, tasks: names) } catch { throw .engine("\(error)") }
-            for (slot, index) in order[start..<end].enumerated() {
+            plan.append((order[start..<end], batch))
+            start = end
+        }
+        let outputs = try forward(plan.map(\.batch))
+        for ((members, batch), output) in zip(plan, outputs) {
+            for (slot, index) in members.enumerated() {
                 let window = windows[index]
                 let count = sentences[window.sentence].ids.count
                 let firstRow = batch.starts[slot] + 1
@@ -201,7 +218,36 @@ public final class Annotator: @unchecked Sendable {
                     }
                 }
             }
-            start = end
+        }
+    }
+
+    /// Every head's logits for each batch; with several workers, batches run at once, each
+    /// worker taking the next batch not yet taken.
+    private func forward(_ batches: [PackedBatch]) throws(AnnotationError) -> [MultiTaskOutput] {
+        let names = Set(heads.map(\.name))
+        if runners.count == 1 || batches.count == 1 {
+            var outputs: [MultiTaskOutput] = []
+            for batch in batches {
+                do { outputs.append(try runners[0].forward(batch, tasks: names)) } catch { throw .engine("\(error)") }
+            }
+            return outputs
+        }
+        let results = Mutex<[Int: Result<MultiTaskOutput, AnnotationError>]>([:])
+        let next = Atomic<Int>(0)
+        let runners = self.runners
+        DispatchQueue.concurrentPerform(iterations: Swift.min(runners.count, batches.count)) { worker in
+            while true {
+                let index = next.add(1, ordering: .relaxed).oldValue
+                guard index < batches.count else { return }
+                let result: Result<MultiTaskOutput, AnnotationError>
+                do { result = .success(try runners[worker].forward(batches[index], tasks: names)) } catch { result = .failure(.engine("\(error)")) }
+                results.withLock { $0[index] = result }
+            }
+        }
+        return try results.withLock { all throws(AnnotationError) in
+            var outputs: [MultiTaskOutput] = []
+            for index in batches.indices { outputs.append(try all[index]!.get()) }
+            return outputs
         }
     }
 }

@@ -20,8 +20,11 @@ struct BenchAnnotate: ParsableCommand {
     @Option(help: "IOB file; a sentence is its tokens joined by spaces.")
     var sentences: String?
 
-    @Option(help: "Threads splitting each operation.")
+    @Option(help: "Threads splitting each operation, per worker.")
     var threads: Int = 2
+
+    @Option(help: "Forward passes at once on different batches (the pipeline; the engine figure uses one runner with --threads).")
+    var workers: Int = 1
 
     @Option(help: "Timed passes per measurement; the median is reported.")
     var repeats: Int = 3
@@ -32,6 +35,7 @@ struct BenchAnnotate: ParsableCommand {
     func validate() throws {
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be between 1 and 256") }
     }
 
     struct Report: Encodable {
@@ -52,7 +56,7 @@ struct BenchAnnotate: ParsableCommand {
         let texts = try IOBSentences.read(path: sentences ?? SharedData.path("data/bioner/disease/test.tsv"))
         guard !texts.isEmpty else { throw CommandError("no sentences to annotate") }
         let annotator: Annotator
-        do { annotator = try Annotator(model: loaded, threads: threads) } catch { throw CommandError(error.description) }
+        do { annotator = try Annotator(model: loaded, threads: threads, workers: workers) } catch { throw CommandError(error.description) }
         defer { annotator.shutdown() }
         let settings = annotator.settings
         let runner: MultiTaskRunner
@@ -95,8 +99,8 @@ struct BenchAnnotate: ParsableCommand {
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } else {
-            print(String(format: "%@: %d sentences, %d heads, %d threads\n  engine (encoder + heads)  %8.1f sentences/s\n  annotate pipeline         %8.1f sentences/s  (%d entities)\n  pipeline overhead         %+7.1f%%",
-                         report.model, texts.count, tasks.count, threads, report.engineSentencesPerSecond, report.pipelineSentencesPerSecond, entities, report.pipelineOverhead * 100))
+            print(String(format: "%@: %d sentences, %d heads, %d threads, pipeline with %d worker(s)\n  engine (encoder + heads)  %8.1f sentences/s\n  annotate pipeline         %8.1f sentences/s  (%d entities)\n  pipeline overhead         %+7.1f%%",
+                         report.model, texts.count, tasks.count, threads, workers, report.engineSentencesPerSecond, report.pipelineSentencesPerSecond, entities, report.pipelineOverhead * 100))
         }
     }
 }

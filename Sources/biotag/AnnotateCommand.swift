@@ -70,8 +70,11 @@ struct Annotate: ParsableCommand {
     @Option(help: ArgumentHelp("Records read and annotated together.", discussion: "More records give fuller, better-sorted batches; fewer keep memory low and output flowing."))
     var chunk: Int = 512
 
-    @Option(help: "Threads splitting each operation of a forward pass.")
-    var threads: Int = 2
+    @Option(help: ArgumentHelp("Threads splitting each operation of a forward pass, per worker.", discussion: "More threads lower the latency of one batch; for throughput on few cores, --workers usually does better."))
+    var threads: Int = 1
+
+    @Option(help: ArgumentHelp("Forward passes run at once on different batches, each with --threads threads.", discussion: "Workers × threads should not exceed the cores. Each worker holds its own activations."))
+    var workers: Int = 2
 
     @Option(help: ArgumentHelp("Write rejected records (place and reason) as JSON lines to this file.", valueName: "path"))
     var rejects: String?
@@ -82,6 +85,7 @@ struct Annotate: ParsableCommand {
     func validate() throws {
         guard chunk >= 1 else { throw ValidationError("--chunk must be at least 1, got \(chunk)") }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
+        guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be between 1 and 256, got \(workers)") }
         if inputs.filter({ $0 == "-" }).count > 1 { throw ValidationError("stdin ('-') can be read only once") }
         for input in inputs where input != "-" && !FileManager.default.isReadableFile(atPath: input) {
             throw ValidationError("\(input): no such readable file")
@@ -125,7 +129,7 @@ struct Annotate: ParsableCommand {
         let loaded: MultiTaskModel
         do { loaded = try MultiTaskModel(directory: directory) } catch { throw CommandError(error.description) }
         let annotator: Annotator
-        do { annotator = try Annotator(model: loaded, settings: settings, threads: threads) } catch { throw CommandError(error.description) }
+        do { annotator = try Annotator(model: loaded, settings: settings, threads: threads, workers: workers) } catch { throw CommandError(error.description) }
         defer { annotator.shutdown() }
 
         let catalog: SQLiteCatalog?

@@ -6,10 +6,10 @@ import TestSupport
 
 /// Annotators over the two-head test model of TestSupport.
 enum TestModel {
-    static func annotator(_ configure: (inout AnnotationSettings) -> Void = { _ in }) throws -> Annotator {
+    static func annotator(workers: Int = 1, _ configure: (inout AnnotationSettings) -> Void = { _ in }) throws -> Annotator {
         var settings = AnnotationSettings()
         configure(&settings)
-        return try Annotator(model: try MultiTaskModel(directory: TestModels.twoHeads), settings: settings, threads: 1)
+        return try Annotator(model: try MultiTaskModel(directory: TestModels.twoHeads), settings: settings, threads: 1, workers: workers)
     }
 }
 
@@ -76,8 +76,8 @@ enum GeneratedText {
         #expect(found > 1000, "the test model should find many entities, found \(found)")
     }
 
-    /// One call with everything, calls of a few documents, and batches of one or two windows
-    /// give the same entities, over a thousand generated texts.
+    /// One call with everything, calls of a few documents, batches of one or two windows, and
+    /// two workers on small batches give the same entities, over a thousand generated texts.
     @Test func batchingNeverChangesTheResult() throws {
         let documents = (0..<1000).map { Document(id: "d\($0)", text: GeneratedText.make(seed: 500 + UInt64($0), length: 1 + ($0 * 37) % 400)) }
         let together = try TestModel.annotator()
@@ -86,11 +86,14 @@ enum GeneratedText {
         defer { tiny.shutdown() }
         let all = try together.annotate(documents)
         let small = try tiny.annotate(documents)
+        let parallel = try TestModel.annotator(workers: 2) { $0.tokenBudget = 512 }
+        defer { parallel.shutdown() }
+        let concurrent = try parallel.annotate(documents)
         let grouped = try stride(from: 0, to: documents.count, by: 7).flatMap { try together.annotate(Array(documents[$0..<min($0 + 7, documents.count)])) }
         func key(_ entity: Entity) -> [String] { [entity.type, entity.text, "\(entity.start)", "\(entity.end)"] }
-        for (a, (b, c)) in zip(all, zip(grouped, small)) {
+        for (a, (b, (c, d))) in zip(all, zip(grouped, zip(small, concurrent))) {
             let reference = a.documentEntities
-            for other in [b.documentEntities, c.documentEntities] {
+            for other in [b.documentEntities, c.documentEntities, d.documentEntities] {
                 #expect(other.map(key) == reference.map(key), "\(a.id)")
                 for (x, y) in zip(other, reference) { #expect(abs(x.score - y.score) < 1e-4) }
             }
