@@ -14,7 +14,13 @@ struct BioCXMLReader: DocumentReader {
         let name = displayName(of: path)
         // A stream, not XMLParser(data:): swift-corelibs-foundation hands `data` to libxml2 in
         // one piece, which libxml2 refuses above 10 MB; the stream is fed in small chunks.
-        let parser = XMLParser(stream: InputStream(data: try readWholeInput(path: path)))
+        let data = try readWholeInput(path: path)
+        // FoundationXML traps on invalid UTF-8 in element and attribute names, so the bytes are
+        // checked first: a bad file is an error that names its line, never a crash.
+        if let bad = firstInvalidUTF8(data) {
+            throw FormatError(file: name, line: bad.line, message: "not valid UTF-8 (byte \(bad.offset + 1) of the file)")
+        }
+        let parser = XMLParser(stream: InputStream(data: data))
         parser.shouldResolveExternalEntities = false
         let handler = BioCXMLHandler(location: name)
         parser.delegate = handler
@@ -228,5 +234,27 @@ enum XMLText {
             }
         }
         return out
+    }
+}
+
+/// The byte offset and line of the first byte sequence that is not UTF-8, nil if all of it is.
+func firstInvalidUTF8(_ data: Data) -> (offset: Int, line: Int)? {
+    data.withUnsafeBytes { raw -> (offset: Int, line: Int)? in
+        let bytes = raw.bindMemory(to: UInt8.self)
+        if String(validating: bytes, as: UTF8.self) != nil { return nil }
+        // Slow path, only for a bad file: find the first sequence the decoder refuses.
+        var decoder = UTF8()
+        var iterator = bytes.makeIterator()
+        var consumed = 0, line = 1
+        while true {
+            let before = consumed
+            switch decoder.decode(&iterator) {
+            case let .scalarValue(scalar):
+                consumed += UTF8.width(scalar)
+                if scalar == "\n" { line += 1 }
+            case .emptyInput: return nil
+            case .error: return (before, line)
+            }
+        }
     }
 }
