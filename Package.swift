@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors", "Tokenization", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Tensors", "Tokenization", "TestSupport"]),
         .testTarget(name: "AnnotationTests", dependencies: ["Annotation", "Models", "Tokenization", "TestSupport"]),
-        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Annotation", "TestSupport"]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Annotation", "Models", "TestSupport"]),
         .testTarget(name: "biotagTests", dependencies: ["Annotation", "Catalog", "Models", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

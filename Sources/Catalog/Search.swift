@@ -90,7 +90,9 @@ extension SQLiteCatalog {
         case let .text(value, prefix):
             // A quoted FTS5 phrase: the words of the value in order, operators taken literally.
             guard value.contains(where: { $0.isLetter || $0.isNumber }) else { return "0" }
-            arguments += ["\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" + (prefix ? "*" : "")]
+            // Control characters (NUL ends FTS5's string early) separate words like spaces do.
+            let words = String(String.UnicodeScalarView(value.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
+            arguments += ["\"" + words.replacingOccurrences(of: "\"", with: "\"\"") + "\"" + (prefix ? "*" : "")]
             return "r.id IN (SELECT rowid FROM record_text WHERE record_text MATCH ?)"
         case let .and(a, b):
             return "(\(sql(a, run: run, arguments: &arguments)) AND \(sql(b, run: run, arguments: &arguments)))"

@@ -1,6 +1,7 @@
 import Annotation
 import Catalog
 import Foundation
+import Models
 import Testing
 
 private func temporaryStore() throws -> SQLiteCatalog {
@@ -86,5 +87,30 @@ private let records = [
         #expect(throws: SearchQueryError.self) { try SearchQuery.parse(String(repeating: "(", count: 100) + "x" + String(repeating: ")", count: 100)) }
         #expect(throws: SearchQueryError.self) { try SearchQuery.parse(String(repeating: "liver ", count: 2000)) }
         #expect(throws: Never.self) { try SearchQuery.parse(String(repeating: "liver ", count: 1000)) }
+    }
+
+    /// Random queries of tricky pieces either parse and run without an SQLite error, or are
+    /// refused with a position inside the query: never a crash, never SQL built from values.
+    @Test func randomQueriesParseAndRunOrAreRefused() throws {
+        let store = try temporaryStore()
+        let run = try store.run(model: model, tasks: [], settings: "{}")
+        try store.store(records, run: run)
+        let pieces = ["disease:", "anatomy:", "text:", "\"", "\"breast cancer\"", "liver", "(", ")", "AND", "OR", "NOT", "NEAR", "*", "%", "_", "'",
+                      "';DROP TABLE record;--", "\\", "^", ":", "-", "ä", "😀", "lung*", "\u{0}", "  ", "\n", "x:y:z", "gene:BRCA1", "{", "}"]
+        var generator = SplitMix64(seed: 99)
+        var parsed = 0
+        for _ in 0..<2000 {
+            let count = Int(generator.next() % 8) + 1
+            let query = (0..<count).map { _ in pieces[Int(generator.next() % UInt64(pieces.count))] }.joined(separator: generator.next() % 3 == 0 ? "" : " ")
+            do {
+                let parsedQuery = try SearchQuery.parse(query)
+                parsed += 1
+                _ = try store.search(parsedQuery)
+            } catch let error as SearchQueryError {
+                #expect(error.position >= 0 && error.position <= query.count, "\(query): \(error)")
+            }
+        }
+        #expect(parsed > 200)
+        #expect(try store.runs().first?.records == 4)
     }
 }
