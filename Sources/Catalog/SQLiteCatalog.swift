@@ -134,8 +134,9 @@ public final class SQLiteCatalog: Sendable {
             try database.write { db in
                 for document in documents {
                     let fingerprint = document.contentFingerprint
-                    var recordId = try Int64.fetchOne(db, sql: "SELECT id FROM record WHERE key = ?", arguments: [document.id])
-                    let storedFingerprint = try String.fetchOne(db, sql: "SELECT fingerprint FROM record WHERE key = ?", arguments: [document.id])
+                    let stored = try Row.fetchOne(db, sql: "SELECT id, fingerprint FROM record WHERE key = ?", arguments: [document.id])
+                    var recordId: Int64? = stored?["id"]
+                    let storedFingerprint: String? = stored?["fingerprint"]
                     if recordId == nil || storedFingerprint != fingerprint {
                         if let stale = recordId {
                             try db.execute(sql: "DELETE FROM entity WHERE record_id = ?; DELETE FROM annotated WHERE record_id = ?; DELETE FROM record_text WHERE rowid = ?;",
@@ -151,11 +152,13 @@ public final class SQLiteCatalog: Sendable {
                     }
                     let id = recordId!
                     try db.execute(sql: "DELETE FROM entity WHERE record_id = ? AND run_id = ?", arguments: [id, run])
+                    // One compiled statement for every entity (GRDB caches it per connection).
+                    let insert = try db.cachedStatement(sql: """
+                        INSERT INTO entity (record_id, run_id, passage, type, start, "end", text, normalized, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """)
                     for (index, passage) in document.passages.enumerated() {
                         for entity in passage.entities {
-                            try db.execute(sql: """
-                                INSERT INTO entity (record_id, run_id, passage, type, start, "end", text, normalized, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                                """, arguments: [id, run, index, entity.type, entity.start, entity.end, entity.text, SearchQuery.normalize(entity.text), entity.score])
+                            try insert.execute(arguments: [id, run, index, entity.type, entity.start, entity.end, entity.text, SearchQuery.normalize(entity.text), entity.score])
                         }
                     }
                     try db.execute(sql: "INSERT OR REPLACE INTO annotated (record_id, run_id, fingerprint) VALUES (?, ?, ?)", arguments: [id, run, fingerprint])
