@@ -97,15 +97,60 @@ public struct MultiTaskOutput: Sendable {
     public var logits: [String: [Float]]
 }
 
-/// Runs a `MultiTaskModel`: one encoder pass, then every head on the same hidden states.
+/// The first layers of the MLP token heads that share an activation, stacked into one
+/// `[Σ inner widths, hidden]` weight: one GEMM over all those heads instead of one per head.
+struct FusedHeadLayers {
+    let names: [String]
+    /// Column offset of each head's inner activations in the fused output.
+    let offsets: [Int]
+    let width: Int
+    let dense: LinearWeight
+    let epilogue: Epilogue
+
+    init?(_ tasks: [MultiTaskModel.Task], hidden: Int) {
+        var chosen: [(String, LinearWeight, Epilogue)] = []
+        for task in tasks {
+            guard case let .token(head) = task.head, head.shape == .mlp, let dense = head.dense, dense.inFeatures == hidden else { continue }
+            if let first = chosen.first, first.2 != head.activation.epilogue { continue }
+            chosen.append((task.name, dense, head.activation.epilogue))
+        }
+        guard chosen.count >= 2 else { return nil }
+        let width = chosen.reduce(0) { $0 + $1.1.outFeatures }
+        let weights = FloatBuffer(count: width * hidden), biases = FloatBuffer(count: width)
+        var offsets: [Int] = [], offset = 0
+        for (_, dense, _) in chosen {
+            offsets.append(offset)
+            (weights.pointer + offset * hidden).update(from: dense.weight, count: dense.outFeatures * hidden)
+            if let bias = dense.bias { (biases.pointer + offset).update(from: bias, count: dense.outFeatures) } else { (biases.pointer + offset).update(repeating: 0, count: dense.outFeatures) }
+            offset += dense.outFeatures
+        }
+        names = chosen.map(\.0)
+        self.offsets = offsets
+        self.width = width
+        epilogue = chosen[0].2
+        dense = LinearWeight(weight: weights.pointer, bias: biases.pointer, outFeatures: width, inFeatures: hidden, owner: Storage(weights, biases))
+    }
+
+    /// Keeps the stacked weight and bias alive as long as the `LinearWeight` that points at them.
+    final class Storage {
+        let buffers: [FloatBuffer]
+        init(_ buffers: FloatBuffer...) { self.buffers = buffers }
+    }
+}
+
+/// Runs a `MultiTaskModel`: one encoder pass, then every head on the same hidden states. The
+/// MLP token heads' first layers run as one GEMM when all of them are asked for.
 public final class MultiTaskRunner: @unchecked Sendable {
     public let model: MultiTaskModel
     public let encoder: EncoderRunner
     private var headScratch = ScratchSlot()
+    private var fusedScratch = ScratchSlot()
+    private let fused: FusedHeadLayers?
 
     public init(model: MultiTaskModel, threads: Int = 1) throws(DNNLError) {
         self.model = model
         encoder = try EncoderRunner(weights: model.encoder, threads: threads)
+        fused = FusedHeadLayers(model.tasks, hidden: model.config.hiddenSize)
     }
 
     public func shutdown() { encoder.shutdown() }
@@ -115,12 +160,22 @@ public final class MultiTaskRunner: @unchecked Sendable {
         let hidden = try encoder.forward(batch)
         var logits: [String: [Float]] = [:]
         let rows = batch.tokenCount
+        // The stacked first layers, when every head in them is wanted.
+        var inner: UnsafeMutablePointer<Float>?
+        if let fused, fused.names.allSatisfy({ tasks?.contains($0) ?? true }) {
+            let buffer = fusedScratch.take(rows * fused.width)
+            try encoder.gemm.linear(hidden, rows: rows, fused.dense, into: buffer, epilogue: fused.epilogue)
+            inner = buffer
+        }
         for task in model.tasks where tasks?.contains(task.name) ?? true {
             switch task.head {
             case let .token(head):
-                let scratch = headScratch.take(rows * model.config.hiddenSize)
                 let out = FloatBuffer(count: rows * head.labels.count)
-                try head.apply(hidden, rows: rows, gemm: encoder.gemm, scratch: scratch, logits: out.pointer)
+                if let inner, let fused, let slot = fused.names.firstIndex(of: task.name) {
+                    try encoder.gemm.linear(inner + fused.offsets[slot], rows: rows, head.classifier, into: out.pointer, inputStride: fused.width)
+                } else {
+                    try head.apply(hidden, rows: rows, gemm: encoder.gemm, scratch: headScratch.take(rows * model.config.hiddenSize), logits: out.pointer)
+                }
                 logits[task.name] = out.array
             case let .sequence(head):
                 logits[task.name] = try head.apply(hidden, batch: batch, gemm: encoder.gemm)

@@ -47,7 +47,7 @@ public enum Epilogue: Hashable, Sendable {
 /// time.
 final class MatmulExecutor {
     struct Key: Hashable {
-        let m: Int, n: Int, k: Int, ldc: Int
+        let m: Int, n: Int, k: Int, lda: Int, ldc: Int
         let hasBias: Bool
         let epilogue: Epilogue
         /// Let oneDNN choose a blocked weight layout; weights are reordered into it once.
@@ -154,7 +154,7 @@ final class MatmulExecutor {
         let engine = DNNLEngine.shared.handle
         var srcDesc = dnnl_memory_desc_t(), weightDesc = dnnl_memory_desc_t()
         var dstDesc = dnnl_memory_desc_t(), biasDesc = dnnl_memory_desc_t()
-        try Self.descriptor(&srcDesc, dims: (Int64(key.m), Int64(key.k)), strides: (Int64(key.k), 1))
+        try Self.descriptor(&srcDesc, dims: (Int64(key.m), Int64(key.k)), strides: (Int64(key.lda), 1))
         if key.packed {
             var dims = dnnl_dims_t(Int64(key.k), Int64(key.n), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
             let status = withUnsafePointer(to: &dims) {
@@ -282,9 +282,11 @@ public final class GemmRunner: @unchecked Sendable {
 
     /// `y[rows, out] = epilogue(x[rows, in] · weightᵀ + bias)`.
     /// - Parameters:
-    ///   - x: `[rows, weight.inFeatures]`, row-major.
+    ///   - x: `[rows, weight.inFeatures]`, row-major, consecutive rows `inputStride` apart
+    ///     (default `inFeatures`: a slice of columns of a wider matrix is read in place).
     ///   - y: `[rows, weight.outFeatures]`, row-major.
-    public func linear(_ x: UnsafePointer<Float>, rows: Int, _ weight: LinearWeight, into y: UnsafeMutablePointer<Float>, epilogue: Epilogue = .none) throws(DNNLError) {
+    public func linear(_ x: UnsafePointer<Float>, rows: Int, _ weight: LinearWeight, into y: UnsafeMutablePointer<Float>, epilogue: Epilogue = .none,
+                       inputStride: Int? = nil) throws(DNNLError) {
         let n = weight.outFeatures, k = weight.inFeatures
         omp_set_num_threads(1)
         let parts = try partCount(rows: rows, n: n, k: k)
@@ -297,7 +299,7 @@ public final class GemmRunner: @unchecked Sendable {
             let start = part * block
             let width = Swift.min(block, n - start)
             guard width > 0 else { return }
-            let key = MatmulExecutor.Key(m: rows, n: width, k: k, ldc: n, hasBias: weight.bias != nil, epilogue: dnnlEpilogue, packed: packWeights)
+            let key = MatmulExecutor.Key(m: rows, n: width, k: k, lda: inputStride ?? k, ldc: n, hasBias: weight.bias != nil, epilogue: dnnlEpilogue, packed: packWeights)
             do throws(DNNLError) {
                 try executors[part].run(key, a: x, b: weight.weight + start * k, bias: weight.bias.map { $0 + start }, c: y + start)
                 if epilogue == .geluErf { biotag_gelu_erf(y + start, Int32(rows), Int32(width), Int32(n)) }

@@ -32,3 +32,24 @@ import TestSupport
         #expect(!found.contains("disease:Tamoxifen") && !found.contains("chemical:breast cancer"))
     }
 }
+
+/// The eight MLP heads' first layers run as one stacked GEMM; each head alone runs unfused.
+/// Both give the same logits.
+@Suite struct FusedHeadTests {
+    @Test func stackedFirstLayersEqualSeparateHeads() throws {
+        let model = try MultiTaskModel(directory: DefaultModelTests.directory)
+        let runner = try MultiTaskRunner(model: model, threads: 2)
+        defer { runner.shutdown() }
+        let texts = ["Tamoxifen reduced the risk of breast cancer.", "BRCA1", "Mitochondrial damage in liver hepatocytes of mice exposed to cisplatin ."]
+        let batch = PackedBatch(texts.map { model.tokenizer.encode($0).ids })
+        let fused = try runner.forward(batch)
+        var worst: Float = 0
+        for task in model.tasks {
+            let alone = try #require(try runner.forward(batch, tasks: [task.name]).logits[task.name])
+            let together = try #require(fused.logits[task.name])
+            #expect(alone.count == together.count)
+            for (a, b) in zip(alone, together) { worst = max(worst, abs(a - b)) }
+        }
+        #expect(worst <= 1e-4, "max abs diff \(worst)")
+    }
+}
