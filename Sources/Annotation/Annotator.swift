@@ -180,21 +180,13 @@ public final class Annotator: @unchecked Sendable {
     /// from the window where it is furthest from a cut edge.
     private func infer(_ windows: [Window], into sentences: inout [Sentence]) throws(AnnotationError) {
         let order = windows.indices.sorted { (windows[$0].length, $0) < (windows[$1].length, $1) }
-        var plan: [(windows: ArraySlice<Int>, batch: PackedBatch)] = []
-        var start = 0
-        while start < order.count {
-            var end = start, tokens = 0
-            while end < order.count, end == start || tokens + windows[order[end]].length <= settings.tokenBudget {
-                tokens += windows[order[end]].length
-                end += 1
-            }
+        let plan = tokenBudgetGroups(order.map { windows[$0].length }, budget: settings.tokenBudget).map { group in
             var batch = PackedBatch()
-            for index in order[start..<end] {
+            for index in order[group] {
                 let window = windows[index]
                 batch.append([model.tokenizer.clsId] + sentences[window.sentence].ids[window.content] + [model.tokenizer.sepId])
             }
-            plan.append((order[start..<end], batch))
-            start = end
+            return (windows: order[group], batch: batch)
         }
         let outputs = try forward(plan.map(\.batch))
         for ((members, batch), output) in zip(plan, outputs) {

@@ -39,20 +39,15 @@ public func predict(_ corpus: EncodedCorpus, heads: [Int], headLabels: [[String]
     // scores[head][sentence][word] = log-probabilities, nil for words without a wordpiece.
     var scores: [[[[Float]?]]] = heads.map { _ in corpus.sentences.map { [[Float]?](repeating: nil, count: $0.words.count) } }
     let order = corpus.windows.indices.sorted { corpus.windows[$0].count < corpus.windows[$1].count }
-    var start = 0
-    while start < order.count {
-        var end = start, tokens = 0
-        while end < order.count, end == start || tokens + corpus.windows[order[end]].count <= tokenBudget {
-            tokens += corpus.windows[order[end]].count
-            end += 1
-        }
+    for group in tokenBudgetGroups(order.map { corpus.windows[$0].count }, budget: tokenBudget) {
+        let members = order[group]
         var batch = PackedBatch()
-        for index in order[start..<end] { batch.append(corpus.windows[index].ids) }
+        for index in members { batch.append(corpus.windows[index].ids) }
         let logits = try scorer.logits(batch, heads: heads)
         for (slot, head) in heads.enumerated() {
             let classes = headLabels[head].count
             logits[slot].withUnsafeBufferPointer { values in
-                for (offset, index) in order[start..<end].enumerated() {
+                for (offset, index) in members.enumerated() {
                     let window = corpus.windows[index]
                     let base = batch.starts[offset]
                     for (wordOffset, piece) in window.firstPiece.enumerated() {
@@ -68,7 +63,6 @@ public func predict(_ corpus: EncodedCorpus, heads: [Int], headLabels: [[String]
                 }
             }
         }
-        start = end
     }
     var labels: [[[String]]] = []
     for (slot, head) in heads.enumerated() {

@@ -65,13 +65,7 @@ struct BenchAnnotate: ParsableCommand {
 
         // The engine alone: the same pieces the pipeline makes, tokenized beforehand.
         let pieces = texts.map { loaded.tokenizer.truncate(loaded.tokenizer.encode($0), maxLength: settings.maxLength).ids }.sorted { $0.count < $1.count }
-        var batches: [PackedBatch] = []
-        var batch = PackedBatch()
-        for piece in pieces {
-            if batch.count > 0, batch.tokenCount + piece.count > settings.tokenBudget { batches.append(batch); batch = PackedBatch() }
-            batch.append(piece)
-        }
-        if batch.count > 0 { batches.append(batch) }
+        let batches = tokenBudgetGroups(pieces.map(\.count), budget: settings.tokenBudget).map { PackedBatch(Array(pieces[$0])) }
         let tasks = Set(annotator.tasks)
         func median(_ body: () throws -> Void) rethrows -> Double {
             var times: [Double] = []

@@ -136,8 +136,7 @@ struct JSONLinesFile {
             throw CommandError("\(path): cannot create the file")
         }
         self.handle = handle
-        encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder = .sorted
     }
 
     mutating func append(_ value: some Encodable) throws {
