@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Tensors", "Tokenization", "TestSupport"]),
         .testTarget(name: "AnnotationTests", dependencies: ["Annotation", "Models", "Tokenization", "TestSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Annotation", "Models", "TestSupport"]),
-        .testTarget(name: "biotagTests", dependencies: ["Annotation", "Catalog", "Models", "TestSupport"]),
+        .testTarget(name: "biotagTests", dependencies: ["Annotation", "Catalog", "Models", "Tensors", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,8 @@ ONNX Runtime, on the sentences of an IOB file, so that biotag's own encoder
 can be compared against established runtimes on the same inputs.
 
     python bench/reference.py --model DIR --sentences FILE.tsv --threads N \
-        --batch-sizes 1,32 [--limit K] [--runtimes torch,onnxruntime] [--warmup W]
+        --batch-sizes 1,32 [--limit K] [--warmup W] \
+        [--runtimes torch,torch-int8,onnxruntime,onnxruntime-int8,torch-tasks] [--tasks 8]
 
 Method
   * Sentences: blank-line separated blocks of `token<TAB>label` lines; the
@@ -25,11 +26,27 @@ Method
   * Before each timed configuration, a warm-up runs W sentences' worth of
     that configuration's inputs (spread evenly over the length range).
   * torch: eval mode, fp32, torch.inference_mode(), torch.set_num_threads(N).
+  * torch-int8: the same model after torch.ao.quantization.quantize_dynamic
+    (every nn.Linear: qint8 weights, activations quantized per call), with
+    the x86 quantized engine.
   * onnxruntime: the model is exported to ONNX once (cached under
     bench/.cache, see --cache-dir) and also fused by onnxruntime's BERT
     optimizer; per batch size the faster of the two graphs on a quick check
     is timed (see --ort-optimizer). CPUExecutionProvider, ORT_ENABLE_ALL,
     intra-op threads N, inter-op threads 1.
+  * onnxruntime-int8: onnxruntime.quantization.quantize_dynamic (QInt8
+    weights per channel, uint8 activations, the MatMul/Attention/Gather ops
+    onnxruntime quantizes by default) applied to both graphs, cached; the
+    faster on a quick check is timed, as for fp32.
+  * torch-tasks: the multi-task baseline: --tasks separate
+    BertForTokenClassification models (3 labels each; the encoder weights
+    from DIR, each model its own copy) run one after another on every
+    sentence at batch 1, in fp32; ms_per_sentence is for all of them.
+  * Memory: for each runtime, the peak resident set while it loads and runs
+    (Linux VmHWM, reset before it starts) minus the resident set just before
+    it starts, so the interpreter and libraries loaded earlier do not count.
+    size_mib: the model file that runtime reads (safetensors, ONNX, or the
+    quantized torch state_dict as torch.save writes it).
 
 Output: a single JSON object on stdout:
     {"threads": N, "sentences": K, "versions": {...}, "model": ..., "cpu": ...,
@@ -66,7 +83,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 EXIT_USAGE = 2
-RUNTIMES = ("torch", "onnxruntime")
+RUNTIMES = ("torch", "torch-int8", "onnxruntime", "onnxruntime-int8", "torch-tasks")
 # ONNX opset for the export; 17 is the first with LayerNormalization and is
 # well supported by onnxruntime's transformer fusions.
 ONNX_OPSET = 17
@@ -157,8 +174,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "included), as biotag tokenized them: both sides then run exactly the same inputs")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="use only the first K sentences")
-    p.add_argument("--runtimes", type=_runtimes, default=list(RUNTIMES),
-                   help="comma-separated subset of: torch,onnxruntime (default both)")
+    p.add_argument("--runtimes", type=_runtimes, default=["torch", "onnxruntime"],
+                   help=f"comma-separated subset of: {','.join(RUNTIMES)} (default torch,onnxruntime)")
+    p.add_argument("--tasks", type=_positive_int, default=8,
+                   help="how many separate models torch-tasks runs per sentence (default 8)")
     p.add_argument("--warmup", type=_non_negative_int, default=20,
                    help="warm-up sentences before timing each configuration (default 20)")
     p.add_argument("--torch-attn", choices=("sdpa", "eager"), default="sdpa",
@@ -401,7 +420,7 @@ def load_torch_model(model_dir: Path, attn: str):
 
 
 def bench_torch(model, enc: Encoded, batch_sizes: list[int], warmup: int,
-                attn: str) -> list[dict]:
+                attn: str, runtime: str = "torch", precision: str = "fp32") -> list[dict]:
     import torch
 
     results = []
@@ -415,15 +434,71 @@ def bench_torch(model, enc: Encoded, batch_sizes: list[int], warmup: int,
             ids, mask, types = inputs
             model(input_ids=ids, attention_mask=mask, token_type_ids=types)
 
-        log(f"torch batch {batch}: {len(units)} calls")
+        log(f"{runtime} batch {batch}: {len(units)} calls")
         with torch.inference_mode():
             times = time_calls(run, tensors, spread(tensors, warmup, batch))
-        notes = (f"torch {torch.__version__}, BertModel without pooler, fp32, eval, inference_mode, "
+        notes = (f"torch {torch.__version__}, BertModel without pooler, {precision}, eval, inference_mode, "
                  f"attn_implementation={attn}, intra-op threads {torch.get_num_threads()}")
+        if precision == "int8":
+            notes += (f"; torch.ao.quantization.quantize_dynamic(nn.Linear, qint8), "
+                      f"engine {torch.backends.quantized.engine}")
         if batch > 1:
             notes += "; length-sorted batches padded to their own max length"
-        results.append(summarize("torch", batch, units, times, enc, notes))
+        results.append(summarize(runtime, batch, units, times, enc, notes))
     return results
+
+
+def quantize_torch(model):
+    """PyTorch's dynamic int8 quantization of every nn.Linear (a new model)."""
+    import copy
+
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def torch_state_size(model) -> int:
+    """Bytes of the model's state_dict as torch.save writes it."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell()
+
+
+def bench_torch_tasks(model_dir: Path, enc: Encoded, warmup: int, attn: str, tasks: int) -> dict:
+    """`tasks` separate BertForTokenClassification models (3 labels), each sentence through
+    all of them at batch 1: the cost of one model per entity type."""
+    import torch
+    from transformers import BertForTokenClassification
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # the heads are new: no "newly initialized" warnings
+    models = []
+    for _ in range(tasks):
+        model = BertForTokenClassification.from_pretrained(
+            str(model_dir), num_labels=3, attn_implementation=attn, dtype=torch.float32)
+        models.append(model.eval())
+    units = make_units(enc, 1)
+    tensors = [(torch.from_numpy(u.input_ids), torch.from_numpy(u.attention_mask),
+                torch.from_numpy(u.token_type_ids)) for u in units]
+
+    def run(inputs) -> None:
+        ids, mask, types = inputs
+        for model in models:
+            model(input_ids=ids, attention_mask=mask, token_type_ids=types)
+
+    log(f"torch-tasks: {len(units)} sentences x {tasks} models")
+    with torch.inference_mode():
+        times = time_calls(run, tensors, spread(tensors, max(1, warmup // tasks), 1))
+    notes = (f"torch {torch.__version__}, {tasks} separate BertForTokenClassification models "
+             f"(3 labels each) per sentence, fp32, eval, inference_mode, attn_implementation={attn}, "
+             f"intra-op threads {torch.get_num_threads()}")
+    return summarize("torch-tasks", 1, units, times, enc, notes)
 
 
 # --------------------------------------------------------------------------
@@ -632,9 +707,33 @@ def pick_faster(variants: list[OrtVariant], sample: list[Unit]) -> tuple[OrtVari
     return winner, f"chosen by a quick check on {n} sentences: {timings} ms/sentence"
 
 
+def quantize_onnx(src: Path) -> Path:
+    """onnxruntime's dynamic int8 quantization of an ONNX model (QInt8 weights per channel,
+    uint8 activations), cached beside it."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    dst = src.with_name(src.stem + ".int8.onnx")
+    if dst.is_file():
+        log(f"using cached int8 model {dst}")
+        return dst
+    log(f"quantizing {src.name} with onnxruntime.quantization.quantize_dynamic")
+    tmp = dst.with_name(dst.name + f".tmp{os.getpid()}")
+    try:
+        import onnx
+
+        # The fused graph's com.microsoft ops have no ONNX shape inference: their outputs are
+        # declared fp32 here so that the MatMuls after them can be quantized too.
+        quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dst
+
+
 def bench_onnxruntime(model_dir: Path, config: dict, enc: Encoded, batch_sizes: list[int],
                       warmup: int, threads: int, optimizer_mode: str, cache_dir: Path,
-                      reference) -> list[dict]:
+                      reference, int8: bool = False) -> list[dict]:
     """Time the exported model with onnxruntime. With --ort-optimizer auto,
     the plain and the BERT-fused graphs are both candidates (when the fused
     one matches torch), and the faster one on a quick check is timed, per
@@ -645,6 +744,15 @@ def bench_onnxruntime(model_dir: Path, config: dict, enc: Encoded, batch_sizes: 
     import onnxruntime as ort
 
     models = prepare_onnx(model_dir, config, cache_dir, want_fused=optimizer_mode != "off")
+    runtime = "onnxruntime-int8" if int8 else "onnxruntime"
+    if int8:
+        models.plain = quantize_onnx(models.plain)
+        if models.fused is not None:
+            try:
+                models.fused = quantize_onnx(models.fused)
+            except Exception as exc:  # noqa: BLE001 - the plain graph still runs
+                traceback.print_exc(file=sys.stderr)
+                models.fused, models.fuse_error = None, f"int8 quantization failed: {one_line(exc)}"
 
     # Correctness probes with shapes unlike the export example: the first
     # sentence alone, and the two longest sentences as a padded batch (which
@@ -663,8 +771,9 @@ def bench_onnxruntime(model_dir: Path, config: dict, enc: Encoded, batch_sizes: 
         return worst
 
     plain_session = ort_session(models.plain, threads)
+    quantized = "; onnxruntime.quantization.quantize_dynamic QInt8 per channel" if int8 else ""
     plain = OrtVariant("plain", plain_session,
-                       f"ONNX export ({models.exporter}), no transformer fusion",
+                       f"ONNX export ({models.exporter}), no transformer fusion{quantized}",
                        diff(plain_session))
     log(f"plain ONNX model: max |diff| vs torch = {plain.diff:.2e}")
     candidates = [plain]
@@ -680,11 +789,11 @@ def bench_onnxruntime(model_dir: Path, config: dict, enc: Encoded, batch_sizes: 
         fused_ops = ", ".join(f"{k} x{v}" for k, v in sorted(models.fused_ops.items())) or "none"
         fused = OrtVariant("fused", fused_session,
                            f"ONNX export ({models.exporter}) + onnxruntime.transformers "
-                           f"optimize_model(bert) fusions: {fused_ops}", diff(fused_session))
+                           f"optimize_model(bert) fusions: {fused_ops}{quantized}", diff(fused_session))
         log(f"fused ONNX model: max |diff| vs torch = {fused.diff:.2e}; fused ops: {fused_ops}")
         if optimizer_mode == "on":
             candidates = [fused]
-        elif fused.diff > max(1e-3, 10 * plain.diff):
+        elif fused.diff > max(1e-3, 10 * plain.diff) and not int8:
             rejected = f"fused model rejected: max |diff| vs torch {fused.diff:.1e}"
         else:
             candidates.append(fused)
@@ -697,8 +806,8 @@ def bench_onnxruntime(model_dir: Path, config: dict, enc: Encoded, batch_sizes: 
             # About 40 sentences (at least 3 calls), spread over the lengths.
             sample = spread(units, max(40, 3 * batch), batch)
             chosen, why = pick_faster(candidates, sample)
-            log(f"onnxruntime batch {batch}: using the {chosen.name} model, {why}")
-        log(f"onnxruntime batch {batch}: {len(units)} calls")
+            log(f"{runtime} batch {batch}: using the {chosen.name} model, {why}")
+        log(f"{runtime} batch {batch}: {len(units)} calls")
         times = time_calls(lambda u: ort_run(chosen.session, u), units,
                            spread(units, warmup, batch))
         notes = (f"onnxruntime {ort.__version__}, CPUExecutionProvider, ORT_ENABLE_ALL, "
@@ -706,8 +815,14 @@ def bench_onnxruntime(model_dir: Path, config: dict, enc: Encoded, batch_sizes: 
                  f"{f' ({why})' if why else ''}; max |diff| vs torch {chosen.diff:.1e}")
         if batch > 1:
             notes += "; length-sorted batches padded to their own max length"
-        results.append(summarize("onnxruntime", batch, units, times, enc, notes))
+        result = summarize(runtime, batch, units, times, enc, notes)
+        result["size_mib"] = round(chosen_path(models, chosen).stat().st_size / 2**20, 2)
+        results.append(result)
     return results
+
+
+def chosen_path(models: "OnnxModels", variant: "OrtVariant") -> Path:
+    return models.fused if variant.name == "fused" else models.plain
 
 
 # --------------------------------------------------------------------------
@@ -738,6 +853,37 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+class MemoryPhase:
+    """The resident memory a runtime adds: peak RSS while it loads and runs (Linux VmHWM,
+    reset at the start through /proc/self/clear_refs) minus the RSS at the start. None where
+    /proc does not offer it."""
+
+    def __enter__(self):
+        self.start = _status_kib("VmRSS")
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            self.start = None
+        self.mib = None
+        return self
+
+    def __exit__(self, *exc):
+        peak = _status_kib("VmHWM")
+        if self.start is not None and peak is not None:
+            self.mib = round((peak - self.start) / 1024, 1)
+        return False
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def run(args: argparse.Namespace) -> dict:
     config = check_model_dir(args.model)
     sentences = read_sentences(args.sentences, args.limit)
@@ -759,26 +905,54 @@ def run(args: argparse.Namespace) -> dict:
         enc = tokenize(args.model, sentences, max_len)
     log(f"{enc.total_tokens} tokens (with [CLS]/[SEP]); {enc.truncated} truncated to {max_len}")
 
-    try:
-        model = load_torch_model(args.model, args.torch_attn)
-    except Exception as exc:  # noqa: BLE001 - report any load failure in one line
-        traceback.print_exc(file=sys.stderr)
-        raise BenchError(f"cannot load model from {args.model}: {one_line(exc)}") from None
+    model = None
 
+    def fp32_model():
+        nonlocal model
+        if model is None:
+            try:
+                model = load_torch_model(args.model, args.torch_attn)
+            except Exception as exc:  # noqa: BLE001 - report any load failure in one line
+                traceback.print_exc(file=sys.stderr)
+                raise BenchError(f"cannot load model from {args.model}: {one_line(exc)}") from None
+        return model
+
+    def reference(unit: Unit):
+        with torch.inference_mode():
+            return fp32_model()(input_ids=torch.from_numpy(unit.input_ids),
+                                attention_mask=torch.from_numpy(unit.attention_mask),
+                                token_type_ids=torch.from_numpy(unit.token_type_ids)
+                                ).last_hidden_state.numpy()
+
+    weights = next(args.model / name for name in WEIGHT_FILES if (args.model / name).is_file())
+    cache_dir = args.cache_dir or default_cache_dir()
     results = []
-    if "torch" in args.runtimes:
-        results += bench_torch(model, enc, args.batch_sizes, args.warmup, args.torch_attn)
-    if "onnxruntime" in args.runtimes:
-        def reference(unit: Unit):
-            with torch.inference_mode():
-                return model(input_ids=torch.from_numpy(unit.input_ids),
-                             attention_mask=torch.from_numpy(unit.attention_mask),
-                             token_type_ids=torch.from_numpy(unit.token_type_ids)
-                             ).last_hidden_state.numpy()
-
-        cache_dir = args.cache_dir or default_cache_dir()
-        results += bench_onnxruntime(args.model, config, enc, args.batch_sizes, args.warmup,
-                                     args.threads, args.ort_optimizer, cache_dir, reference)
+    for runtime in args.runtimes:
+        if runtime.startswith("onnxruntime"):
+            fp32_model()  # the correctness reference, loaded before the memory phase
+        with MemoryPhase() as memory:
+            if runtime == "torch":
+                measured = bench_torch(fp32_model(), enc, args.batch_sizes, args.warmup, args.torch_attn)
+                size = weights.stat().st_size
+            elif runtime == "torch-int8":
+                quantized = quantize_torch(fp32_model())
+                measured = bench_torch(quantized, enc, args.batch_sizes, args.warmup, args.torch_attn,
+                                       runtime="torch-int8", precision="int8")
+                size = torch_state_size(quantized)
+                del quantized
+            elif runtime == "torch-tasks":
+                measured = [bench_torch_tasks(args.model, enc, args.warmup, args.torch_attn, args.tasks)]
+                size = weights.stat().st_size * args.tasks
+            else:
+                measured = bench_onnxruntime(args.model, config, enc, args.batch_sizes, args.warmup,
+                                             args.threads, args.ort_optimizer, cache_dir, reference,
+                                             int8=runtime == "onnxruntime-int8")
+                size = None
+            gc.collect()
+        for result in measured:
+            result.setdefault("size_mib", round(size / 2**20, 2) if size else None)
+            result["memory_mib"] = memory.mib
+        results += measured
 
     return {
         "tokenizer": bench_tokenizer(args.model, sentences),

@@ -13,6 +13,10 @@ public final class EncoderRunner: @unchecked Sendable {
     /// When set, every forward pass adds the time of each operation to it.
     public var profile: OperationProfile?
 
+    /// When set, every forward pass records the range of each linear layer's input channels
+    /// (calibration for `biotag quantize`).
+    public var ranges: ActivationRanges?
+
     private var hiddenA = ScratchSlot(), hiddenB = ScratchSlot(), qkv = ScratchSlot()
     private var context = ScratchSlot(), inner = ScratchSlot(), scores = ScratchSlot()
 
@@ -47,7 +51,8 @@ public final class EncoderRunner: @unchecked Sendable {
         let epilogue = config.activation.epilogue
 
         timed("embeddings") { embed(batch, into: x) }
-        for layer in weights.layers.prefix(layers ?? weights.layers.count) {
+        for (index, layer) in weights.layers.prefix(layers ?? weights.layers.count).enumerated() {
+            ranges?.record(layer: index, part: .queryKeyValue, x, rows: rows, width: hidden)
             try timed("qkv projection") { try gemm.linear(x, rows: rows, layer.queryKeyValue, into: qkvBuffer) }
             timed("attention") {
                 gemm.pool.parallelFor(tasks) { task in
@@ -58,10 +63,13 @@ public final class EncoderRunner: @unchecked Sendable {
                         output: contextBuffer + range.lowerBound * hidden, scratch: scoreBuffer + task * scratchPerTask, headRange: head..<(head + 1))
                 }
             }
+            ranges?.record(layer: index, part: .attentionOutput, contextBuffer, rows: rows, width: hidden)
             try timed("attention output") { try gemm.linear(contextBuffer, rows: rows, layer.attentionOutput, into: y) }
             timed("add + layernorm") { normalize(y, residual: x, rows: rows, layer.attentionNorm) }
             swap(&x, &y)
+            ranges?.record(layer: index, part: .intermediate, x, rows: rows, width: hidden)
             try timed("ffn in + gelu") { try gemm.linear(x, rows: rows, layer.intermediate, into: innerBuffer, epilogue: epilogue) }
+            ranges?.record(layer: index, part: .output, innerBuffer, rows: rows, width: config.intermediateSize)
             try timed("ffn out") { try gemm.linear(innerBuffer, rows: rows, layer.output, into: y) }
             timed("add + layernorm") { normalize(y, residual: x, rows: rows, layer.outputNorm) }
             swap(&x, &y)
@@ -81,16 +89,17 @@ public final class EncoderRunner: @unchecked Sendable {
     /// Word + position (+ token type) embeddings, then LayerNorm.
     private func embed(_ batch: PackedBatch, into x: UnsafeMutablePointer<Float>) {
         let hidden = config.hiddenSize
-        let words = weights.wordEmbeddings.pointer
+        let words = weights.wordEmbeddings
         let positions = weights.positionEmbeddings.pointer
         let types = weights.tokenTypeEmbeddings?.pointer
         batch.forEachToken { row, wordId, positionId, typeId in
-            let out = x + row * hidden, word = words + wordId * hidden, position = positions + positionId * hidden
+            let out = x + row * hidden, position = positions + positionId * hidden
+            words.copy(row: wordId, into: out, width: hidden)
             if let types {
                 let type = types + typeId * hidden
-                for i in 0..<hidden { out[i] = word[i] + position[i] + type[i] }
+                for i in 0..<hidden { out[i] = out[i] + position[i] + type[i] }
             } else {
-                for i in 0..<hidden { out[i] = word[i] + position[i] }
+                for i in 0..<hidden { out[i] = out[i] + position[i] }
             }
         }
         normalize(x, residual: nil, rows: batch.tokenCount, weights.embeddingNorm)
@@ -121,5 +130,34 @@ public final class OperationProfile: @unchecked Sendable {
     func add(_ name: String, _ duration: Duration) {
         if totals[name] == nil { order.append(name) }
         totals[name, default: .zero] += duration
+    }
+}
+
+/// The largest |value| seen on each input channel of each linear layer of an encoder: what
+/// `biotag quantize --calibration` derives the smoothing factors from.
+public final class ActivationRanges: @unchecked Sendable {
+    /// The four linear layers of a transformer block, by the input they read.
+    public enum Part: Int, CaseIterable, Sendable {
+        case queryKeyValue, attentionOutput, intermediate, output
+    }
+
+    /// [layer][part] → per-channel maximum of |input|.
+    public private(set) var maxima: [[[Float]]]
+    /// Tokens recorded.
+    public private(set) var tokens = 0
+
+    public init(config: EncoderConfig) {
+        let widths = [config.hiddenSize, config.hiddenSize, config.hiddenSize, config.intermediateSize]
+        maxima = (0..<config.layers).map { _ in widths.map { [Float](repeating: 0, count: $0) } }
+    }
+
+    func record(layer: Int, part: Part, _ x: UnsafePointer<Float>, rows: Int, width: Int) {
+        if layer == 0 && part == .queryKeyValue { tokens += rows }
+        maxima[layer][part.rawValue].withUnsafeMutableBufferPointer { maximum in
+            for row in 0..<rows {
+                let values = x + row * width
+                for i in 0..<width { maximum[i] = Swift.max(maximum[i], abs(values[i])) }
+            }
+        }
     }
 }

@@ -8,23 +8,28 @@ public struct LayerNormWeights: Sendable {
 
 /// One transformer block, with Q, K and V fused into one `[3·hidden, hidden]` projection.
 public struct TransformerLayerWeights: Sendable {
-    public let queryKeyValue: LinearWeight
-    public let attentionOutput: LinearWeight
+    public let queryKeyValue: DenseWeight
+    public let attentionOutput: DenseWeight
     public let attentionNorm: LayerNormWeights
-    public let intermediate: LinearWeight
-    public let output: LinearWeight
+    public let intermediate: DenseWeight
+    public let output: DenseWeight
     public let outputNorm: LayerNormWeights
 }
 
 /// All encoder parameters, read from a Hugging Face checkpoint by their original names.
 public struct EncoderWeights: Sendable {
     public let config: EncoderConfig
-    public let wordEmbeddings: FloatTensor
+    public let wordEmbeddings: EmbeddingTable
     public let positionEmbeddings: FloatTensor
     /// nil for DistilBERT.
     public let tokenTypeEmbeddings: FloatTensor?
     public let embeddingNorm: LayerNormWeights
     public let layers: [TransformerLayerWeights]
+    /// How the linear layers run: `.int8` when the file asked for it (`biotag quantize`);
+    /// layers the quantization kept in fp32 stay fp32 (`quantizedLayerCount`).
+    public let precision: ComputePrecision
+    /// How many of the encoder's linear layers run as int8 GEMMs.
+    public let quantizedLayerCount: Int
 
     /// The names of one architecture's parameters (candle's `pp(...)` prefix idea: one place
     /// spells them, with the checkpoint's prefix chosen once from what the file holds).
@@ -65,20 +70,49 @@ public struct EncoderWeights: Sendable {
         }
     }
 
-    public init(config: EncoderConfig, file: SafetensorsFile) throws(ModelLoadError) {
+    /// - Parameter precision: how to run the linear layers; nil takes the file's
+    ///   `biotag.precision` metadata (fp32 when absent). `.int8` runs the layers a quantized
+    ///   file stores as int8 as u8 × s8 GEMMs (any model not quantized by `biotag quantize`:
+    ///   every layer, quantized as it loads); `.fp32` widens everything.
+    public init(config: EncoderConfig, file: SafetensorsFile, precision requested: ComputePrecision? = nil) throws(ModelLoadError) {
         self.config = config
+        let stored = ComputePrecision(metadata: file.header.metadata)
+        let precision = ComputePrecision.effective(requested: requested ?? stored)
+        self.precision = precision
+        // A model `biotag quantize` wrote says which layers it kept in fp32 by their storage;
+        // int8 asked of any other model quantizes every layer as it loads.
+        let quantizeAll = stored != .int8
         let names = Names(file: file, architecture: config.architecture)
         let hidden = config.hiddenSize
         func tensor(_ name: String, _ shape: [Int]) throws(ModelLoadError) -> FloatTensor {
             try file.parameter(name, shape: shape)
         }
-        func linear(_ name: String, out: Int, in inFeatures: Int) throws(ModelLoadError) -> LinearWeight {
-            try file.linear(name, out: out, in: inFeatures)
+        var quantized = 0
+        /// A layer (or fused layers reading the same input) runs int8 when every part is stored
+        /// as int8.
+        func dense(_ names: [String], out: Int, in inFeatures: Int) throws(ModelLoadError) -> DenseWeight {
+            var parts: [LinearWeight] = []
+            for name in names { parts.append(try file.linear(name, out: out, in: inFeatures)) }
+            let linear = parts.count == 1 ? parts[0] : Self.fuse(parts)
+            // Layers `biotag quantize --calibration` smoothed store W · s with s beside them
+            // (`<prefix>.smooth`, one factor per input channel, the same for fused parts).
+            var smoothing: [Float]?
+            if file.header.tensors[names[0] + Self.smoothSuffix] != nil {
+                smoothing = try file.parameter(names[0] + Self.smoothSuffix, shape: [inFeatures]).array
+            }
+            if precision == .bf16 {
+                return .bf16(BF16LinearWeight(rounding: smoothing.map { Self.unsmooth(linear, $0) } ?? linear))
+            }
+            guard precision == .int8, quantizeAll || names.allSatisfy({ file.header.tensors[$0 + ".weight"]?.dtype == .i8 }) else {
+                return .fp32(smoothing.map { Self.unsmooth(linear, $0) } ?? linear)
+            }
+            quantized += 1
+            return .int8(QuantizedLinearWeight(quantizing: linear, smoothing: smoothing, weightsAreSmoothed: true))
         }
         func norm(_ name: String) throws(ModelLoadError) -> LayerNormWeights {
             LayerNormWeights(gamma: try tensor(name + ".weight", [hidden]), beta: try tensor(name + ".bias", [hidden]))
         }
-        wordEmbeddings = try tensor(names.embeddings("word_embeddings.weight"), [config.vocabularySize, hidden])
+        wordEmbeddings = try EmbeddingTable(file: file, name: names.embeddings("word_embeddings.weight"), rows: config.vocabularySize, width: hidden)
         positionEmbeddings = try tensor(names.embeddings("position_embeddings.weight"), [config.maxPositions, hidden])
         tokenTypeEmbeddings = config.architecture == .bert
             ? try tensor(names.embeddings("token_type_embeddings.weight"), [config.typeVocabularySize, hidden]) : nil
@@ -86,18 +120,29 @@ public struct EncoderWeights: Sendable {
         var layers: [TransformerLayerWeights] = []
         let parts = names.layerParts
         for index in 0..<config.layers {
-            let query = try linear(names.layer(index, parts.0), out: hidden, in: hidden)
-            let key = try linear(names.layer(index, parts.1), out: hidden, in: hidden)
-            let value = try linear(names.layer(index, parts.2), out: hidden, in: hidden)
             layers.append(TransformerLayerWeights(
-                queryKeyValue: Self.fuse([query, key, value]),
-                attentionOutput: try linear(names.layer(index, parts.3), out: hidden, in: hidden),
+                queryKeyValue: try dense([parts.0, parts.1, parts.2].map { names.layer(index, $0) }, out: hidden, in: hidden),
+                attentionOutput: try dense([names.layer(index, parts.3)], out: hidden, in: hidden),
                 attentionNorm: try norm(names.layer(index, parts.4)),
-                intermediate: try linear(names.layer(index, parts.5), out: config.intermediateSize, in: hidden),
-                output: try linear(names.layer(index, parts.6), out: hidden, in: config.intermediateSize),
+                intermediate: try dense([names.layer(index, parts.5)], out: config.intermediateSize, in: hidden),
+                output: try dense([names.layer(index, parts.6)], out: hidden, in: config.intermediateSize),
                 outputNorm: try norm(names.layer(index, parts.7))))
         }
         self.layers = layers
+        quantizedLayerCount = quantized
+    }
+
+    /// The tensor beside a smoothed layer's weight that holds its smoothing factors.
+    public static let smoothSuffix = ".smooth"
+
+    /// W from a stored W · s (columns divided back by the smoothing factors), for fp32 runs.
+    static func unsmooth(_ linear: LinearWeight, _ factors: [Float]) -> LinearWeight {
+        let width = linear.inFeatures
+        let weight = FloatBuffer(count: linear.outFeatures * width)
+        for row in 0..<linear.outFeatures {
+            for i in 0..<width { weight.pointer[row * width + i] = linear.weight[row * width + i] / factors[i] }
+        }
+        return LinearWeight(weight: weight.pointer, bias: linear.bias, outFeatures: linear.outFeatures, inFeatures: width, owner: [weight, linear.owner as AnyObject] as AnyObject)
     }
 
     /// Stacks projections that read the same input into one layer (rows concatenated), so one
@@ -135,5 +180,40 @@ extension SafetensorsFile {
         let weight = try parameter(prefix + ".weight", shape: [out, inFeatures])
         let bias = try parameter(prefix + ".bias", shape: [out])
         return LinearWeight(weight: weight.pointer, bias: bias.pointer, outFeatures: out, inFeatures: inFeatures, owner: [weight.owner, bias.owner] as AnyObject)
+    }
+}
+
+/// An embedding table as the encoder reads it: fp32, or int8 with one scale per row as
+/// `biotag convert` and `biotag quantize` store it, read in place (a row is widened only when a
+/// token looks it up, so the table stays a quarter of its fp32 size in memory).
+public enum EmbeddingTable: @unchecked Sendable {
+    case fp32(FloatTensor)
+    case int8(values: UnsafePointer<Int8>, scales: FloatTensor, width: Int, owner: AnyObject)
+
+    init(file: SafetensorsFile, name: String, rows: Int, width: Int) throws(ModelLoadError) {
+        let scaleName = name + SafetensorsFile.scaleSuffix
+        if let info = file.header.tensors[name], info.dtype == .i8, info.shape == [rows, width],
+           let scaleInfo = file.header.tensors[scaleName], scaleInfo.shape == [rows] {
+            let scales = try file.parameter(scaleName, shape: [rows])
+            do {
+                let raw = try file.rawBytes(name)
+                self = .int8(values: raw.baseAddress!.assumingMemoryBound(to: Int8.self), scales: scales, width: width, owner: file)
+            } catch { throw .weights(error) }
+        } else {
+            self = .fp32(try file.parameter(name, shape: [rows, width]))
+        }
+    }
+
+    /// Writes the row of `id` (as fp32) into `out`.
+    @inline(__always)
+    func copy(row id: Int, into out: UnsafeMutablePointer<Float>, width: Int) {
+        switch self {
+        case .fp32(let table):
+            out.update(from: table.pointer + id * width, count: width)
+        case .int8(let values, let scales, _, _):
+            let row = values + id * width
+            let scale = scales.pointer[id]
+            for i in 0..<width { out[i] = Float(row[i]) * scale }
+        }
     }
 }

@@ -30,7 +30,8 @@ public final class MultiTaskModel: @unchecked Sendable {
     public let name: String?
     public let version: String?
 
-    public init(directory: String) throws(ModelLoadError) {
+    /// - Parameter precision: overrides the precision the weights file asks for (`ComputePrecision`).
+    public init(directory: String, precision: ComputePrecision? = nil) throws(ModelLoadError) {
         self.directory = directory
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         var isDirectory: ObjCBool = false
@@ -42,7 +43,7 @@ public final class MultiTaskModel: @unchecked Sendable {
         let file: SafetensorsFile
         do { file = try SafetensorsFile(path: path("model.safetensors")) } catch { throw .weights(error) }
         weightsFile = file
-        encoder = try EncoderWeights(config: config, file: file)
+        encoder = try EncoderWeights(config: config, file: file, precision: precision)
         do { tokenizer = try WordPieceTokenizer.load(directory: directory) } catch {
             throw .tokenizer("\(directory): \(error.description)")
         }

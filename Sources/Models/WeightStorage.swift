@@ -6,6 +6,9 @@ public enum WeightStorage: String, Sendable, CaseIterable {
     case f32
     /// Half precision: half the size, about 3 significant digits.
     case f16
+    /// bfloat16 (fp32's exponent, 8 significant bits): half the size; the form the bf16
+    /// GEMMs read (`biotag quantize --mode bf16`).
+    case bf16
     /// Symmetric int8 with one fp32 scale per output row (`<name>.scale`, `[rows]`): a quarter
     /// of the size; every weight within half a step (row max / 254) of its fp32 value.
     case int8
@@ -21,7 +24,7 @@ public enum WeightStorage: String, Sendable, CaseIterable {
     }
 
     /// One rank-2 weight in this storage: the tensor, plus its scales for the int8 forms.
-    func encode(_ tensor: TensorRecord) -> [TensorRecord] {
+    public func encode(_ tensor: TensorRecord) -> [TensorRecord] {
         let values = tensor.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         switch self {
         case .f32:
@@ -29,6 +32,13 @@ public enum WeightStorage: String, Sendable, CaseIterable {
         case .f16:
             let halves = values.map { Float16($0).bitPattern }
             return [TensorRecord(name: tensor.name, dtype: .f16, shape: tensor.shape, bytes: halves.withUnsafeBufferPointer { Data(buffer: $0) })]
+        case .bf16:
+            // Round to nearest even on the upper 16 bits.
+            let halves = values.map { value -> UInt16 in
+                let bits = value.bitPattern
+                return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+            }
+            return [TensorRecord(name: tensor.name, dtype: .bf16, shape: tensor.shape, bytes: halves.withUnsafeBufferPointer { Data(buffer: $0) })]
         case .int8, .int8g32:
             let rows = tensor.shape[0], width = tensor.shape[1]
             let group = self == .int8g32 && width % 32 == 0 ? 32 : width

@@ -43,6 +43,17 @@ public enum CPUFeatures {
         }
     }
 
+    /// Whether oneDNN's int8 kernels can use VNNI (`vpdpbusd`), which sums u8 × s8 products in
+    /// 32 bits. AVX2-VNNI is not counted: oneDNN 2.6's int8 GEMM has no kernel for it.
+    public static var hasVNNI: Bool {
+        ["avx512_core_vnni", "avx512_core_bf16", "avx512_core_amx"].contains(instructionSet)
+    }
+
+    /// Whether oneDNN can run bf16 GEMMs natively (AVX512-BF16 or AMX).
+    public static var hasBF16: Bool {
+        ["avx512_core_bf16", "avx512_core_amx"].contains(instructionSet)
+    }
+
     /// oneDNN's version, e.g. "2.6.3".
     public static var dnnlVersion: String {
         guard let version = dnnl_version() else { return "unknown" }

@@ -11,7 +11,9 @@ public struct LinearWeight: @unchecked Sendable {
     public let bias: UnsafePointer<Float>?
     public let outFeatures: Int
     public let inFeatures: Int
-    let owner: AnyObject?
+    public let owner: AnyObject?
+    /// Its copies in oneDNN's blocked layouts, shared by every worker that runs it.
+    public let packed = PackedWeights()
 
     public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int, inFeatures: Int, owner: AnyObject?) {
         self.weight = weight
@@ -19,6 +21,42 @@ public struct LinearWeight: @unchecked Sendable {
         self.outFeatures = outFeatures
         self.inFeatures = inFeatures
         self.owner = owner
+    }
+}
+
+/// A layer's weights reordered into the blocked layouts oneDNN's primitives chose, one copy per
+/// (column block, layout) for all the workers and threads that run the layer (rather than one
+/// per worker), alive as long as the layer.
+public final class PackedWeights: @unchecked Sendable {
+    final class Entry: @unchecked Sendable {
+        let layout: dnnl_memory_desc_t
+        let buffer: FloatBuffer
+        init(layout: dnnl_memory_desc_t, buffer: FloatBuffer) { self.layout = layout; self.buffer = buffer }
+    }
+
+    private let entries = Mutex<[Int: [Entry]]>([:])
+
+    public init() {}
+
+    /// The copy of the weights at `address` in `layout`, made by `make` the first time.
+    func copy(of address: UnsafeRawPointer, layout: dnnl_memory_desc_t, make: () throws(DNNLError) -> FloatBuffer) throws(DNNLError) -> FloatBuffer {
+        let key = Int(bitPattern: address)
+        let result: Result<FloatBuffer, DNNLError> = entries.withLock { entries in
+            if let found = entries[key]?.first(where: { entry in
+                var a = entry.layout, b = layout
+                return dnnl_memory_desc_equal(&a, &b) != 0
+            }) {
+                return .success(found.buffer)
+            }
+            do throws(DNNLError) {
+                let buffer = try make()
+                entries[key, default: []].append(Entry(layout: layout, buffer: buffer))
+                return .success(buffer)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
     }
 }
 
@@ -43,6 +81,32 @@ public enum Epilogue: Hashable, Sendable {
     }
 }
 
+/// The data types of one matmul: fp32 throughout, u8 activations × s8 weights → s32, or bf16
+/// activations × bf16 weights → fp32.
+enum MatmulTypes: Hashable, Sendable {
+    case f32
+    case u8s8
+    case bf16
+
+    var source: dnnl_data_type_t {
+        switch self {
+        case .f32: dnnl_f32
+        case .u8s8: dnnl_u8
+        case .bf16: dnnl_bf16
+        }
+    }
+
+    var weights: dnnl_data_type_t {
+        switch self {
+        case .f32: dnnl_f32
+        case .u8s8: dnnl_s8
+        case .bf16: dnnl_bf16
+        }
+    }
+
+    var destination: dnnl_data_type_t { self == .u8s8 ? dnnl_s32 : dnnl_f32 }
+}
+
 /// One oneDNN stream plus a cache of matmul primitives keyed by shape; used by one thread at a
 /// time.
 final class MatmulExecutor {
@@ -52,6 +116,7 @@ final class MatmulExecutor {
         let epilogue: Epilogue
         /// Let oneDNN choose a blocked weight layout; weights are reordered into it once.
         let packed: Bool
+        var types: MatmulTypes = .f32
     }
 
     final class Entry {
@@ -91,7 +156,11 @@ final class MatmulExecutor {
 
     /// `c[m, n] (row stride ldc) = epilogue(a[m, k] · b + bias)` where `b` is `[k, n]` stored
     /// column by column (`b[kk, j]` at `j * k + kk`), i.e. a row-major `[n, k]` weight.
-    func run(_ key: Key, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>) throws(DNNLError) {
+    /// With `.u8s8` types, `a` is u8, `b` s8 and `c` s32 (no bias, no epilogue); with `.bf16`,
+    /// `a` and `b` are bf16 and `c` fp32.
+    /// - Parameter shared: where the layer keeps its packed copies for every worker (nil: this
+    ///   executor packs its own).
+    func run(_ key: Key, a: UnsafeRawPointer, b: UnsafeRawPointer, bias: UnsafePointer<Float>?, c: UnsafeMutableRawPointer, shared: PackedWeights? = nil) throws(DNNLError) {
         let entry: Entry
         if let cached = cache[key] { entry = cached } else {
             // Packed batches bring a new row count almost every call; bound the cache (the
@@ -104,33 +173,39 @@ final class MatmulExecutor {
         if let layout = entry.packedLayout {
             let packedKey = PackedKey(address: Int(bitPattern: b), layout: layout)
             if let packed = packedWeights[packedKey] {
-                weights = UnsafePointer(packed.pointer)
+                weights = UnsafeRawPointer(packed.pointer)
             } else {
-                let packed = try pack(b, k: key.k, n: key.n, into: layout)
+                let make = { () throws(DNNLError) -> FloatBuffer in try self.pack(b, k: key.k, n: key.n, type: key.types.weights, into: layout) }
+                let packed: FloatBuffer
+                if let shared { packed = try shared.copy(of: b, layout: layouts[layout], make: make) } else { packed = try make() }
                 packedWeights[packedKey] = packed
-                weights = UnsafePointer(packed.pointer)
+                weights = UnsafeRawPointer(packed.pointer)
             }
         }
         dnnl_memory_set_data_handle(entry.src, UnsafeMutableRawPointer(mutating: a))
         dnnl_memory_set_data_handle(entry.weights, UnsafeMutableRawPointer(mutating: weights))
         dnnl_memory_set_data_handle(entry.dst, UnsafeMutableRawPointer(c))
-        var args = [
-            dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: entry.src),
-            dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: entry.weights),
-            dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: entry.dst),
-        ]
-        if let biasMemory = entry.bias, let bias {
-            dnnl_memory_set_data_handle(biasMemory, UnsafeMutableRawPointer(mutating: bias))
-            args.append(dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: biasMemory))
+        // On the stack: this runs for every GEMM, and an array would allocate each time.
+        let status = withUnsafeTemporaryAllocation(of: dnnl_exec_arg_t.self, capacity: 4) { args in
+            args[0] = dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: entry.src)
+            args[1] = dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: entry.weights)
+            args[2] = dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: entry.dst)
+            var count: Int32 = 3
+            if let biasMemory = entry.bias, let bias {
+                dnnl_memory_set_data_handle(biasMemory, UnsafeMutableRawPointer(mutating: bias))
+                args[3] = dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: biasMemory)
+                count = 4
+            }
+            return dnnl_primitive_execute(entry.primitive, stream, count, args.baseAddress)
         }
-        try check(dnnl_primitive_execute(entry.primitive, stream, Int32(args.count), args), "dnnl_primitive_execute(matmul)")
+        try check(status, "dnnl_primitive_execute(matmul)")
     }
 
     /// Reorders a plain `[n, k]` weight into blocked layout number `layout`.
-    private func pack(_ b: UnsafePointer<Float>, k: Int, n: Int, into layout: Int) throws(DNNLError) -> FloatBuffer {
+    private func pack(_ b: UnsafeRawPointer, k: Int, n: Int, type: dnnl_data_type_t, into layout: Int) throws(DNNLError) -> FloatBuffer {
         let engine = DNNLEngine.shared.handle
         var plain = dnnl_memory_desc_t()
-        try Self.descriptor(&plain, dims: (Int64(k), Int64(n)), strides: (1, Int64(k)))
+        try Self.descriptor(&plain, dims: (Int64(k), Int64(n)), strides: (1, Int64(k)), type: type)
         var target = layouts[layout]
         let buffer = FloatBuffer(count: (dnnl_memory_desc_get_size(&target) + 3) / 4)
         var reorderDesc: dnnl_primitive_desc_t?
@@ -154,17 +229,18 @@ final class MatmulExecutor {
         let engine = DNNLEngine.shared.handle
         var srcDesc = dnnl_memory_desc_t(), weightDesc = dnnl_memory_desc_t()
         var dstDesc = dnnl_memory_desc_t(), biasDesc = dnnl_memory_desc_t()
-        try Self.descriptor(&srcDesc, dims: (Int64(key.m), Int64(key.k)), strides: (Int64(key.lda), 1))
+        let types = key.types
+        try Self.descriptor(&srcDesc, dims: (Int64(key.m), Int64(key.k)), strides: (Int64(key.lda), 1), type: types.source)
         if key.packed {
             var dims = dnnl_dims_t(Int64(key.k), Int64(key.n), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
             let status = withUnsafePointer(to: &dims) {
-                $0.withMemoryRebound(to: Int64.self, capacity: 12) { dnnl_memory_desc_init_by_tag(&weightDesc, 2, $0, dnnl_f32, dnnl_format_tag_any) }
+                $0.withMemoryRebound(to: Int64.self, capacity: 12) { dnnl_memory_desc_init_by_tag(&weightDesc, 2, $0, types.weights, dnnl_format_tag_any) }
             }
             try check(status, "dnnl_memory_desc_init_by_tag(any)")
         } else {
-            try Self.descriptor(&weightDesc, dims: (Int64(key.k), Int64(key.n)), strides: (1, Int64(key.k)))
+            try Self.descriptor(&weightDesc, dims: (Int64(key.k), Int64(key.n)), strides: (1, Int64(key.k)), type: types.weights)
         }
-        try Self.descriptor(&dstDesc, dims: (Int64(key.m), Int64(key.n)), strides: (Int64(key.ldc), 1))
+        try Self.descriptor(&dstDesc, dims: (Int64(key.m), Int64(key.n)), strides: (Int64(key.ldc), 1), type: types.destination)
         if key.hasBias {
             try Self.descriptor(&biasDesc, dims: (1, Int64(key.n)), strides: (Int64(key.n), 1))
         }
@@ -194,7 +270,7 @@ final class MatmulExecutor {
         if key.packed, let chosen = dnnl_primitive_desc_query_md(primitiveDesc, dnnl_query_weights_md, 0) {
             weightDesc = chosen.pointee
             var plain = dnnl_memory_desc_t()
-            try Self.descriptor(&plain, dims: (Int64(key.k), Int64(key.n)), strides: (1, Int64(key.k)))
+            try Self.descriptor(&plain, dims: (Int64(key.k), Int64(key.n)), strides: (1, Int64(key.k)), type: types.weights)
             if dnnl_memory_desc_equal(&plain, &weightDesc) == 0 {
                 if let known = layouts.firstIndex(where: { var candidate = $0; return dnnl_memory_desc_equal(&candidate, &weightDesc) != 0 }) {
                     packedLayout = known
@@ -215,7 +291,7 @@ final class MatmulExecutor {
             dst: try memory(&dstDesc), bias: key.hasBias ? try memory(&biasDesc) : nil, packedLayout: packedLayout)
     }
 
-    private static func descriptor(_ desc: inout dnnl_memory_desc_t, dims: (Int64, Int64), strides: (Int64, Int64)) throws(DNNLError) {
+    private static func descriptor(_ desc: inout dnnl_memory_desc_t, dims: (Int64, Int64), strides: (Int64, Int64), type: dnnl_data_type_t = dnnl_f32) throws(DNNLError) {
         // `&tuple.0` would point at one element only: pass the whole fixed-size array.
         var dimsArray = dnnl_dims_t(dims.0, dims.1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var stridesArray = dnnl_dims_t(strides.0, strides.1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
@@ -223,7 +299,7 @@ final class MatmulExecutor {
             withUnsafePointer(to: &stridesArray) { stridesPointer in
                 dimsPointer.withMemoryRebound(to: Int64.self, capacity: 12) { dimsValues in
                     stridesPointer.withMemoryRebound(to: Int64.self, capacity: 12) { strideValues in
-                        dnnl_memory_desc_init_by_strides(&desc, 2, dimsValues, dnnl_f32, strideValues)
+                        dnnl_memory_desc_init_by_strides(&desc, 2, dimsValues, type, strideValues)
                     }
                 }
             }
@@ -262,14 +338,14 @@ public final class GemmRunner: @unchecked Sendable {
     /// at 1536), so those are only split across threads.
     /// Measured on 2 threads, M = 36: 1536×384 319 → 285 µs, 2304×768 956 → 888 µs,
     /// 3072×768 1796 → 1409 µs.
-    func partCount(rows: Int, n: Int, k: Int) throws(DNNLError) -> Int {
+    func partCount(rows: Int, n: Int, k: Int, bytesPerWeight: Int = MemoryLayout<Float>.size) throws(DNNLError) -> Int {
         let threads = rows * n * k >= minimumSplitWork ? pool.threads : 1
         var parts = threads
         // Only where a thread's share of the weight overflows its L2 (1 MB here) and K is
         // small enough that re-reading the activations per block stays cheap (K = 3072 got
         // slower: 1184 → 1307 µs at M = 36 on 2 threads).
-        if rows <= Self.smallRowLimit, k <= 1024, (n / threads) * k * MemoryLayout<Float>.size > 1 << 20 {
-            let blockWidth = Swift.max(128, Swift.min(384, 196_608 / Swift.max(k, 1) / 16 * 16))
+        if rows <= Self.smallRowLimit, k <= 1024, (n / threads) * k * bytesPerWeight > 1 << 20 {
+            let blockWidth = Swift.max(128, Swift.min(384, 786_432 / bytesPerWeight / Swift.max(k, 1) / 16 * 16))
             let blocks = (n + blockWidth - 1) / blockWidth
             parts = Swift.max(parts, (blocks + threads - 1) / threads * threads)
         }
@@ -279,6 +355,32 @@ public final class GemmRunner: @unchecked Sendable {
     }
 
     static let smallRowLimit = 128
+
+    func executor(_ part: Int) -> MatmulExecutor { executors[part] }
+
+    /// Where an int8 layer keeps its quantized activations, their per-row scales and zero
+    /// points, and the s32 sums.
+    struct QuantizedScratch {
+        let activations: UnsafeMutablePointer<UInt8>
+        let scales: UnsafeMutablePointer<Float>
+        let zeros: UnsafeMutablePointer<Int32>
+        let sums: UnsafeMutablePointer<Int32>
+    }
+
+    private var activationSlot = ScratchSlot(), rowSlot = ScratchSlot(), sumSlot = ScratchSlot()
+
+    /// Where a bf16 layer keeps its rounded activations.
+    func bf16Scratch(_ count: Int) -> UnsafeMutablePointer<UInt16> {
+        UnsafeMutableRawPointer(activationSlot.take((count + 1) / 2)).bindMemory(to: UInt16.self, capacity: count)
+    }
+
+    func quantizedScratch(rows: Int, n: Int, k: Int) -> QuantizedScratch {
+        let activations = UnsafeMutableRawPointer(activationSlot.take((rows * k + 3) / 4)).bindMemory(to: UInt8.self, capacity: rows * k)
+        let rowValues = rowSlot.take(2 * rows)
+        let sums = UnsafeMutableRawPointer(sumSlot.take(rows * n)).bindMemory(to: Int32.self, capacity: rows * n)
+        let zeros = UnsafeMutableRawPointer(rowValues + rows).bindMemory(to: Int32.self, capacity: rows)
+        return QuantizedScratch(activations: activations, scales: rowValues, zeros: zeros, sums: sums)
+    }
 
     /// `y[rows, out] = epilogue(x[rows, in] · weightᵀ + bias)`.
     /// - Parameters:
@@ -301,7 +403,7 @@ public final class GemmRunner: @unchecked Sendable {
             guard width > 0 else { return }
             let key = MatmulExecutor.Key(m: rows, n: width, k: k, lda: inputStride ?? k, ldc: n, hasBias: weight.bias != nil, epilogue: dnnlEpilogue, packed: packWeights)
             do throws(DNNLError) {
-                try executors[part].run(key, a: x, b: weight.weight + start * k, bias: weight.bias.map { $0 + start }, c: y + start)
+                try executors[part].run(key, a: x, b: weight.weight + start * k, bias: weight.bias.map { $0 + start }, c: y + start, shared: weight.packed)
                 if epilogue == .geluErf { biotag_gelu_erf(y + start, Int32(rows), Int32(width), Int32(n)) }
             } catch {
                 failure.withLock { $0 = error }

@@ -7,18 +7,21 @@ import Tokenization
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure biotag against reference runtimes on the same sentences, same cores, same run.",
-        subcommands: [BenchEncode.self, BenchAnnotate.self, BenchGemm.self])
+        subcommands: [BenchEncode.self, BenchTasks.self, BenchAnnotate.self, BenchGemm.self])
 }
 
 struct BenchEncode: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "encode",
-        abstract: "Encoder speed over IOB sentences (default: the 940 NCBI-disease test sentences), fp32.",
+        abstract: "Encoder speed over IOB sentences (default: the 940 NCBI-disease test sentences), per precision.",
         discussion: """
-            Measures batch 1 (each sentence alone: ms per sentence, mean, p50, p99) and batched throughput \
-            (length-sorted batches packed without padding: sentences/s), then runs bench/reference.py (PyTorch and \
-            ONNX Runtime, same sentences, same model, same thread count) and prints biotag / reference ratios. \
-            Model time only: tokenization is timed separately.
+            For each --modes entry, measures batch 1 (each sentence alone: ms per sentence, mean, p50, p99) and batched \
+            throughput (length-sorted batches packed without padding: sentences/s), with the size of the weights file and \
+            the resident memory the configuration added at its peak. int8 runs the directory `biotag quantize --mode int8` \
+            writes (made in a temporary directory unless --model is one). Then bench/reference.py times PyTorch (fp32 and \
+            dynamic int8) and ONNX Runtime (fp32 and dynamic int8) on the same sentences, same model, same thread count, and \
+            the table gives biotag / reference ratios against the references of the same precision (all of them in --json). \
+            Model time only: tokenization is timed separately. --model must be an fp32 model the references can read.
             """)
 
     @OptionGroup var model: ModelOptions
@@ -38,8 +41,11 @@ struct BenchEncode: ParsableCommand {
     @Option(help: "Timed passes over the sentences per configuration; the median pass is reported.")
     var repeats: Int = 3
 
-    @Option(help: "Reference runtimes to run (comma-separated: torch, onnxruntime), or 'none'.")
-    var reference: String = "torch,onnxruntime"
+    @Option(help: "Precisions to measure (comma-separated: fp32, int8, bf16; bf16 runs in fp32 where the CPU lacks AVX512-BF16).")
+    var modes: String = "fp32,int8"
+
+    @Option(help: "Reference runtimes to run (comma-separated: torch, torch-int8, onnxruntime, onnxruntime-int8), or 'none'.")
+    var reference: String = "torch,torch-int8,onnxruntime,onnxruntime-int8"
 
     @Option(help: "The reference script (installs its own virtualenv on first use).")
     var referenceScript: String = "bench/reference.py"
@@ -52,7 +58,12 @@ struct BenchEncode: ParsableCommand {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        for mode in modes.split(separator: ",") where ComputePrecision(rawValue: String(mode)) == nil {
+            throw ValidationError("--modes: unknown precision '\(mode)' (fp32, int8, bf16)")
+        }
     }
+
+    var precisions: [ComputePrecision] { modes.split(separator: ",").compactMap { ComputePrecision(rawValue: String($0)) } }
 
     func run() throws {
         let loaded: MultiTaskModel
@@ -76,12 +87,29 @@ struct BenchEncode: ParsableCommand {
 
         var results: [BenchResult] = []
         let modelName = (loaded.directory as NSString).lastPathComponent
-        results.append(try EncoderBench.latency(model: loaded, sequences: sequences, threads: threads, repeats: repeats, name: modelName))
-        // Throughput: one worker splitting each operation, and independent single-threaded workers.
-        for (workers, perWorker) in [(1, threads)] + (threads > 1 ? [(threads, 1)] : []) {
-            results.append(try EncoderBench.throughput(model: loaded, sequences: sequences, batchSize: batchSize, workers: workers, threads: perWorker, repeats: repeats, name: modelName))
+        for precision in precisions {
+            let directory = try ModelVariants.directory(of: loaded.directory, for: precision)
+            defer { if directory != loaded.directory { try? FileManager.default.removeItem(atPath: directory) } }
+            let (measured, memory) = try ProcessMemory.measure { () throws -> [BenchResult] in
+                let model: MultiTaskModel
+                do { model = try MultiTaskModel(directory: directory, precision: precision) } catch let error as ModelLoadError { throw CommandError(error.description) }
+                let mode = model.encoder.precision.rawValue
+                var measured = [try EncoderBench.latency(model: model, sequences: sequences, threads: threads, repeats: repeats, name: modelName, mode: mode)]
+                // Throughput: one worker splitting each operation, and independent single-threaded workers.
+                for (workers, perWorker) in [(1, threads)] + (threads > 1 ? [(threads, 1)] : []) {
+                    measured.append(try EncoderBench.throughput(model: model, sequences: sequences, batchSize: batchSize, workers: workers, threads: perWorker,
+                                                                repeats: repeats, name: modelName, mode: mode))
+                }
+                return measured
+            }
+            let size = ModelVariants.weightsMiB(directory)
+            for var result in measured {
+                result.sizeMiB = size
+                result.memoryMiB = memory
+                printError("  \(result.name): \(String(format: "%.3f", result.msPerSentence)) ms/sentence")
+                results.append(result)
+            }
         }
-        for result in results { printError("  \(result.name): \(String(format: "%.3f", result.msPerSentence)) ms/sentence") }
 
         var references: [ReferenceResult] = []
         var referenceTokenizer: Double?

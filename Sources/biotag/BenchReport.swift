@@ -9,12 +9,19 @@ struct ReferenceResult: Decodable {
     let p99Ms: Double?
     let sentencesPerSecond: Double
     let notes: String?
+    let sizeMiB: Double?
+    let memoryMiB: Double?
 
-    var name: String { "\(runtime) fp32 batch \(batch)" }
+    /// fp32 or int8.
+    var precision: String { runtime.hasSuffix("-int8") ? "int8" : "fp32" }
+    /// The runtime's name without its precision suffix.
+    var engine: String { runtime.hasSuffix("-int8") ? String(runtime.dropLast(5)) : runtime }
+    var name: String { "\(engine) \(precision) batch \(batch)" }
 
     enum CodingKeys: String, CodingKey {
         case runtime, batch, notes
         case msPerSentence = "ms_per_sentence", p50Ms = "p50_ms", p99Ms = "p99_ms", sentencesPerSecond = "sentences_per_second"
+        case sizeMiB = "size_mib", memoryMiB = "memory_mib"
     }
 }
 
@@ -31,7 +38,8 @@ enum ReferenceRunner {
         let tokenizer: Tokenizer?
     }
 
-    static func run(script: String, model: String, sentences: String, ids: [[Int32]], limit: Int?, threads: Int, batchSizes: [Int], runtimes: String) throws -> Output {
+    static func run(script: String, model: String, sentences: String, ids: [[Int32]], limit: Int?, threads: Int, batchSizes: [Int], runtimes: String,
+                    extra: [String] = []) throws -> Output {
         guard FileManager.default.fileExists(atPath: script) else {
             throw CommandError("\(script) not found (run from the repository root or pass --reference-script)")
         }
@@ -47,7 +55,7 @@ enum ReferenceRunner {
         let idsPath = NSTemporaryDirectory() + "biotag-bench-ids-\(ProcessInfo.processInfo.processIdentifier).json"
         try JSONSerialization.data(withJSONObject: ids.map { $0.map(Int.init) }).write(to: URL(fileURLWithPath: idsPath))
         defer { try? FileManager.default.removeItem(atPath: idsPath) }
-        arguments += ["--ids", idsPath]
+        arguments += ["--ids", idsPath] + extra
         printError("running the reference runtimes (\(runtimes)) …")
         let result = try Subprocess.run(python, arguments, environment: ["HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"])
         guard result.status == 0 else { throw CommandError("\(script) failed: \(result.errorOutput.suffix(400))") }
@@ -72,9 +80,11 @@ struct BenchReport {
     let references: [ReferenceResult]
     let note: String?
 
-    /// biotag's time over the reference's at the same batch size (< 1: biotag is faster).
-    func ratios(_ result: BenchResult) -> [(String, Double)] {
-        references.filter { $0.batch == result.batch }.map { ("\($0.runtime)", result.msPerSentence / $0.msPerSentence) }
+    /// biotag's time over the reference's at the same batch size (< 1: biotag is faster);
+    /// `samePrecision` keeps the references of the result's precision (bf16 against fp32).
+    func ratios(_ result: BenchResult, samePrecision: Bool = false) -> [(String, Double)] {
+        references.filter { $0.batch == result.batch && (!samePrecision || $0.precision == (result.mode == "int8" ? "int8" : "fp32")) }
+            .map { ("\($0.runtime)", result.msPerSentence / $0.msPerSentence) }
     }
 
     func table() -> String {
@@ -83,22 +93,27 @@ struct BenchReport {
             tokenizerLine += String(format: ", Hugging Face tokenizers (Rust) %d tokens/s: %.1f×", Int(reference), tokenizerTokensPerSecond / reference)
         }
         var lines = ["model \(model): \(sentences) sentences, \(tokens) tokens, \(threads) cores", tokenizerLine, ""]
-        lines.append("configuration".padding(toLength: 58, withPad: " ", startingAt: 0)
-            + "ms/sentence      p50      p99  sentences/s   time vs reference")
-        func cell(_ value: Double?) -> String {
-            let text = value.map { String(format: "%.3f", $0) } ?? "-"
-            return String(repeating: " ", count: max(0, 9 - text.count)) + text
+        lines.append("configuration".padding(toLength: 52, withPad: " ", startingAt: 0)
+            + "ms/sentence      p50      p99  sentences/s   MiB file  MiB added   time vs reference (same precision)")
+        func cell(_ value: Double?, _ width: Int = 9, _ format: String = "%.3f") -> String {
+            let text = value.map { String(format: format, $0) } ?? "-"
+            return String(repeating: " ", count: max(0, width - text.count)) + text
         }
-        func row(_ name: String, _ ms: Double, _ p50: Double?, _ p99: Double?, _ ratios: String) -> String {
-            name.padding(toLength: 58, withPad: " ", startingAt: 0)
-                + String(format: "%11.3f", ms) + cell(p50) + cell(p99) + String(format: "%13.1f   ", 1000 / ms) + ratios
+        func row(_ name: String, _ ms: Double, _ p50: Double?, _ p99: Double?, _ size: Double?, _ memory: Double?, _ ratios: String) -> String {
+            name.padding(toLength: 52, withPad: " ", startingAt: 0)
+                + String(format: "%11.3f", ms) + cell(p50) + cell(p99) + String(format: "%13.1f", 1000 / ms)
+                + cell(size, 11, "%.1f") + cell(memory, 11, "%.0f") + "   " + ratios
         }
         for result in results {
-            let ratioText = ratios(result).map { String(format: "%@ %.2f×", $0.0, $0.1) }.joined(separator: ", ")
-            lines.append(row(result.name, result.msPerSentence, result.p50, result.p99, ratioText))
+            let ratioText = ratios(result, samePrecision: true).map { String(format: "%@ %.2f×", $0.0, $0.1) }.joined(separator: ", ")
+            lines.append(row(result.name, result.msPerSentence, result.p50, result.p99, result.sizeMiB, result.memoryMiB, ratioText))
         }
         for reference in references {
-            lines.append(row(reference.name, reference.msPerSentence, reference.p50Ms, reference.p99Ms, reference.notes ?? ""))
+            lines.append(row(reference.name, reference.msPerSentence, reference.p50Ms, reference.p99Ms, reference.sizeMiB, reference.memoryMiB, ""))
+        }
+        if !references.isEmpty {
+            lines.append("")
+            for reference in references { lines.append("\(reference.name): \(reference.notes ?? "")") }
         }
         if let note { lines.append(""); lines.append(note) }
         return lines.joined(separator: "\n")
@@ -118,12 +133,18 @@ struct BenchReport {
             var configuration = entry(name: result.name, runtime: "biotag", batch: result.batch, ms: result.msPerSentence, p50: result.p50, p99: result.p99)
             configuration["threads"] = result.threads
             configuration["workers"] = result.workers
+            configuration["mode"] = result.mode
+            if let size = result.sizeMiB { configuration["size_mib"] = size }
+            if let memory = result.memoryMiB { configuration["memory_mib"] = memory }
             configuration["ratios"] = Dictionary(ratios(result), uniquingKeysWith: { a, _ in a })
             return configuration
         }
         configurations += references.map { reference in
             var configuration = entry(name: reference.name, runtime: reference.runtime, batch: reference.batch, ms: reference.msPerSentence, p50: reference.p50Ms, p99: reference.p99Ms)
             configuration["threads"] = threads
+            configuration["mode"] = reference.precision
+            if let size = reference.sizeMiB { configuration["size_mib"] = size }
+            if let memory = reference.memoryMiB { configuration["memory_mib"] = memory }
             return configuration
         }
         var object: [String: Any] = ["model": model, "sentences": sentences, "tokens": tokens, "threads": threads,

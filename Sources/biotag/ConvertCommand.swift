@@ -41,34 +41,11 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         let plan = StoragePlan(default: weights, rules: weightsFor.compactMap(StoragePlan.rule))
-        let manager = FileManager.default
-        let source = (model as NSString).appendingPathComponent("model.safetensors")
-        let file: SafetensorsFile
-        do { file = try SafetensorsFile(path: source) } catch { throw CommandError(error.description) }
-        var tensors: [TensorRecord] = []
-        for name in file.names where !name.hasSuffix(SafetensorsFile.scaleSuffix) || file.header.tensors[String(name.dropLast(SafetensorsFile.scaleSuffix.count))] == nil {
-            do {
-                let info = try file.info(name)
-                if [.f32, .f16, .bf16].contains(info.dtype) || (info.dtype == .i8 && file.header.tensors[name + SafetensorsFile.scaleSuffix] != nil) {
-                    let values = try file.floats(name)
-                    tensors.append(TensorRecord(name: name, shape: values.shape, floats: UnsafeBufferPointer(start: values.pointer, count: values.count)))
-                } else {
-                    tensors.append(TensorRecord(name: name, dtype: info.dtype, shape: info.shape, bytes: Data(try file.rawBytes(name))))
-                }
-            } catch { throw CommandError(error.description) }
-        }
-        do {
-            try manager.createDirectory(atPath: out, withIntermediateDirectories: true)
-            for name in try manager.contentsOfDirectory(atPath: model) where name != "model.safetensors" && name != "checkpoint" {
-                let target = (out as NSString).appendingPathComponent(name)
-                if manager.fileExists(atPath: target) { try manager.removeItem(atPath: target) }
-                try manager.copyItem(atPath: (model as NSString).appendingPathComponent(name), toPath: target)
-            }
-        } catch { throw CommandError("\(out): cannot write: \(error.localizedDescription)") }
-        let destination = (out as NSString).appendingPathComponent("model.safetensors")
-        do { try SafetensorsWriter.write(plan.convert(tensors), metadata: file.header.metadata.merging(["biotag.weights": plan.description]) { $1 }, to: destination) } catch {
-            throw CommandError(error.description)
-        }
+        var (tensors, metadata, source) = try ModelRewrite.tensors(of: model) { _ in true }
+        // Only the storage changes here: a converted model computes in fp32 (`biotag quantize` sets the precision).
+        metadata[ComputePrecision.metadataKey] = nil
+        try ModelRewrite.write(plan.convert(tensors), metadata: metadata.merging(["biotag.weights": plan.description]) { $1 },
+                               from: model, to: out, source: source, summary: "\(plan.description) weights")
         if name != nil || modelVersion != nil {
             let tasksPath = (out as NSString).appendingPathComponent("tasks.json")
             do {
@@ -78,8 +55,5 @@ struct Convert: ParsableCommand {
                 try file.write(to: tasksPath)
             } catch { throw CommandError("\(tasksPath): cannot set the name and version: \(error)") }
         }
-        let before = (try? manager.attributesOfItem(atPath: source)[.size] as? Int) ?? 0
-        let after = (try? manager.attributesOfItem(atPath: destination)[.size] as? Int) ?? 0
-        printError(String(format: "%@: %.1f MiB → %@: %.1f MiB (%@ weights)", source, Double(before) / 1_048_576, destination, Double(after) / 1_048_576, plan.description))
     }
 }

@@ -6,28 +6,52 @@ import Synchronization
 struct BenchResult {
     var name: String
     var model: String
+    /// fp32, int8 or bf16.
+    var mode: String
     var batch: Int
     var threads: Int
     var workers: Int
     var msPerSentence: Double
     var p50: Double?
     var p99: Double?
+    /// The weights file this configuration loaded, and the resident memory its model, runners and
+    /// runs added at their peak.
+    var sizeMiB: Double?
+    var memoryMiB: Double?
     var sentencesPerSecond: Double { 1000 / msPerSentence }
+}
+
+/// What a benchmark runs per batch: the encoder alone, or the encoder and every head.
+protocol BenchTarget: AnyObject, Sendable {
+    var encoderRunner: EncoderRunner { get }
+    func run(_ batch: PackedBatch) throws
+    func shutdown()
+}
+
+extension EncoderRunner: BenchTarget {
+    var encoderRunner: EncoderRunner { self }
+    func run(_ batch: PackedBatch) throws { _ = try forward(batch) }
+}
+
+extension MultiTaskRunner: BenchTarget {
+    var encoderRunner: EncoderRunner { encoder }
+    func run(_ batch: PackedBatch) throws { _ = try forward(batch) }
 }
 
 enum EncoderBench {
     /// Each sentence alone, one after another, `threads` threads splitting every operation.
-    static func latency(model: MultiTaskModel, sequences: [[Int32]], threads: Int, repeats: Int, name: String) throws -> BenchResult {
-        let runner = try EncoderRunner(weights: model.encoder, threads: threads)
+    static func latency(model: MultiTaskModel, sequences: [[Int32]], threads: Int, repeats: Int, name: String, mode: String = "fp32",
+                        heads: Bool = false) throws -> BenchResult {
+        let runner: any BenchTarget = heads ? try MultiTaskRunner(model: model, threads: threads) : try EncoderRunner(weights: model.encoder, threads: threads)
         defer { runner.shutdown() }
         // Warm-up: one untimed pass creates the GEMM primitives for every length.
-        for sequence in sequences { _ = try runner.forward(PackedBatch([sequence])) }
+        for sequence in sequences { try runner.run(PackedBatch([sequence])) }
         let profile = OperationProfile()
-        runner.profile = profile
-        for sequence in sequences { _ = try runner.forward(PackedBatch([sequence])) }
-        runner.profile = nil
+        runner.encoderRunner.profile = profile
+        for sequence in sequences { try runner.run(PackedBatch([sequence])) }
+        runner.encoderRunner.profile = nil
         let total = profile.order.reduce(Duration.zero) { $0 + profile.totals[$1]! }
-        printError("batch 1, \(threads) threads, time per operation:")
+        printError("\(mode) batch 1, \(threads) threads, time per encoder operation:")
         for name in profile.order {
             let share = profile.totals[name]!.seconds / total.seconds
             printError("  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%6.3f ms/sentence  %5.1f%%", profile.totals[name]!.seconds * 1000 / Double(sequences.count), share * 100))")
@@ -38,7 +62,7 @@ enum EncoderBench {
             times.reserveCapacity(sequences.count)
             for sequence in sequences {
                 let start = ContinuousClock.now
-                _ = try runner.forward(PackedBatch([sequence]))
+                try runner.run(PackedBatch([sequence]))
                 times.append((ContinuousClock.now - start).seconds * 1000)
             }
             passes.append(times)
@@ -46,19 +70,22 @@ enum EncoderBench {
         let median = passes.sorted { $0.reduce(0, +) < $1.reduce(0, +) }[passes.count / 2]
         let sorted = median.sorted()
         return BenchResult(
-            name: "biotag fp32 batch 1, \(threads) thread\(threads == 1 ? "" : "s")", model: name, batch: 1, threads: threads, workers: 1,
+            name: "biotag \(mode) batch 1, \(threads) thread\(threads == 1 ? "" : "s")", model: name, mode: mode, batch: 1, threads: threads, workers: 1,
             msPerSentence: median.reduce(0, +) / Double(median.count),
             p50: sorted[sorted.count / 2], p99: sorted[min(sorted.count - 1, Int((Double(sorted.count) * 0.99).rounded(.up)) - 1)])
     }
 
     /// Length-sorted batches of `batchSize`, packed without padding, spread over `workers`
     /// independent runners of `threads` threads each.
-    static func throughput(model: MultiTaskModel, sequences: [[Int32]], batchSize: Int, workers: Int, threads: Int, repeats: Int, name: String) throws -> BenchResult {
+    static func throughput(model: MultiTaskModel, sequences: [[Int32]], batchSize: Int, workers: Int, threads: Int, repeats: Int, name: String,
+                           mode: String = "fp32", heads: Bool = false) throws -> BenchResult {
         let order = sequences.indices.sorted { sequences[$0].count < sequences[$1].count }
         let batches: [PackedBatch] = stride(from: 0, to: order.count, by: batchSize).map { start in
             PackedBatch(order[start..<min(start + batchSize, order.count)].map { sequences[$0] })
         }
-        let runners = try (0..<workers).map { _ in try EncoderRunner(weights: model.encoder, threads: threads) }
+        let runners: [any BenchTarget] = try (0..<workers).map { _ -> any BenchTarget in
+            heads ? try MultiTaskRunner(model: model, threads: threads) : try EncoderRunner(weights: model.encoder, threads: threads)
+        }
         defer { runners.forEach { $0.shutdown() } }
         var seconds: [Double] = []
         for pass in 0...repeats {
@@ -67,13 +94,13 @@ enum EncoderBench {
         }
         let median = seconds.sorted()[seconds.count / 2]
         return BenchResult(
-            name: "biotag fp32 batch \(batchSize), \(workers) worker\(workers == 1 ? "" : "s") × \(threads) thread\(threads == 1 ? "" : "s")",
-            model: name, batch: batchSize, threads: threads, workers: workers,
+            name: "biotag \(mode) batch \(batchSize), \(workers) worker\(workers == 1 ? "" : "s") × \(threads) thread\(threads == 1 ? "" : "s")",
+            model: name, mode: mode, batch: batchSize, threads: threads, workers: workers,
             msPerSentence: median * 1000 / Double(sequences.count))
     }
 
     /// Each worker thread takes the next batch until none is left; returns wall seconds.
-    private static func runParallel(runners: [EncoderRunner], batches: [PackedBatch]) throws -> Double {
+    private static func runParallel(runners: [any BenchTarget], batches: [PackedBatch]) throws -> Double {
         let shared = SharedWork()
         let start = ContinuousClock.now
         let group = DispatchGroup()
@@ -84,7 +111,7 @@ enum EncoderBench {
                 while true {
                     let index = shared.next.add(1, ordering: .relaxed).oldValue
                     guard index < batches.count else { return }
-                    do { _ = try runner.forward(batches[index]) } catch {
+                    do { try runner.run(batches[index]) } catch {
                         shared.failure.withLock { $0 = "\(error)" }
                         return
                     }
@@ -103,4 +130,35 @@ enum EncoderBench {
 private final class SharedWork: Sendable {
     let next = Atomic<Int>(0)
     let failure = Mutex<String?>(nil)
+}
+
+/// The resident memory of this process (Linux /proc), for peak-memory figures per configuration.
+enum ProcessMemory {
+    /// Resets the peak (VmHWM) to the current resident set; false where the kernel does not allow it.
+    @discardableResult
+    static func resetPeak() -> Bool {
+        guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
+        defer { try? handle.close() }
+        return (try? handle.write(contentsOf: Data("5".utf8))) != nil
+    }
+
+    static func residentMiB() -> Double? { field("VmRSS") }
+    static func peakMiB() -> Double? { field("VmHWM") }
+
+    private static func field(_ name: String) -> Double? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix(name + ":") {
+            return line.split(separator: " ").dropFirst().first.flatMap { Double($0) }.map { $0 / 1024 }
+        }
+        return nil
+    }
+
+    /// Runs `body` and returns its result with the resident memory it added at its peak.
+    static func measure<T>(_ body: () throws -> T) rethrows -> (T, Double?) {
+        let start = residentMiB()
+        let reset = resetPeak()
+        let result = try body()
+        guard reset, let start, let peak = peakMiB() else { return (result, nil) }
+        return (result, peak - start)
+    }
 }

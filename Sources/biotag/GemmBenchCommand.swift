@@ -5,8 +5,8 @@ import Tensors
 struct BenchGemm: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
-        abstract: "oneDNN fp32 GEMM speed in isolation (the ceiling for the encoder's linear layers).",
-        discussion: "y[M, N] = x[M, K] · W[N, K]ᵀ + b for the given shapes, weights packed once, reported in GFLOPS.")
+        abstract: "oneDNN GEMM speed in isolation (the ceiling for the encoder's linear layers), fp32 or int8.",
+        discussion: "y[M, N] = x[M, K] · W[N, K]ᵀ + b for the given shapes, weights packed once, reported in GFLOPS (GOPS for int8). int8 times the whole layer as the encoder runs it: activations quantized per row, the u8 × s8 GEMM, and the pass back to fp32.")
 
     @Option(help: "Row counts to measure (comma-separated).")
     var rows: String = "1,36,128,1152"
@@ -19,6 +19,9 @@ struct BenchGemm: ParsableCommand {
 
     @Flag(help: "Apply the exact GELU in the GEMM epilogue (as the FFN's first layer does).")
     var gelu = false
+
+    @Flag(help: "Time the int8 layer (dynamic quantization) instead of fp32.")
+    var int8 = false
 
     @Option(help: "Seconds per measurement.")
     var seconds: Double = 0.3
@@ -38,7 +41,8 @@ struct BenchGemm: ParsableCommand {
             let weight = FloatBuffer((0..<(n * k)).map { Float(($0 % 7) - 3) * 0.01 })
             let bias = FloatBuffer(count: n)
             bias.pointer.update(repeating: 0.1, count: n)
-            let linear = LinearWeight(weight: weight.pointer, bias: bias.pointer, outFeatures: n, inFeatures: k, owner: [weight, bias] as AnyObject)
+            let fp32 = LinearWeight(weight: weight.pointer, bias: bias.pointer, outFeatures: n, inFeatures: k, owner: [weight, bias] as AnyObject)
+            let linear: DenseWeight = int8 ? .int8(QuantizedLinearWeight(quantizing: fp32)) : .fp32(fp32)
             for m in ms {
                 let x = FloatBuffer(count: m * k), y = FloatBuffer(count: m * n)
                 x.pointer.update(repeating: 0.5, count: m * k)

@@ -21,6 +21,7 @@ struct Info: ParsableCommand {
             positions:      \(c.maxPositions), token types \(c.typeVocabularySize), vocabulary \(c.vocabularySize)
             parameters:     \(parameters) in model.safetensors (\(loaded.weightsFile.header.tensors.count) tensors)
             tokenizer:      WordPiece, \(loaded.tokenizer.vocabulary.count) entries, \(normalizer.lowercase ? "uncased" : "cased")\(normalizer.stripAccents ? ", accents stripped" : "")
+            compute:        \(loaded.encoder.precision.rawValue)\(loaded.encoder.quantizedLayerCount > 0 ? " (\(loaded.encoder.quantizedLayerCount) of \(4 * c.layers) linear layers int8\(CPUFeatures.hasVNNI ? "" : "; no VNNI: weights kept clear of 16-bit overflow"))" : "")
             tasks:          \(loaded.tasks.isEmpty ? "none (bare encoder)" : loaded.tasks.map { "\($0.name) [\($0.spec.kind.rawValue), \($0.spec.labels.count) labels]" }.joined(separator: ", "))
             cpu:            oneDNN \(CPUFeatures.dnnlVersion), instruction set \(CPUFeatures.instructionSet)
             """)

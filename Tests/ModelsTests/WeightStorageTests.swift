@@ -30,6 +30,7 @@ import Testing
                 let bound: Float = switch storage {
                 case .f32: 0
                 case .f16: abs(values[index]) / 1024
+                case .bf16: abs(values[index]) / 256
                 case .int8, .int8g32: (group.map(abs).max() ?? 0) / 254 * 1.0001
                 }
                 #expect(abs(weight[index] - values[index]) <= bound, "\(storage) [\(row), \(column)]")

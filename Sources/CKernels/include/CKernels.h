@@ -26,6 +26,24 @@ void biotag_gelu_erf(float *x, int rows, int cols, int ld);
 /// x[i] = exp(x[i]) for n values (relative error < 2e-7; below -87.3 gives 0).
 void biotag_exp(float *x, int n);
 
+// int8 linear layers.
+
+/// Quantizes each row of x [rows, cols] (row stride ld) to u8 with its own scale and zero point:
+/// v = x * channel_scales (when not NULL), q = clamp(round(v / scale) + zero, 0, levels), the
+/// grid spanning [min(v, 0), max(v, 0)] of the row.
+void biotag_quantize_rows_u8(const float *x, int rows, int cols, int ld, const float *channel_scales, int levels,
+                             unsigned char *q, int ldq, float *scales, int *zeros);
+
+/// y[r, j] = x_scales[r] * w_scales[j] * (acc[r, j] - x_zeros[r] * w_sums[j]) + bias[j]
+/// (bias may be NULL), then the exact GELU when gelu is nonzero.
+void biotag_dequantize_rows(const int *acc, int rows, int cols, int ldacc,
+                            const float *x_scales, const int *x_zeros,
+                            const float *w_scales, const int *w_sums, const float *bias,
+                            float *y, int ldy, int gelu);
+
+/// fp32 -> bf16 (round to nearest even) of a [rows, cols] block, row strides ld and ldo.
+void biotag_f32_to_bf16(const float *x, int rows, int cols, int ld, unsigned short *out, int ldo);
+
 // Training.
 
 /// LayerNorm of each row of x in place (y = xhat * gamma + beta), keeping xhat [rows, width]

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import Models
+
+/// The multi-task workload: every head of one model in one pass, against one PyTorch model per
+/// task.
+struct BenchTasks: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tasks",
+        abstract: "Every NER head of a multi-task model in one pass, against one PyTorch model per task at batch 1.",
+        discussion: """
+            biotag runs the multi-task model (encoder and every token head) at batch 1 and in throughput mode, per --modes \\
+            entry (int8: quantized as it loads). The reference is bench/reference.py's torch-tasks: as many separate \\
+            BertForTokenClassification models as the model has token heads, built on --reference-model (same shape as \\
+            the multi-task encoder; its weights do not change the time), each sentence through all of them at batch 1 in \\
+            fp32. The speed-up is the reference's time per sentence over biotag's.
+            """)
+
+    @Option(help: ArgumentHelp("Multi-task model directory.", discussion: "Default: models/bioner-minilm-8 in the working directory, else $BIOTAG_HOME/models/bioner-minilm-8."))
+    var model: String?
+
+    @Option(help: ArgumentHelp("fp32 model the PyTorch reference builds its models from.", discussion: "Default: all-MiniLM-L6-v2 as fetched by `biotag fetch-model minilm`."))
+    var referenceModel: String?
+
+    @Option(help: "IOB file whose sentences are annotated (default: the NCBI-disease test split).")
+    var sentences: String?
+
+    @Option(help: "Use only the first N sentences.")
+    var limit: Int?
+
+    @Option(help: "Cores to use: biotag's batch-1 threads and workers, and PyTorch's intra-op threads.")
+    var threads: Int = 2
+
+    @Option(help: "Precisions to measure (comma-separated: fp32, int8, bf16).")
+    var modes: String = "fp32,int8"
+
+    @Option(help: "Sentences per batch in throughput mode.")
+    var batchSize: Int = 32
+
+    @Option(help: "Timed passes per biotag configuration; the median pass is reported.")
+    var repeats: Int = 3
+
+    @Option(help: "The reference script (installs its own virtualenv on first use), or 'none' to skip it.")
+    var referenceScript: String = "bench/reference.py"
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard threads >= 1, batchSize >= 1, repeats >= 1 else { throw ValidationError("--threads, --batch-size and --repeats must be at least 1") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        for mode in modes.split(separator: ",") where ComputePrecision(rawValue: String(mode)) == nil {
+            throw ValidationError("--modes: unknown precision '\(mode)' (fp32, int8, bf16)")
+        }
+    }
+
+    func run() throws {
+        let directory = try model ?? Annotate.defaultModel()
+        let path = sentences ?? SharedData.path("data/bioner/disease/test.tsv")
+        var texts = try IOBSentences.read(path: path)
+        if let limit { texts = Array(texts.prefix(limit)) }
+        guard !texts.isEmpty else { throw CommandError("\(path) has no sentences") }
+
+        var results: [BenchResult] = []
+        var heads = 0
+        var idsForReference: [[Int32]] = []
+        for mode in modes.split(separator: ",").compactMap({ ComputePrecision(rawValue: String($0)) }) {
+            let loaded: MultiTaskModel
+            do { loaded = try MultiTaskModel(directory: directory, precision: mode) } catch { throw CommandError(error.description) }
+            heads = loaded.tasks.filter { if case .token = $0.head { true } else { false } }.count
+            guard heads >= 1 else { throw CommandError("\(directory) has no token-classification heads") }
+            let sequences = texts.map { loaded.tokenizer.truncate(loaded.tokenizer.encode($0), maxLength: loaded.config.maxPositions).ids }
+            let name = (directory as NSString).lastPathComponent
+            let label = "\(loaded.encoder.precision.rawValue), \(heads) heads"
+            results.append(try EncoderBench.latency(model: loaded, sequences: sequences, threads: threads, repeats: repeats, name: name, mode: label, heads: true))
+            if threads > 1 {
+                results.append(try EncoderBench.throughput(model: loaded, sequences: sequences, batchSize: batchSize, workers: threads, threads: 1,
+                                                           repeats: repeats, name: name, mode: label, heads: true))
+            }
+            results.append(try EncoderBench.throughput(model: loaded, sequences: sequences, batchSize: batchSize, workers: 1, threads: threads,
+                                                       repeats: repeats, name: name, mode: label, heads: true))
+            idsForReference = sequences
+        }
+        var reference: ReferenceResult?
+        var note: String?
+        if referenceScript != "none" {
+            let base = referenceModel ?? BiotagHome.model("all-MiniLM-L6-v2")
+            do {
+                let output = try ReferenceRunner.run(script: referenceScript, model: base, sentences: path, ids: idsForReference, limit: limit, threads: threads,
+                                                     batchSizes: [1], runtimes: "torch-tasks", extra: ["--tasks", "\(heads)"])
+                reference = output.results.first
+            } catch {
+                note = "reference not measured: \(error)"
+                printError(note!)
+            }
+        }
+        print(json ? Self.json(results, reference: reference, heads: heads, sentences: texts.count, threads: threads, note: note)
+                   : Self.table(results, reference: reference, heads: heads, sentences: texts.count, threads: threads, note: note))
+    }
+
+    static func table(_ results: [BenchResult], reference: ReferenceResult?, heads: Int, sentences: Int, threads: Int, note: String?) -> String {
+        var lines = ["\(heads) NER tasks over \(sentences) sentences, \(threads) cores", ""]
+        lines.append("configuration".padding(toLength: 56, withPad: " ", startingAt: 0) + "ms/sentence  sentences/s   speed-up vs one PyTorch model per task")
+        for result in results {
+            let speedUp = reference.map { String(format: "%.1f×", $0.msPerSentence / result.msPerSentence) } ?? "-"
+            lines.append(result.name.padding(toLength: 56, withPad: " ", startingAt: 0) + String(format: "%11.3f %12.1f   ", result.msPerSentence, 1000 / result.msPerSentence) + speedUp)
+        }
+        if let reference {
+            lines.append("torch fp32, \(heads) models, batch 1".padding(toLength: 56, withPad: " ", startingAt: 0)
+                + String(format: "%11.3f %12.1f   1.0×", reference.msPerSentence, 1000 / reference.msPerSentence))
+            lines.append("")
+            lines.append("reference: \(reference.notes ?? "")")
+        }
+        if let note { lines.append(""); lines.append(note) }
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ results: [BenchResult], reference: ReferenceResult?, heads: Int, sentences: Int, threads: Int, note: String?) -> String {
+        var configurations: [[String: Any]] = results.map { result in
+            var entry: [String: Any] = ["name": result.name, "model": result.model, "mode": result.mode, "batch": result.batch, "threads": result.threads,
+                                        "workers": result.workers, "ms_per_sentence": result.msPerSentence, "sentences_per_second": 1000 / result.msPerSentence]
+            if let reference { entry["speed_up"] = reference.msPerSentence / result.msPerSentence }
+            return entry
+        }
+        if let reference {
+            configurations.append(["name": "torch fp32, \(heads) models, batch 1", "runtime": reference.runtime, "batch": 1,
+                                   "ms_per_sentence": reference.msPerSentence, "sentences_per_second": reference.sentencesPerSecond, "notes": reference.notes ?? ""])
+        }
+        var object: [String: Any] = ["tasks": heads, "sentences": sentences, "threads": threads, "configurations": configurations]
+        if let note { object["note"] = note }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Models
+import Tensors
+import Testing
+import TestSupport
+
+/// `biotag quantize` end to end: the int8 and bf16 directories it writes, run against the fp32
+/// hidden states of Hugging Face's MiniLM.
+@Suite struct QuantizeCommandTests {
+    static func temporary(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("biotag-quantize-\(name)-\(UUID().uuidString)").path
+    }
+
+    /// Mean over the 16 fixture texts of the relative RMS error of the last hidden state.
+    static func error(of directory: String, precision: ComputePrecision? = nil) throws -> Double {
+        let model = try MultiTaskModel(directory: directory, precision: precision)
+        let runner = try EncoderRunner(weights: model.encoder, threads: 2)
+        defer { runner.shutdown() }
+        let fixture = try SafetensorsFile(path: TestPaths.fixture("minilm/hidden_states.safetensors"))
+        var total = 0.0
+        for k in 0..<16 {
+            let ids = try fixture.integers("ids\(k)").map(Int32.init)
+            let expected = try fixture.floats("s\(k)", shape: [ids.count, 384])
+            let got = try runner.forward(PackedBatch([ids]))
+            var squared = 0.0, reference = 0.0
+            for i in 0..<expected.count {
+                squared += Double((got[i] - expected.pointer[i]) * (got[i] - expected.pointer[i]))
+                reference += Double(expected.pointer[i] * expected.pointer[i])
+            }
+            total += (squared / reference).squareRoot()
+        }
+        return total / 16
+    }
+
+    @Test func int8CloseToFloatAndCalibrationHelps() throws {
+        let plain = Self.temporary("plain"), calibrated = Self.temporary("calibrated")
+        defer { for path in [plain, calibrated] { try? FileManager.default.removeItem(atPath: path) } }
+        let first = try BiotagCommand.run(["quantize", "--model", TestPaths.minilm, "--mode", "int8", "--out", plain])
+        #expect(first.status == 0, "\(first.stderr)")
+        let second = try BiotagCommand.run(["quantize", "--model", TestPaths.minilm, "--mode", "int8", "--out", calibrated,
+                                            "--calibration", TestPaths.data("disease/train.tsv"), "--calibration", TestPaths.data("chemical/train.tsv"),
+                                            "--calibration-limit", "64"])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("calibrated on 64 sentences"), "\(second.stderr)")
+
+        let size = { (path: String) in (try FileManager.default.attributesOfItem(atPath: path + "/model.safetensors")[.size] as? Int) ?? 0 }
+        #expect(try size(calibrated) * 3 < size(TestPaths.minilm), "int8 should be under a third of fp32")
+        let model = try MultiTaskModel(directory: calibrated)
+        #expect(model.encoder.precision == .int8 && model.encoder.quantizedLayerCount == 24)
+        let info = try BiotagCommand.run(["info", "--model", calibrated])
+        #expect(info.output.contains("compute:        int8 (24 of 24 linear layers int8"), "\(info.output)")
+
+        let plainError = try Self.error(of: plain), calibratedError = try Self.error(of: calibrated)
+        #expect(plainError < 0.2 && calibratedError < 0.1, "relative RMS error: plain \(plainError), calibrated \(calibratedError)")
+        #expect(calibratedError < plainError, "smoothing should lower the error: plain \(plainError), calibrated \(calibratedError)")
+        // Run in fp32, the smoothed weights are divided back: only the int8 weight rounding remains.
+        let widened = try Self.error(of: calibrated, precision: .fp32)
+        #expect(widened < calibratedError && widened < 0.05, "fp32 run of the int8 weights: \(widened)")
+    }
+
+    @Test func bf16StoresHalfAndRunsWhereItCan() throws {
+        let out = Self.temporary("bf16")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let result = try BiotagCommand.run(["quantize", "--model", TestPaths.minilm, "--mode", "bf16", "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        let file = try SafetensorsFile(path: out + "/model.safetensors")
+        #expect(file.header.tensors["encoder.layer.0.intermediate.dense.weight"]?.dtype == .bf16)
+        #expect(file.header.metadata[ComputePrecision.metadataKey] == "bf16")
+        let model = try MultiTaskModel(directory: out)
+        #expect(model.encoder.precision == (CPUFeatures.hasBF16 ? .bf16 : .fp32))
+        let error = try Self.error(of: out)
+        #expect(error < 0.02, "bf16 relative RMS error \(error)")
+    }
+
+    @Test func badArgumentsAreRefused() throws {
+        let out = Self.temporary("bad")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let fp32 = try BiotagCommand.run(["quantize", "--model", TestPaths.minilm, "--mode", "fp32", "--out", out])
+        #expect(fp32.status != 0 && fp32.stderr.contains("--mode fp32"), "\(fp32.stderr)")
+        let missing = try BiotagCommand.run(["quantize", "--model", TestPaths.minilm, "--mode", "int8", "--out", out, "--calibration", "/nonexistent/cal.tsv"])
+        #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/cal.tsv"), "\(missing.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/model.safetensors"), "nothing is written when calibration fails")
+        let bf16 = try BiotagCommand.run(["quantize", "--model", TestPaths.minilm, "--mode", "bf16", "--out", out, "--calibration", TestPaths.data("disease/train.tsv")])
+        #expect(bf16.status != 0 && bf16.stderr.contains("--calibration applies to --mode int8"), "\(bf16.stderr)")
+        let noModel = try BiotagCommand.run(["quantize", "--model", "/nonexistent/model", "--mode", "int8", "--out", out])
+        #expect(noModel.status != 0 && noModel.stderr.contains("/nonexistent/model"), "\(noModel.stderr)")
+    }
+}
