@@ -36,7 +36,8 @@ demo: build
 bench: fetch-model
 	$(BIOTAG) init-model --preset bert-base --out $${BIOTAG_HOME:-$$HOME/.cache/biotag}/models/bert-base-random
 	$(BIOTAG) bench encode
-	$(BIOTAG) bench encode --model $${BIOTAG_HOME:-$$HOME/.cache/biotag}/models/bert-base-random
+	$(BIOTAG) bench encode --model $${BIOTAG_HOME:-$$HOME/.cache/biotag}/models/bert-base-random --repeats 1
+	$(BIOTAG) bench tasks --repeats 1
 
 # Training tokens/s of biotag against PyTorch/transformers, same batches of NCBI-disease, same run.
 train-speed: fetch-model

@@ -37,7 +37,7 @@ let package = Package(
         .executableTarget(
             name: "biotag",
             dependencies: [
-                "Annotation", "Catalog", "Models", "Tensors", "Tokenization", "Training",
+                "Annotation", "Catalog", "CKernels", "Models", "Tensors", "Tokenization", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -123,6 +123,9 @@ final class MatmulExecutor {
         let primitive: dnnl_primitive_t
         let src: dnnl_memory_t, weights: dnnl_memory_t, dst: dnnl_memory_t
         let bias: dnnl_memory_t?
+        /// The primitive's scratch memory (pointed at the executor's shared scratchpad), if any.
+        var scratchpad: dnnl_memory_t?
+        var scratchpadBytes = 0
         /// The weight layout the primitive expects, when it is not the plain one.
         let packedLayout: Int?
         init(primitive: dnnl_primitive_t, src: dnnl_memory_t, weights: dnnl_memory_t, dst: dnnl_memory_t, bias: dnnl_memory_t?, packedLayout: Int?) {
@@ -133,11 +136,15 @@ final class MatmulExecutor {
             dnnl_primitive_destroy(primitive)
             dnnl_memory_destroy(src); dnnl_memory_destroy(weights); dnnl_memory_destroy(dst)
             if let bias { dnnl_memory_destroy(bias) }
+            if let scratchpad { dnnl_memory_destroy(scratchpad) }
         }
     }
 
     static let cacheLimit = 512
     let stream: dnnl_stream_t
+    /// One scratchpad for every primitive of this executor (they never run at once), grown to
+    /// the largest one needs: with oneDNN's default, each cached primitive keeps its own.
+    private var scratchpad = ScratchSlot()
     private var cache: [Key: Entry] = [:]
     /// Distinct blocked weight layouts chosen by primitives so far.
     private var layouts: [dnnl_memory_desc_t] = []
@@ -185,16 +192,23 @@ final class MatmulExecutor {
         dnnl_memory_set_data_handle(entry.src, UnsafeMutableRawPointer(mutating: a))
         dnnl_memory_set_data_handle(entry.weights, UnsafeMutableRawPointer(mutating: weights))
         dnnl_memory_set_data_handle(entry.dst, UnsafeMutableRawPointer(c))
+        if let memory = entry.scratchpad {
+            dnnl_memory_set_data_handle(memory, UnsafeMutableRawPointer(scratchpad.take((entry.scratchpadBytes + 3) / 4)))
+        }
         // On the stack: this runs for every GEMM, and an array would allocate each time.
-        let status = withUnsafeTemporaryAllocation(of: dnnl_exec_arg_t.self, capacity: 4) { args in
+        let status = withUnsafeTemporaryAllocation(of: dnnl_exec_arg_t.self, capacity: 5) { args in
             args[0] = dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: entry.src)
             args[1] = dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: entry.weights)
             args[2] = dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: entry.dst)
             var count: Int32 = 3
             if let biasMemory = entry.bias, let bias {
                 dnnl_memory_set_data_handle(biasMemory, UnsafeMutableRawPointer(mutating: bias))
-                args[3] = dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: biasMemory)
-                count = 4
+                args[Int(count)] = dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: biasMemory)
+                count += 1
+            }
+            if let memory = entry.scratchpad {
+                args[Int(count)] = dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: memory)
+                count += 1
             }
             return dnnl_primitive_execute(entry.primitive, stream, count, args.baseAddress)
         }
@@ -254,6 +268,7 @@ final class MatmulExecutor {
         var attr: dnnl_primitive_attr_t?
         try check(dnnl_primitive_attr_create(&attr), "dnnl_primitive_attr_create")
         defer { dnnl_primitive_attr_destroy(attr) }
+        try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "dnnl_primitive_attr_set_scratchpad_mode")
         if let algorithm = key.epilogue.algorithm {
             var postOps: dnnl_post_ops_t?
             try check(dnnl_post_ops_create(&postOps), "dnnl_post_ops_create")
@@ -286,9 +301,18 @@ final class MatmulExecutor {
             try check(dnnl_memory_create(&memory, &desc, engine, biotag_dnnl_memory_none()), "dnnl_memory_create")
             return memory!
         }
-        return Entry(
+        let entry = Entry(
             primitive: primitive!, src: try memory(&srcDesc), weights: try memory(&weightDesc),
             dst: try memory(&dstDesc), bias: key.hasBias ? try memory(&biasDesc) : nil, packedLayout: packedLayout)
+        if let scratchDesc = dnnl_primitive_desc_query_md(primitiveDesc, dnnl_query_scratchpad_md, 0) {
+            var desc = scratchDesc.pointee
+            let bytes = dnnl_memory_desc_get_size(&desc)
+            if bytes > 0 {
+                entry.scratchpad = try memory(&desc)
+                entry.scratchpadBytes = bytes
+            }
+        }
+        return entry
     }
 
     private static func descriptor(_ desc: inout dnnl_memory_desc_t, dims: (Int64, Int64), strides: (Int64, Int64), type: dnnl_data_type_t = dnnl_f32) throws(DNNLError) {

@@ -90,20 +90,26 @@ struct BenchEncode: ParsableCommand {
         for precision in precisions {
             let directory = try ModelVariants.directory(of: loaded.directory, for: precision)
             defer { if directory != loaded.directory { try? FileManager.default.removeItem(atPath: directory) } }
-            let (measured, memory) = try ProcessMemory.measure { () throws -> [BenchResult] in
-                let model: MultiTaskModel
-                do { model = try MultiTaskModel(directory: directory, precision: precision) } catch let error as ModelLoadError { throw CommandError(error.description) }
-                let mode = model.encoder.precision.rawValue
-                var measured = [try EncoderBench.latency(model: model, sequences: sequences, threads: threads, repeats: repeats, name: modelName, mode: mode)]
-                // Throughput: one worker splitting each operation, and independent single-threaded workers.
-                for (workers, perWorker) in [(1, threads)] + (threads > 1 ? [(threads, 1)] : []) {
-                    measured.append(try EncoderBench.throughput(model: model, sequences: sequences, batchSize: batchSize, workers: workers, threads: perWorker,
-                                                                repeats: repeats, name: modelName, mode: mode))
+            // Each configuration loads the model afresh, so that its memory figure is its own:
+            // the model, its runners' packed weights, primitives and scratch, at their peak.
+            func load() throws -> MultiTaskModel {
+                do { return try MultiTaskModel(directory: directory, precision: precision) } catch { throw CommandError(error.description) }
+            }
+            var configurations: [() throws -> BenchResult] = [{
+                let model = try load()
+                return try EncoderBench.latency(model: model, sequences: sequences, threads: threads, repeats: repeats, name: modelName, mode: model.encoder.precision.rawValue)
+            }]
+            // Throughput: one worker splitting each operation, and independent single-threaded workers.
+            for (workers, perWorker) in [(1, threads)] + (threads > 1 ? [(threads, 1)] : []) {
+                configurations.append {
+                    let model = try load()
+                    return try EncoderBench.throughput(model: model, sequences: sequences, batchSize: batchSize, workers: workers, threads: perWorker,
+                                                       repeats: repeats, name: modelName, mode: model.encoder.precision.rawValue)
                 }
-                return measured
             }
             let size = ModelVariants.weightsMiB(directory)
-            for var result in measured {
+            for configuration in configurations {
+                var (result, memory) = try ProcessMemory.measure(configuration)
                 result.sizeMiB = size
                 result.memoryMiB = memory
                 printError("  \(result.name): \(String(format: "%.3f", result.msPerSentence)) ms/sentence")

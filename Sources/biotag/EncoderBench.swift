@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Models
 import Synchronization
@@ -155,6 +156,9 @@ enum ProcessMemory {
 
     /// Runs `body` and returns its result with the resident memory it added at its peak.
     static func measure<T>(_ body: () throws -> T) rethrows -> (T, Double?) {
+        // Hand memory freed by earlier configurations back first: kept by malloc, it would be
+        // reused without showing up here.
+        malloc_trim(0)
         let start = residentMiB()
         let reset = resetPeak()
         let result = try body()

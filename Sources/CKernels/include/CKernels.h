@@ -6,6 +6,7 @@
 // SIMD types compile for the baseline x86-64 only, so they cannot use AVX2 or FMA portably.
 
 #include <stddef.h>
+#include <malloc.h>  // malloc_trim, for memory measurements (`biotag bench`)
 
 /// Self-attention of one sequence for heads [head_begin, head_end), no mask.
 /// qkv: [tokens, 3*hidden] rows `q | k | v`; out: [tokens, hidden];
