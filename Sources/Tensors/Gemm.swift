@@ -415,23 +415,25 @@ public final class GemmRunner: @unchecked Sendable {
                        inputStride: Int? = nil) throws(DNNLError) {
         let n = weight.outFeatures, k = weight.inFeatures
         omp_set_num_threads(1)
-        let parts = try partCount(rows: rows, n: n, k: k)
-        // Column blocks of a multiple of 16 (one AVX-512 register, two AVX2 registers).
-        let block = ((n + parts - 1) / parts + 15) / 16 * 16
         // oneDNN runs only the epilogues it has a post-op for; the erf GELU is applied after it.
         let dnnlEpilogue = epilogue.algorithm == nil ? Epilogue.none : epilogue
+        try forEachColumnBlock(n: n, parts: try partCount(rows: rows, n: n, k: k)) { part, start, width throws(DNNLError) in
+            let key = MatmulExecutor.Key(m: rows, n: width, k: k, lda: inputStride ?? k, ldc: n, hasBias: weight.bias != nil, epilogue: dnnlEpilogue, packed: packWeights)
+            try executors[part].run(key, a: x, b: weight.weight + start * k, bias: weight.bias.map { $0 + start }, c: y + start, shared: weight.packed)
+            if epilogue == .geluErf { biotag_gelu_erf(y + start, Int32(rows), Int32(width), Int32(n)) }
+        }
+    }
+
+    /// Runs `body(part, start, width)` for `parts` column blocks of `n` outputs (a multiple of 16
+    /// wide: one AVX-512 register, two AVX2 registers) over the pool; rethrows the first error.
+    func forEachColumnBlock(n: Int, parts: Int, _ body: (_ part: Int, _ start: Int, _ width: Int) throws(DNNLError) -> Void) throws(DNNLError) {
+        let block = ((n + parts - 1) / parts + 15) / 16 * 16
         let failure = Mutex<DNNLError?>(nil)
         pool.parallelFor(parts) { part in
             let start = part * block
             let width = Swift.min(block, n - start)
             guard width > 0 else { return }
-            let key = MatmulExecutor.Key(m: rows, n: width, k: k, lda: inputStride ?? k, ldc: n, hasBias: weight.bias != nil, epilogue: dnnlEpilogue, packed: packWeights)
-            do throws(DNNLError) {
-                try executors[part].run(key, a: x, b: weight.weight + start * k, bias: weight.bias.map { $0 + start }, c: y + start, shared: weight.packed)
-                if epilogue == .geluErf { biotag_gelu_erf(y + start, Int32(rows), Int32(width), Int32(n)) }
-            } catch {
-                failure.withLock { $0 = error }
-            }
+            do throws(DNNLError) { try body(part, start, width) } catch { failure.withLock { $0 = error } }
         }
         if let error = failure.withLock({ $0 }) { throw error }
     }

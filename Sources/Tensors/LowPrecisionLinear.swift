@@ -225,24 +225,13 @@ extension GemmRunner {
         omp_set_num_threads(1)
         let activations = bf16Scratch(rows * k)
         biotag_f32_to_bf16(x, Int32(rows), Int32(k), Int32(k), activations, Int32(k))
-        let parts = try partCount(rows: rows, n: n, k: k, bytesPerWeight: 2)
-        let block = ((n + parts - 1) / parts + 15) / 16 * 16
         let dnnlEpilogue = epilogue.algorithm == nil ? Epilogue.none : epilogue
-        let failure = Mutex<DNNLError?>(nil)
-        pool.parallelFor(parts) { part in
-            let start = part * block
-            let width = Swift.min(block, n - start)
-            guard width > 0 else { return }
+        try forEachColumnBlock(n: n, parts: try partCount(rows: rows, n: n, k: k, bytesPerWeight: 2)) { part, start, width throws(DNNLError) in
             var key = MatmulExecutor.Key(m: rows, n: width, k: k, lda: k, ldc: n, hasBias: weight.bias != nil, epilogue: dnnlEpilogue, packed: packWeights)
             key.types = .bf16
-            do throws(DNNLError) {
-                try executor(part).run(key, a: activations, b: weight.weight + start * k, bias: weight.bias.map { $0 + start }, c: y + start, shared: weight.packed)
-                if epilogue == .geluErf { biotag_gelu_erf(y + start, Int32(rows), Int32(width), Int32(n)) }
-            } catch {
-                failure.withLock { $0 = error }
-            }
+            try executor(part).run(key, a: activations, b: weight.weight + start * k, bias: weight.bias.map { $0 + start }, c: y + start, shared: weight.packed)
+            if epilogue == .geluErf { biotag_gelu_erf(y + start, Int32(rows), Int32(width), Int32(n)) }
         }
-        if let error = failure.withLock({ $0 }) { throw error }
     }
 
     /// The int8 layer: each row of `x` is quantized to u8 with its own scale and zero point,
@@ -262,24 +251,13 @@ extension GemmRunner {
             biotag_quantize_rows_u8(x + start * k, Int32(count), Int32(k), Int32(k), weight.inputScales, Int32(QuantizedLinearWeight.activationLevels),
                                     scratch.activations + start * k, Int32(k), scratch.scales + start, scratch.zeros + start)
         }
-        let parts = try partCount(rows: rows, n: n, k: k, bytesPerWeight: 1)
-        let block = ((n + parts - 1) / parts + 15) / 16 * 16
-        let failure = Mutex<DNNLError?>(nil)
-        pool.parallelFor(parts) { part in
-            let start = part * block
-            let width = Swift.min(block, n - start)
-            guard width > 0 else { return }
+        try forEachColumnBlock(n: n, parts: try partCount(rows: rows, n: n, k: k, bytesPerWeight: 1)) { part, start, width throws(DNNLError) in
             var key = MatmulExecutor.Key(m: rows, n: width, k: k, lda: k, ldc: n, hasBias: false, epilogue: .none, packed: packWeights)
             key.types = .u8s8
-            do throws(DNNLError) {
-                try executor(part).run(key, a: scratch.activations, b: weight.weight + start * k, bias: nil, c: scratch.sums + start, shared: weight.packed)
-                biotag_dequantize_rows(scratch.sums + start, Int32(rows), Int32(width), Int32(n), scratch.scales, scratch.zeros,
-                                       weight.scales + start, weight.rowSums + start, weight.bias.map { $0 + start },
-                                       y + start, Int32(n), epilogue == .geluErf ? 1 : 0)
-            } catch {
-                failure.withLock { $0 = error }
-            }
+            try executor(part).run(key, a: scratch.activations, b: weight.weight + start * k, bias: nil, c: scratch.sums + start, shared: weight.packed)
+            biotag_dequantize_rows(scratch.sums + start, Int32(rows), Int32(width), Int32(n), scratch.scales, scratch.zeros,
+                                   weight.scales + start, weight.rowSums + start, weight.bias.map { $0 + start },
+                                   y + start, Int32(n), epilogue == .geluErf ? 1 : 0)
         }
-        if let error = failure.withLock({ $0 }) { throw error }
     }
 }

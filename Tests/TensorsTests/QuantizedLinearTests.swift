@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import Testing
 import Tensors
 
@@ -75,7 +76,7 @@ import Tensors
     /// of bell-shaped weights keep the 8-bit grid; with VNNI the grid is ±127 untouched.
     @Test func gridFollowsTheInstructionSet() {
         let rows = 64, width = 384
-        var generator = SplitMix64Generator(seed: 7)
+        var generator = SplitMix64(seed: 7)
         // Sums of uniforms: roughly normal, like trained weights.
         let values = (0..<(rows * width)).map { _ in (0..<4).reduce(Float(0)) { sum, _ in sum + Float.random(in: -0.05...0.05, using: &generator) } }
         let w = FloatBuffer(values)
@@ -114,18 +115,5 @@ import Tensors
         // Uniform rounding noise: weights ±0.1 over 63 steps, activations 4 over 255 levels.
         let relative = (squared / reference).squareRoot()
         #expect(relative < 0.02, "relative RMS error \(relative)")
-    }
-}
-
-/// A seeded generator, so that a failure can be replayed.
-struct SplitMix64Generator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -39,17 +39,6 @@ private struct SeqevalCase: Decodable {
     }
 }
 
-/// SplitMix64, so that the random sequences are the same on every run.
-private struct TestRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Naive IOB2 check: every `I-X` follows `B-X` or `I-X`.
 private func isValidIOB2(_ labels: [String]) -> Bool {
@@ -139,7 +128,7 @@ private func isValidIOB2(_ labels: [String]) -> Bool {
 
     /// Strict reading of the repaired labels equals the lenient reading of the originals.
     @Test func repairMatchesLenientReading() {
-        var random = TestRandom(state: 7)
+        var random = SplitMix64(seed: 7)
         let alphabet = ["O", "B-A", "I-A", "B-B", "I-B", "B-C", "I-C", "B", "I"]
         for _ in 0..<5000 {
             let labels = (0..<Int.random(in: 0...12, using: &random)).map { _ in alphabet.randomElement(using: &random)! }
@@ -153,7 +142,7 @@ private func isValidIOB2(_ labels: [String]) -> Bool {
     /// Random log-probabilities: the path is valid IOB2, scores as well as the best valid path of
     /// a brute-force search, and is the argmax whenever that is valid.
     @Test func viterbiDecodesValidBestPaths() {
-        var random = TestRandom(state: 11)
+        var random = SplitMix64(seed: 11)
         let labels = ["I-Chemical", "O", "B-Disease", "I-Disease", "B-Chemical", "X"]
         func logSoftmax(_ logits: [Float]) -> [Float] {
             let top = logits.max()!, sum = logits.reduce(0) { $0 + exp($1 - top) }
