@@ -25,53 +25,21 @@ struct BenchEncode: ParsableCommand {
             """)
 
     @OptionGroup var model: ModelOptions
-
-    @Option(help: "IOB file (token<TAB>label lines, blank line between sentences); a sentence is its tokens joined by spaces.")
-    var sentences: String?
-
-    @Option(help: "Use only the first N sentences.")
-    var limit: Int?
-
-    @Option(help: "Cores to use: biotag's batch-1 threads, and the reference runtimes' intra-op threads.")
-    var threads: Int = 2
-
-    @Option(help: "Sentences per batch in throughput mode.")
-    var batchSize: Int = 32
-
-    @Option(help: "Timed passes over the sentences per configuration; the median pass is reported.")
-    var repeats: Int = 3
-
-    @Option(help: "Precisions to measure (comma-separated: fp32, int8, bf16; bf16 runs in fp32 where the CPU lacks AVX512-BF16).")
-    var modes: String = "fp32,int8"
+    @OptionGroup var bench: BenchOptions
 
     @Option(help: "Reference runtimes to run (comma-separated: torch, torch-int8, onnxruntime, onnxruntime-int8), or 'none'.")
     var reference: String = "torch,torch-int8,onnxruntime,onnxruntime-int8"
 
-    @Option(help: "The reference script (installs its own virtualenv on first use).")
-    var referenceScript: String = "bench/reference.py"
 
     @Flag(help: "Print one JSON object instead of a table: a list of configurations, each with its ratios = biotag ms / reference ms at the same batch size (below 1: biotag is faster).")
     var json = false
 
-    func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
-        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
-        for mode in modes.split(separator: ",") where ComputePrecision(rawValue: String(mode)) == nil {
-            throw ValidationError("--modes: unknown precision '\(mode)' (fp32, int8, bf16)")
-        }
-    }
-
-    var precisions: [ComputePrecision] { modes.split(separator: ",").compactMap { ComputePrecision(rawValue: String($0)) } }
 
     func run() throws {
         let loaded: MultiTaskModel
         do { loaded = try MultiTaskModel(directory: model.directory) } catch { throw CommandError(error.description) }
-        let path = sentences ?? SharedData.path("data/bioner/disease/test.tsv")
-        var texts = try IOBSentences.read(path: path)
-        if let limit { texts = Array(texts.prefix(limit)) }
-        guard !texts.isEmpty else { throw CommandError("\(path) has no sentences") }
+        let (path, texts) = try bench.texts()
+        let (threads, batchSize, repeats) = (bench.threads, bench.batchSize, bench.repeats)
 
         // Tokenization, timed on its own: one thread, one sentence per call, best of 3 passes.
         var encodings: [Encoding] = []
@@ -87,7 +55,7 @@ struct BenchEncode: ParsableCommand {
 
         var results: [BenchResult] = []
         let modelName = (loaded.directory as NSString).lastPathComponent
-        for precision in precisions {
+        for precision in bench.precisions {
             let directory = try ModelVariants.directory(of: loaded.directory, for: precision)
             defer { if directory != loaded.directory { try? FileManager.default.removeItem(atPath: directory) } }
             // Each configuration loads the model afresh, so that its memory figure is its own:
@@ -122,7 +90,7 @@ struct BenchEncode: ParsableCommand {
         var referenceNote: String?
         if reference != "none" {
             do {
-                let output = try ReferenceRunner.run(script: referenceScript, model: loaded.directory, sentences: path, ids: sequences, limit: limit, threads: threads, batchSizes: [1, batchSize], runtimes: reference)
+                let output = try ReferenceRunner.run(script: bench.referenceScript, model: loaded.directory, sentences: path, ids: sequences, limit: bench.limit, threads: threads, batchSizes: [1, batchSize], runtimes: reference)
                 references = output.results
                 referenceTokenizer = output.tokenizer?.tokensPerSecond
             } catch {
@@ -134,6 +102,51 @@ struct BenchEncode: ParsableCommand {
                                  tokenizerTokensPerSecond: Double(tokenCount) / tokenizeSeconds, referenceTokenizerTokensPerSecond: referenceTokenizer,
                                  results: results, references: references, note: referenceNote)
         if json { print(report.json()) } else { print(report.table()) }
+    }
+}
+
+/// What every encoder benchmark takes: the sentences, the cores, the batch, the precisions.
+struct BenchOptions: ParsableArguments {
+    @Option(help: "IOB file (token<TAB>label lines, blank line between sentences); a sentence is its tokens joined by spaces. Default: the NCBI-disease test split.")
+    var sentences: String?
+
+    @Option(help: "Use only the first N sentences.")
+    var limit: Int?
+
+    @Option(help: "Cores to use: biotag's batch-1 threads and throughput workers, and the reference runtimes' intra-op threads.")
+    var threads: Int = 2
+
+    @Option(help: "Sentences per batch in throughput mode.")
+    var batchSize: Int = 32
+
+    @Option(help: "Timed passes over the sentences per configuration; the median pass is reported.")
+    var repeats: Int = 3
+
+    @Option(help: "Precisions to measure (comma-separated: fp32, int8, bf16; bf16 runs in fp32 where the CPU lacks AVX512-BF16).")
+    var modes: String = "fp32,int8"
+
+    @Option(help: "The reference script (installs its own virtualenv on first use).")
+    var referenceScript: String = "bench/reference.py"
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        for mode in modes.split(separator: ",") where ComputePrecision(rawValue: String(mode)) == nil {
+            throw ValidationError("--modes: unknown precision '\(mode)' (fp32, int8, bf16)")
+        }
+    }
+
+    var precisions: [ComputePrecision] { modes.split(separator: ",").compactMap { ComputePrecision(rawValue: String($0)) } }
+
+    /// The file and its sentences (the first --limit of them).
+    func texts() throws -> (path: String, texts: [String]) {
+        let path = sentences ?? SharedData.path("data/bioner/disease/test.tsv")
+        var texts = try IOBSentences.read(path: path)
+        if let limit { texts = Array(texts.prefix(limit)) }
+        guard !texts.isEmpty else { throw CommandError("\(path) has no sentences") }
+        return (path, texts)
     }
 }
 

@@ -22,49 +22,23 @@ struct BenchTasks: ParsableCommand {
     @Option(help: ArgumentHelp("fp32 model the PyTorch reference builds its models from.", discussion: "Default: all-MiniLM-L6-v2 as fetched by `biotag fetch-model minilm`."))
     var referenceModel: String?
 
-    @Option(help: "IOB file whose sentences are annotated (default: the NCBI-disease test split).")
-    var sentences: String?
+    @OptionGroup var bench: BenchOptions
 
-    @Option(help: "Use only the first N sentences.")
-    var limit: Int?
-
-    @Option(help: "Cores to use: biotag's batch-1 threads and workers, and PyTorch's intra-op threads.")
-    var threads: Int = 2
-
-    @Option(help: "Precisions to measure (comma-separated: fp32, int8, bf16).")
-    var modes: String = "fp32,int8"
-
-    @Option(help: "Sentences per batch in throughput mode.")
-    var batchSize: Int = 32
-
-    @Option(help: "Timed passes per biotag configuration; the median pass is reported.")
-    var repeats: Int = 3
-
-    @Option(help: "The reference script (installs its own virtualenv on first use), or 'none' to skip it.")
-    var referenceScript: String = "bench/reference.py"
+    @Flag(help: "Skip the PyTorch reference.")
+    var noReference = false
 
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
-    func validate() throws {
-        guard threads >= 1, batchSize >= 1, repeats >= 1 else { throw ValidationError("--threads, --batch-size and --repeats must be at least 1") }
-        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
-        for mode in modes.split(separator: ",") where ComputePrecision(rawValue: String(mode)) == nil {
-            throw ValidationError("--modes: unknown precision '\(mode)' (fp32, int8, bf16)")
-        }
-    }
-
     func run() throws {
         let directory = try model ?? Annotate.defaultModel()
-        let path = sentences ?? SharedData.path("data/bioner/disease/test.tsv")
-        var texts = try IOBSentences.read(path: path)
-        if let limit { texts = Array(texts.prefix(limit)) }
-        guard !texts.isEmpty else { throw CommandError("\(path) has no sentences") }
+        let (path, texts) = try bench.texts()
+        let (threads, batchSize, repeats) = (bench.threads, bench.batchSize, bench.repeats)
 
         var results: [BenchResult] = []
         var heads = 0
         var idsForReference: [[Int32]] = []
-        for mode in modes.split(separator: ",").compactMap({ ComputePrecision(rawValue: String($0)) }) {
+        for mode in bench.precisions {
             let loaded: MultiTaskModel
             do { loaded = try MultiTaskModel(directory: directory, precision: mode) } catch { throw CommandError(error.description) }
             heads = loaded.tasks.filter { if case .token = $0.head { true } else { false } }.count
@@ -83,10 +57,10 @@ struct BenchTasks: ParsableCommand {
         }
         var reference: ReferenceResult?
         var note: String?
-        if referenceScript != "none" {
+        if !noReference {
             let base = referenceModel ?? BiotagHome.model("all-MiniLM-L6-v2")
             do {
-                let output = try ReferenceRunner.run(script: referenceScript, model: base, sentences: path, ids: idsForReference, limit: limit, threads: threads,
+                let output = try ReferenceRunner.run(script: bench.referenceScript, model: base, sentences: path, ids: idsForReference, limit: bench.limit, threads: threads,
                                                      batchSizes: [1], runtimes: "torch-tasks", extra: ["--tasks", "\(heads)"])
                 reference = output.results.first
             } catch {
