@@ -11,9 +11,9 @@ struct Quantize: ParsableCommand {
         discussion: """
             int8: each linear layer of the encoder is stored as int8 with one scale per output channel and runs as a u8 × s8 GEMM, \
             its input quantized per token as it runs (dynamic quantization). The word embeddings are stored as int8 with one \
-            scale per row (a lookup, widened when the model loads). Heads, biases and LayerNorm stay as they are. \
-            On CPUs without VNNI, oneDNN's int8 GEMM adds pairs of products in 16 bits, so the weights are narrowed to 7 bits \
-            when the model loads. \
+            scale per row (a lookup: a row is widened when a token reads it). Heads, biases and LayerNorm stay as they are. \
+            On CPUs without VNNI, oneDNN's int8 GEMM adds pairs of products in 16 bits, so when the model loads each weight \
+            row gets the finest grid from ±63 to ±127 that cannot overflow. \
             bf16: the encoder's linear layers are stored as bf16 and run as bf16 GEMMs on CPUs with AVX512-BF16; \
             elsewhere the model runs in fp32 and says so once. \
             Check the accuracy with `biotag eval` on both directories.
@@ -22,7 +22,7 @@ struct Quantize: ParsableCommand {
     @Option(help: "Model directory to read (fp32, or any storage `biotag convert` writes).")
     var model: String
 
-    @Option(help: ArgumentHelp("How the encoder's linear layers compute.", valueName: "int8|bf16"))
+    @Option(help: ArgumentHelp("How the encoder's linear layers compute: int8 or bf16.", valueName: "int8|bf16"))
     var mode: ComputePrecision
 
     @Option(help: "Directory to write (created; its model files are replaced).")
