@@ -48,6 +48,13 @@ evaluate multi-neg50 --confusion
 
 "$BIOTAG" convert --model "$RUNS/multi-neg" --out "$RUNS/multi-neg-int8" --weights int8
 evaluate multi-neg-int8
+
+# int8 compute (docs/BENCHMARKS.md, "int8 accuracy"): without and with calibration.
+"$BIOTAG" quantize --model "$RUNS/multi-neg" --mode int8 --out "$RUNS/multi-neg-q8"
+evaluate multi-neg-q8
+"$BIOTAG" quantize --model "$RUNS/multi-neg" --mode int8 --out "$RUNS/multi-neg-q8-smooth" \
+  $(for task in ${ALL//,/ }; do echo --calibration "$DATA/$task/train.tsv"; done)
+evaluate multi-neg-q8-smooth
 # The default model's storage (make default-model).
 "$BIOTAG" convert --model "$RUNS/multi-neg" --out "$RUNS/multi-neg-default" --weights f16 \
   --weights-for word_embeddings=int8 --weights-for intermediate=int8-g32
