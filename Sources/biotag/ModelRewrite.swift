@@ -37,6 +37,10 @@ enum ModelRewrite {
     /// writes the weights; prints the size change.
     static func write(_ tensors: [TensorRecord], metadata: [String: String], from model: String, to out: String, source: String, summary: String) throws {
         let manager = FileManager.default
+        let resolved = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
+        guard resolved(model) != resolved(out) else {
+            throw CommandError("\(out): the output directory is the model directory; write the copy elsewhere")
+        }
         do {
             try manager.createDirectory(atPath: out, withIntermediateDirectories: true)
             for name in try manager.contentsOfDirectory(atPath: model) where name != "model.safetensors" && name != "checkpoint" {

@@ -82,6 +82,10 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: out + "/model.safetensors"), "nothing is written when calibration fails")
         let bf16 = try BiotagCommand.run(["quantize", "--model", TestPaths.minilm, "--mode", "bf16", "--out", out, "--calibration", TestPaths.data("disease/train.tsv")])
         #expect(bf16.status != 0 && bf16.stderr.contains("--calibration applies to --mode int8"), "\(bf16.stderr)")
+        // A temporary copy of a small model: nothing of it may be lost.
+        let same = try BiotagCommand.run(["quantize", "--model", TestModels.twoHeads, "--mode", "int8", "--out", TestModels.twoHeads + "/"])
+        #expect(same.status != 0 && same.stderr.contains("the output directory is the model directory"), "\(same.stderr)")
+        #expect(try MultiTaskModel(directory: TestModels.twoHeads).tasks.count == 2)
         let noModel = try BiotagCommand.run(["quantize", "--model", "/nonexistent/model", "--mode", "int8", "--out", out])
         #expect(noModel.status != 0 && noModel.stderr.contains("/nonexistent/model"), "\(noModel.stderr)")
     }
