@@ -130,21 +130,6 @@ public struct QuantizedLinearWeight: @unchecked Sendable {
             i += 2
         }
     }
-
-    /// The fp32 layer these int8 weights stand for (`weight · scale` per row, divided back by
-    /// the smoothing factors).
-    public func dequantized() -> LinearWeight {
-        let values = FloatBuffer(count: outFeatures * inFeatures)
-        for row in 0..<outFeatures {
-            for i in 0..<inFeatures {
-                values.pointer[row * inFeatures + i] = Float(weight[row * inFeatures + i]) * scales[row] * (inputScales?[i] ?? 1)
-            }
-        }
-        return LinearWeight(weight: values.pointer, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures, owner: [values, owner as AnyObject] as AnyObject)
-    }
-
-    /// The bytes its weights take in memory (int8 weights, scales, sums and bias).
-    public var byteCount: Int { outFeatures * inFeatures + outFeatures * (bias == nil ? 8 : 12) }
 }
 
 private final class QuantizedStorage: @unchecked Sendable {
