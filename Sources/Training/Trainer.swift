@@ -22,6 +22,11 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     /// Windows from other corpora added to each batch, as a fraction of the batch size: their
     /// words inside gold entities of another type are `O` for the batch's head, the rest ignored.
     public var negativeRate = 0.0
+    /// With negatives: a word inside another corpus's entity stays unknown (not `O`) for a head
+    /// when, in the head's own training corpus, it lies inside the head's entities in at least
+    /// this share of its occurrences (and at least twice), e.g. "human" in the gene name "human
+    /// insulin" for the species head. nil: every word inside another type's entity is `O`.
+    public var headWordShare: Double?
     /// Stop after this many steps (the schedule still spans the full run).
     public var maxSteps: Int?
     /// Evaluate on devel every this many steps (nil: at the end of each epoch).
@@ -49,6 +54,35 @@ public struct TrainingTask: Sendable {
         var trainLabels: [[Int32]] = []
         for window in train.windows { trainLabels.append(try train.labelIds(of: window, map: map)) }
         self.trainLabels = trainLabels
+    }
+
+    /// Lower-cased words that lie inside this corpus's gold entities in at least `share` of their
+    /// occurrences in the train split, and at least twice.
+    public func entityWords(share: Double) -> Set<String> {
+        var inside: [String: Int] = [:], total: [String: Int] = [:]
+        for sentence in train.sentences {
+            for (word, label) in zip(sentence.words, sentence.labels) {
+                let key = word.lowercased()
+                total[key, default: 0] += 1
+                if label != "O" { inside[key, default: 0] += 1 }
+            }
+        }
+        return Set(inside.compactMap { word, count in count >= 2 && Double(count) >= share * Double(total[word] ?? 0) ? word : nil })
+    }
+
+    /// The labels training window `index` teaches another task's head as a negative: `O` inside
+    /// this corpus's gold entities, except for the words in `keeping` (the head's own words,
+    /// `entityWords`); ignored elsewhere, as this corpus was never annotated for that head's type.
+    public func negativeLabels(window index: Int, keeping words: Set<String>) -> [Int32] {
+        var labels = trainLabels[index].map { $0 > 0 ? Int32(0) : -100 }
+        guard !words.isEmpty else { return labels }
+        let window = train.windows[index]
+        let sentence = train.sentences[window.sentence]
+        for (offset, position) in window.firstPiece.enumerated() {
+            guard let position, labels[position] == 0, words.contains(sentence.words[window.words.lowerBound + offset].lowercased()) else { continue }
+            labels[position] = -100
+        }
+        return labels
     }
 
     /// Loads `<data>/<name>/{train,devel}.tsv`, labels taken from the train split.
@@ -182,6 +216,8 @@ public final class Trainer {
     private let optimizer: AdamW
     private let plan: BatchPlan
     private var step = 0
+    /// Per head, the words that stay unknown in its negatives (`TrainingSettings.headWordShare`).
+    private let headWords: [Set<String>]
 
     public init(model: TrainableModel, tasks: [TrainingTask], settings: TrainingSettings, output: String, tokenizerDirectory: String) {
         self.model = model; self.tasks = tasks; self.settings = settings; self.output = output
@@ -192,6 +228,24 @@ public final class Trainer {
         optimizer = AdamW(store: model.store)
         optimizer.weightDecay = settings.weightDecay
         plan = BatchPlan(tasks: tasks, settings: settings)
+        headWords = tasks.map { task in settings.headWordShare.map { task.entityWords(share: $0) } ?? [] }
+    }
+
+    /// Per head: the words inside other corpora's entities its negatives teach as `O`, and those
+    /// left unknown as the head's own words, with the most frequent of them (for the log).
+    func negativeWordCounts(head: Int) -> (negative: Int, kept: Int, top: [(word: String, count: Int)]) {
+        let words = headWords[head]
+        var negative = 0, kept: [String: Int] = [:]
+        for (index, task) in tasks.enumerated() where index != head && !overlappingTaskPairs.contains([tasks[head].name, task.name]) {
+            for sentence in task.train.sentences {
+                for (word, label) in zip(sentence.words, sentence.labels) where label != "O" {
+                    let key = word.lowercased()
+                    if words.contains(key) { kept[key, default: 0] += 1 } else { negative += 1 }
+                }
+            }
+        }
+        let top = kept.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(5).map { (word: $0.key, count: $0.value) }
+        return (negative, kept.values.reduce(0, +), top)
     }
 
     deinit { pass.shutdown() }
@@ -238,6 +292,13 @@ public final class Trainer {
     public func run() throws(TrainingError) {
         let schedule = LinearSchedule(peak: settings.learningRate, warmupSteps: Int(Double(totalSteps) * settings.warmup), totalSteps: totalSteps)
         let lastStep = min(totalSteps, settings.maxSteps ?? totalSteps)
+        if settings.negativeRate > 0, settings.headWordShare != nil {
+            for head in tasks.indices {
+                let counts = negativeWordCounts(head: head)
+                let top = counts.top.map { "\($0.word) \($0.count)" }.joined(separator: ", ")
+                log("negatives for \(tasks[head].name): \(counts.negative) entity words taught O, \(counts.kept) left unknown as its own words (\(top))")
+            }
+        }
         let evaluateEvery = settings.evaluateEvery ?? stepsPerEpoch
         var lossSum = 0.0, lossCount = 0, windowTokens = 0
         var windowStart = ContinuousClock.now
@@ -253,8 +314,7 @@ public final class Trainer {
                 if taskIndex == planned.task {
                     labels += tasks[taskIndex].trainLabels[windowIndex]
                 } else {
-                    // A negative: inside another type's gold entity is O for this head.
-                    labels += tasks[taskIndex].trainLabels[windowIndex].map { $0 > 0 ? 0 : -100 }
+                    labels += tasks[taskIndex].negativeLabels(window: windowIndex, keeping: headWords[planned.task])
                 }
             }
             let started = ContinuousClock.now

@@ -63,6 +63,10 @@ struct Train: ParsableCommand {
                                discussion: "Their words inside gold entities of another type are taught as O to the batch's head; the rest is ignored. Stops heads from firing on the other tasks' entities. Type pairs that legitimately overlap (cell/cell_type, anatomy/cell, anatomy/cell_type, anatomy/cellular_component) are never used as each other's negatives."))
     var negativeRate: Double = 0
 
+    @Option(help: ArgumentHelp("With --negative-rate: words that lie inside the head's own entities in at least this share of their occurrences in its training corpus stay unknown, not O, in its negatives.",
+                               discussion: "Entity names nest: \"human\" in the gene name \"human insulin\" is a species word, \"breast\" in \"breast cancer\" an anatomy word. Without this, such words are taught as O to the species and anatomy heads. 0.5 is a good start; the log lists the words kept per head."))
+    var headWordShare: Double?
+
     @Option(help: "Stop after this many steps (the learning-rate schedule still spans all epochs).")
     var maxSteps: Int?
 
@@ -93,6 +97,10 @@ struct Train: ParsableCommand {
         guard maxLength >= 3 else { throw ValidationError("--max-length must be at least 3") }
         guard alpha >= 0 else { throw ValidationError("--alpha must not be negative") }
         guard negativeRate >= 0, negativeRate <= 4 else { throw ValidationError("--negative-rate must be between 0 and 4") }
+        if let headWordShare {
+            guard headWordShare > 0, headWordShare <= 1 else { throw ValidationError("--head-word-share must be in (0, 1]") }
+            guard negativeRate > 0 else { throw ValidationError("--head-word-share needs --negative-rate above 0") }
+        }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
         guard !taskNames.isEmpty else { throw ValidationError("--tasks names no task") }
@@ -107,6 +115,7 @@ struct Train: ParsableCommand {
         settings.epochs = epochs; settings.batchSize = batchSize; settings.learningRate = lr; settings.warmup = warmup
         settings.weightDecay = weightDecay; settings.maxGradientNorm = maxGradNorm; settings.dropout = dropout
         settings.maxLength = maxLength; settings.seed = seed; settings.alpha = alpha; settings.negativeRate = negativeRate
+        settings.headWordShare = headWordShare
         settings.maxSteps = maxSteps; settings.evaluateEvery = evaluateEvery; settings.develLimit = develLimit
         settings.checkpointEvery = checkpointEvery; settings.threads = threads
 

@@ -65,3 +65,46 @@ import Training
         }
     }
 }
+
+@Suite struct NegativeLabelTests {
+    static func task(_ name: String, _ text: String) throws -> TrainingTask {
+        let sentences = try IOBReader.parse(text, file: "\(name).tsv")
+        let encoded = EncodedCorpus(sentences: sentences, tokenizer: try CorpusTests.tokenizer(), maxLength: 32)
+        return try TrainingTask(name: name, labels: labelSet(of: sentences), train: encoded, devel: nil)
+    }
+
+    /// A gene corpus sentence as the species head's negative: the gene name is O, except the
+    /// species word nested in it; words outside gene names are unknown (-100).
+    @Test func headWordsNestedInAnotherTypesEntityStayUnknown() throws {
+        let species = try Self.task("species", """
+            Human\tB-Species
+            cells\tO
+
+            in\tO
+            human\tB-Species
+            and\tO
+            mice\tB-Species
+
+            the\tO
+            human\tO
+            genome\tO
+
+            mice\tB-Species
+            """)
+        // "human": 2 of 3 occurrences inside an entity; "mice": 2 of 2; "cells": never.
+        #expect(species.entityWords(share: 0.5) == ["human", "mice"])
+        #expect(species.entityWords(share: 0.9) == ["mice"])
+
+        let gene = try Self.task("gene", "Human\tB-Gene\ninsulin\tI-Gene\nbinds\tO\nIGF1R\tB-Gene\n")
+        let window = gene.train.windows[0]
+        let positions = window.firstPiece.map { $0! }
+        let plain = gene.negativeLabels(window: 0, keeping: [])
+        let kept = gene.negativeLabels(window: 0, keeping: species.entityWords(share: 0.5))
+        #expect(positions.map { plain[$0] } == [0, 0, -100, 0])
+        #expect(positions.map { kept[$0] } == [-100, 0, -100, 0])
+        // Every other wordpiece ([CLS], [SEP], later pieces of a word) is ignored either way.
+        for position in 0..<window.count where !positions.contains(position) {
+            #expect(plain[position] == -100 && kept[position] == -100)
+        }
+    }
+}

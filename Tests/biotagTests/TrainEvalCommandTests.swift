@@ -16,9 +16,11 @@ import TestSupport
         let data = try SyntheticCorpora.write()
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-cli-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: data); try? FileManager.default.removeItem(atPath: out) }
-        let trained = try Self.train(data, out: out + "/model")
+        let trained = try Self.train(data, out: out + "/model", extra: ["--head-word-share", "0.5"])
         #expect(trained.status == 0, "\(trained.stderr)")
         #expect(trained.stderr.contains("tokens/s") && trained.stderr.contains("ETA"))
+        // The disease words of the chemical corpus are not inside its entities: nothing kept.
+        #expect(trained.stderr.contains("negatives for disease: 48 entity words taught O, 0 left unknown"), "\(trained.stderr)")
         let summary = try #require(try JSONSerialization.jsonObject(with: trained.stdout) as? [String: Any])
         #expect((summary["steps"] as? Int) == 120)
 
@@ -63,6 +65,11 @@ import TestSupport
         let missing = try BiotagCommand.run(["train", "--base", TestPaths.fixture("arch/cased-bert"), "--tasks", "nosuch", "--data", data, "--out", out])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("nosuch/train.tsv"), "\(missing.stderr)")
+
+        let share = try BiotagCommand.run(["train", "--base", TestPaths.fixture("arch/cased-bert"), "--tasks", "disease", "--data", data, "--out", out,
+                                           "--head-word-share", "0.5"])
+        #expect(share.status != 0)
+        #expect(share.stderr.contains("--head-word-share needs --negative-rate above 0"), "\(share.stderr)")
 
         let noHead = try BiotagCommand.run(["eval", "--model", TestPaths.fixture("arch/cased-bert"), "--data", data, "--tasks", "disease"])
         #expect(noHead.status != 0)
