@@ -37,31 +37,38 @@ for task in "${TASKS[@]}"; do
   "$BIOTAG" eval --model "$RUNS/single-$task" --data "$DATA" --split test --decoding viterbi | tee "$RUNS/single-$task.test-viterbi.txt"
 done
 
-train multi --tasks "$ALL" --alpha 0.5 --devel-limit 1000
+# The multi-task model without and with negatives (the default model's recipe: four epochs give
+# every corpus at least its single-task steps), and the earlier 3-epoch model with fewer negatives.
+train multi --tasks "$ALL" --alpha 0.5 --epochs 4 --devel-limit 1000
 evaluate multi --confusion
 train multi-neg --tasks "$ALL" --alpha 0.5 --negative-rate 0.25 --devel-limit 1000
 evaluate multi-neg --confusion
-
-# The next candidate default: four epochs give every corpus at least its single-task steps.
 train multi-neg50 --tasks "$ALL" --alpha 0.5 --negative-rate 0.5 --epochs 4 --devel-limit 1000
 evaluate multi-neg50 --confusion
 
-"$BIOTAG" convert --model "$RUNS/multi-neg" --out "$RUNS/multi-neg-int8" --weights int8
-evaluate multi-neg-int8
-
 # int8 compute (docs/BENCHMARKS.md, "int8 accuracy"): without and with calibration.
-"$BIOTAG" quantize --model "$RUNS/multi-neg" --mode int8 --out "$RUNS/multi-neg-q8"
-evaluate multi-neg-q8
-"$BIOTAG" quantize --model "$RUNS/multi-neg" --mode int8 --out "$RUNS/multi-neg-q8-smooth" \
-  $(for task in ${ALL//,/ }; do echo --calibration "$DATA/$task/train.tsv"; done)
-evaluate multi-neg-q8-smooth
-# The default model's storage (make default-model).
-"$BIOTAG" convert --model "$RUNS/multi-neg" --out "$RUNS/multi-neg-default" --weights f16 \
-  --weights-for word_embeddings=int8 --weights-for intermediate=int8-g32
-evaluate multi-neg-default
-for pair in "disease anatomy" "anatomy disease" "cell cellular_component" "gene cellular_component" "gene chemical" "gene species"; do
+for model in multi-neg multi-neg50; do
+  "$BIOTAG" quantize --model "$RUNS/$model" --mode int8 --out "$RUNS/$model-q8"
+  evaluate "$model-q8"
+  "$BIOTAG" quantize --model "$RUNS/$model" --mode int8 --out "$RUNS/$model-q8-smooth" \
+    $(for task in ${ALL//,/ }; do echo --calibration "$DATA/$task/train.tsv"; done)
+  evaluate "$model-q8-smooth"
+done
+
+# Storages of the default model (docs/RESULTS.md, "Storage"); the last is make default-model's.
+store() {  # name, then convert flags
+  local name=$1; shift
+  "$BIOTAG" convert --model "$RUNS/multi-neg50" --out "$RUNS/multi-neg50-$name" "$@"
+  evaluate "multi-neg50-$name"
+}
+store f16 --weights f16 --weights-for word_embeddings=int8
+store intermediate --weights f16 --weights-for word_embeddings=int8 --weights-for intermediate=int8-g32
+store ffn-out --weights f16 --weights-for word_embeddings=int8 --weights-for .output.dense=int8-g32 --weights-for attention.output=f16
+store attention --weights f16 --weights-for word_embeddings=int8 --weights-for attention=int8-g32
+
+for pair in "disease anatomy" "anatomy disease" "cell cellular_component" "cell_type cellular_component" "gene species" "gene chemical"; do
   set -- $pair
-  python3 bench/confusion_detail.py --biotag "$BIOTAG" --model "$RUNS/multi-neg" --head "$1" --corpus "$2" --data "$DATA"
+  python3 bench/confusion_detail.py --biotag "$BIOTAG" --model "$RUNS/multi-neg50" --head "$1" --corpus "$2" --data "$DATA"
 done
 
 bash bench/setup.sh

@@ -22,10 +22,10 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     /// Windows from other corpora added to each batch, as a fraction of the batch size: their
     /// words inside gold entities of another type are `O` for the batch's head, the rest ignored.
     public var negativeRate = 0.0
-    /// With negatives: a word inside another corpus's entity stays unknown (not `O`) for a head
-    /// when, in the head's own training corpus, it lies inside the head's entities in at least
-    /// this share of its occurrences (and at least twice), e.g. "human" in the gene name "human
-    /// insulin" for the species head. nil: every word inside another type's entity is `O`.
+    /// With negatives: another corpus's entity stays unknown (not `O`) for a head when it holds a
+    /// word that, in the head's own training corpus, lies inside the head's entities in at least
+    /// this share of its occurrences (and at least twice), e.g. the gene name "human insulin" for
+    /// the species head. nil: every word inside another type's entity is `O`.
     public var headWordShare: Double?
     /// Stop after this many steps (the schedule still spans the full run).
     public var maxSteps: Int?
@@ -71,18 +71,33 @@ public struct TrainingTask: Sendable {
     }
 
     /// The labels training window `index` teaches another task's head as a negative: `O` inside
-    /// this corpus's gold entities, except for the words in `keeping` (the head's own words,
-    /// `entityWords`); ignored elsewhere, as this corpus was never annotated for that head's type.
+    /// this corpus's gold entities, except for the entities that contain one of `keeping` (the
+    /// head's own words, `entityWords`: "hepatocellular carcinoma" holds the disease word
+    /// "carcinoma"), which stay unknown whole; ignored elsewhere, as this corpus was never
+    /// annotated for that head's type.
     public func negativeLabels(window index: Int, keeping words: Set<String>) -> [Int32] {
         var labels = trainLabels[index].map { $0 > 0 ? Int32(0) : -100 }
         guard !words.isEmpty else { return labels }
         let window = train.windows[index]
         let sentence = train.sentences[window.sentence]
-        for (offset, position) in window.firstPiece.enumerated() {
-            guard let position, labels[position] == 0, words.contains(sentence.words[window.words.lowerBound + offset].lowercased()) else { continue }
-            labels[position] = -100
+        for entity in Self.entities(sentence.labels[window.words]) where sentence.words[entity].contains(where: { words.contains($0.lowercased()) }) {
+            for word in entity { if let position = window.firstPiece[word - window.words.lowerBound] { labels[position] = -100 } }
         }
         return labels
+    }
+
+    /// The word ranges of the entities in IOB labels, read leniently: an `I-` after `O` or after
+    /// another type starts an entity.
+    static func entities(_ labels: ArraySlice<String>) -> [Range<Int>] {
+        var entities: [Range<Int>] = [], start: Int?, type = Substring()
+        for index in labels.indices {
+            let label = labels[index]
+            let continues = label.hasPrefix("I-") && start != nil && label.dropFirst(2) == type
+            if let open = start, !continues { entities.append(open..<index); start = nil }
+            if label != "O", !continues { start = index; type = label.dropFirst(2) }
+        }
+        if let open = start { entities.append(open..<labels.endIndex) }
+        return entities
     }
 
     /// Loads `<data>/<name>/{train,devel}.tsv`, labels taken from the train split.
@@ -231,21 +246,23 @@ public final class Trainer {
         headWords = tasks.map { task in settings.headWordShare.map { task.entityWords(share: $0) } ?? [] }
     }
 
-    /// Per head: the words inside other corpora's entities its negatives teach as `O`, and those
-    /// left unknown as the head's own words, with the most frequent of them (for the log).
+    /// Per head: the words inside other corpora's entities its negatives teach as `O`, those left
+    /// unknown because their entity holds one of the head's own words, and the most frequent of
+    /// those own words (for the log).
     func negativeWordCounts(head: Int) -> (negative: Int, kept: Int, top: [(word: String, count: Int)]) {
         let words = headWords[head]
-        var negative = 0, kept: [String: Int] = [:]
+        var negative = 0, kept = 0, found: [String: Int] = [:]
         for (index, task) in tasks.enumerated() where index != head && !overlappingTaskPairs.contains([tasks[head].name, task.name]) {
             for sentence in task.train.sentences {
-                for (word, label) in zip(sentence.words, sentence.labels) where label != "O" {
-                    let key = word.lowercased()
-                    if words.contains(key) { kept[key, default: 0] += 1 } else { negative += 1 }
+                for entity in TrainingTask.entities(sentence.labels[...]) {
+                    let own = sentence.words[entity].map { $0.lowercased() }.filter { words.contains($0) }
+                    if own.isEmpty { negative += entity.count } else { kept += entity.count }
+                    for word in own { found[word, default: 0] += 1 }
                 }
             }
         }
-        let top = kept.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(5).map { (word: $0.key, count: $0.value) }
-        return (negative, kept.values.reduce(0, +), top)
+        let top = found.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(5).map { (word: $0.key, count: $0.value) }
+        return (negative, kept, top)
     }
 
     deinit { pass.shutdown() }
@@ -296,7 +313,7 @@ public final class Trainer {
             for head in tasks.indices {
                 let counts = negativeWordCounts(head: head)
                 let top = counts.top.map { "\($0.word) \($0.count)" }.joined(separator: ", ")
-                log("negatives for \(tasks[head].name): \(counts.negative) entity words taught O, \(counts.kept) left unknown as its own words (\(top))")
+                log("negatives for \(tasks[head].name): \(counts.negative) entity words taught O, \(counts.kept) left unknown in entities holding its own words (\(top))")
             }
         }
         let evaluateEvery = settings.evaluateEvery ?? stepsPerEpoch

@@ -63,8 +63,8 @@ struct Train: ParsableCommand {
                                discussion: "Their words inside gold entities of another type are taught as O to the batch's head; the rest is ignored. Stops heads from firing on the other tasks' entities. Type pairs that legitimately overlap (cell/cell_type, anatomy/cell, anatomy/cell_type, anatomy/cellular_component) are never used as each other's negatives."))
     var negativeRate: Double = 0
 
-    @Option(help: ArgumentHelp("With --negative-rate: words that lie inside the head's own entities in at least this share of their occurrences in its training corpus stay unknown, not O, in its negatives.",
-                               discussion: "Entity names nest: \"human\" in the gene name \"human insulin\" is a species word, \"breast\" in \"breast cancer\" an anatomy word. Without this, such words are taught as O to the species and anatomy heads. 0.5 is a good start; the log lists the words kept per head."))
+    @Option(help: ArgumentHelp("With --negative-rate: another corpus's entity that holds one of the head's own words (inside the head's entities in at least this share of their occurrences in its training corpus) stays unknown, not O, in its negatives.",
+                               discussion: "Entity names nest: the gene name \"human insulin\" holds the species word \"human\"; AnatEM's \"hepatocellular carcinoma\" (a pathological formation) is a disease. Without this, such entities are taught as O to the species and disease heads. 0.5 is a good start; the log lists the words kept per head."))
     var headWordShare: Double?
 
     @Option(help: "Stop after this many steps (the learning-rate schedule still spans all epochs).")
