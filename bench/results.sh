@@ -45,6 +45,9 @@ train multi-neg --tasks "$ALL" --alpha 0.5 --negative-rate 0.25 --devel-limit 10
 evaluate multi-neg --confusion
 train multi-neg50 --tasks "$ALL" --alpha 0.5 --negative-rate 0.5 --epochs 4 --devel-limit 1000
 evaluate multi-neg50 --confusion
+# The next default candidate: another corpus's entities that hold the head's own words are no negatives.
+train multi-hw --tasks "$ALL" --alpha 0.5 --negative-rate 0.5 --head-word-share 0.5 --epochs 4 --devel-limit 1000
+evaluate multi-hw --confusion
 
 # int8 compute (docs/BENCHMARKS.md, "int8 accuracy"): without and with calibration.
 for model in multi-neg multi-neg50; do
@@ -55,7 +58,7 @@ for model in multi-neg multi-neg50; do
   evaluate "$model-q8-smooth"
 done
 
-# Storages of the default model (docs/RESULTS.md, "Storage"); the last is make default-model's.
+# Storages of the candidate multi-neg50 (docs/RESULTS.md, "Storage"); 0.1.0's is the second.
 store() {  # name, then convert flags
   local name=$1; shift
   "$BIOTAG" convert --model "$RUNS/multi-neg50" --out "$RUNS/multi-neg50-$name" "$@"
