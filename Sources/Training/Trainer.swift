@@ -80,24 +80,12 @@ public struct TrainingTask: Sendable {
         guard !words.isEmpty else { return labels }
         let window = train.windows[index]
         let sentence = train.sentences[window.sentence]
-        for entity in Self.entities(sentence.labels[window.words]) where sentence.words[entity].contains(where: { words.contains($0.lowercased()) }) {
-            for word in entity { if let position = window.firstPiece[word - window.words.lowerBound] { labels[position] = -100 } }
+        let offset = window.words.lowerBound
+        for chunk in chunks(Array(sentence.labels[window.words]), mode: .lenient)
+        where sentence.words[(offset + chunk.start)..<(offset + chunk.end)].contains(where: { words.contains($0.lowercased()) }) {
+            for word in chunk.start..<chunk.end { if let position = window.firstPiece[word] { labels[position] = -100 } }
         }
         return labels
-    }
-
-    /// The word ranges of the entities in IOB labels, read leniently: an `I-` after `O` or after
-    /// another type starts an entity.
-    static func entities(_ labels: ArraySlice<String>) -> [Range<Int>] {
-        var entities: [Range<Int>] = [], start: Int?, type = Substring()
-        for index in labels.indices {
-            let label = labels[index]
-            let continues = label.hasPrefix("I-") && start != nil && label.dropFirst(2) == type
-            if let open = start, !continues { entities.append(open..<index); start = nil }
-            if label != "O", !continues { start = index; type = label.dropFirst(2) }
-        }
-        if let open = start { entities.append(open..<labels.endIndex) }
-        return entities
     }
 
     /// Loads `<data>/<name>/{train,devel}.tsv`, labels taken from the train split.
@@ -254,9 +242,9 @@ public final class Trainer {
         var negative = 0, kept = 0, found: [String: Int] = [:]
         for (index, task) in tasks.enumerated() where index != head && !overlappingTaskPairs.contains([tasks[head].name, task.name]) {
             for sentence in task.train.sentences {
-                for entity in TrainingTask.entities(sentence.labels[...]) {
-                    let own = sentence.words[entity].map { $0.lowercased() }.filter { words.contains($0) }
-                    if own.isEmpty { negative += entity.count } else { kept += entity.count }
+                for chunk in chunks(sentence.labels, mode: .lenient) {
+                    let own = sentence.words[chunk.start..<chunk.end].map { $0.lowercased() }.filter { words.contains($0) }
+                    if own.isEmpty { negative += chunk.end - chunk.start } else { kept += chunk.end - chunk.start }
                     for word in own { found[word, default: 0] += 1 }
                 }
             }
