@@ -45,12 +45,13 @@ train multi-neg --tasks "$ALL" --alpha 0.5 --negative-rate 0.25 --devel-limit 10
 evaluate multi-neg --confusion
 train multi-neg50 --tasks "$ALL" --alpha 0.5 --negative-rate 0.5 --epochs 4 --devel-limit 1000
 evaluate multi-neg50 --confusion
-# The next default candidate: another corpus's entities that hold the head's own words are no negatives.
+# The default model 0.2.0: another corpus's entities that hold the head's own words are no negatives.
 train multi-hw --tasks "$ALL" --alpha 0.5 --negative-rate 0.5 --head-word-share 0.5 --epochs 4 --devel-limit 1000
 evaluate multi-hw --confusion
+"$BIOTAG" eval --model "$RUNS/multi-hw" --data "$DATA" --split test --decoding viterbi | tee "$RUNS/multi-hw.test-viterbi.txt"
 
 # int8 compute (docs/BENCHMARKS.md, "int8 accuracy"): without and with calibration.
-for model in multi-neg multi-neg50; do
+for model in multi-neg multi-neg50 multi-hw; do
   "$BIOTAG" quantize --model "$RUNS/$model" --mode int8 --out "$RUNS/$model-q8"
   evaluate "$model-q8"
   "$BIOTAG" quantize --model "$RUNS/$model" --mode int8 --out "$RUNS/$model-q8-smooth" \
@@ -58,20 +59,26 @@ for model in multi-neg multi-neg50; do
   evaluate "$model-q8-smooth"
 done
 
-# Storages of the candidate multi-neg50 (docs/RESULTS.md, "Storage"); 0.1.0's is the second.
-store() {  # name, then convert flags
-  local name=$1; shift
-  "$BIOTAG" convert --model "$RUNS/multi-neg50" --out "$RUNS/multi-neg50-$name" "$@"
-  evaluate "multi-neg50-$name"
+# Storages (docs/RESULTS.md, "Storage"): 0.2.0 is multi-hw's "intermediate"; the four on multi-neg50 too.
+store() {  # model, name, then convert flags
+  local model=$1 name=$2; shift 2
+  "$BIOTAG" convert --model "$RUNS/$model" --out "$RUNS/$model-$name" "$@"
+  evaluate "$model-$name"
 }
-store f16 --weights f16 --weights-for word_embeddings=int8
-store intermediate --weights f16 --weights-for word_embeddings=int8 --weights-for intermediate=int8-g32
-store ffn-out --weights f16 --weights-for word_embeddings=int8 --weights-for .output.dense=int8-g32 --weights-for attention.output=f16
-store attention --weights f16 --weights-for word_embeddings=int8 --weights-for attention=int8-g32
+for model in multi-neg50 multi-hw; do
+  store $model intermediate --weights f16 --weights-for word_embeddings=int8 --weights-for intermediate=int8-g32
+  store $model attention --weights f16 --weights-for word_embeddings=int8 --weights-for attention=int8-g32
+done
+store multi-neg50 f16 --weights f16 --weights-for word_embeddings=int8
+store multi-neg50 ffn-out --weights f16 --weights-for word_embeddings=int8 --weights-for .output.dense=int8-g32 --weights-for attention.output=f16
 
-for pair in "disease anatomy" "anatomy disease" "cell cellular_component" "cell_type cellular_component" "gene species" "gene chemical"; do
+# The confusion pairs RESULTS splits into nested, pathological formations and other hits.
+for pair in "multi-hw disease anatomy" "multi-hw anatomy disease" "multi-hw cell cellular_component" \
+            "multi-hw cell_type cellular_component" "multi-hw species gene" "multi-hw gene disease" \
+            "multi-hw gene chemical" "multi-hw gene cellular_component" \
+            "multi-neg50 disease anatomy" "multi-neg50 anatomy disease"; do
   set -- $pair
-  python3 bench/confusion_detail.py --biotag "$BIOTAG" --model "$RUNS/multi-neg50" --head "$1" --corpus "$2" --data "$DATA"
+  python3 bench/confusion_detail.py --biotag "$BIOTAG" --model "$RUNS/$1" --head "$2" --corpus "$3" --data "$DATA"
 done
 
 bash bench/setup.sh

@@ -17,19 +17,36 @@ import TestSupport
         #expect(model.name == "bioner-minilm-8" && model.version != nil)
     }
 
-    @Test func annotatesFromTheWorkingDirectory() throws {
-        let text = "Tamoxifen reduced the risk of breast cancer in women carrying BRCA1 mutations, and mitochondrial damage in liver hepatocytes."
-        let result = try BiotagCommand.run(["annotate", "--quiet"], stdin: Data(#"{"id": "x", "text": "\#(text)"}"#.utf8), workingDirectory: TestPaths.repository.path)
+    /// `type:text` of every entity `biotag annotate` finds in one text with the default model, run
+    /// from the repository without `--model`.
+    static func entities(in text: String) throws -> Set<String> {
+        let input = try JSONSerialization.data(withJSONObject: ["id": "x", "text": text])
+        let result = try BiotagCommand.run(["annotate", "--quiet"], stdin: input, workingDirectory: TestPaths.repository.path)
         #expect(result.status == 0, "\(result.stderr)")
         let record = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
-        let found = Set(try #require(record["entities"] as? [[String: Any]]).compactMap { entity -> String? in
+        return Set(try #require(record["entities"] as? [[String: Any]]).compactMap { entity -> String? in
             guard let type = entity["type"] as? String, let text = entity["text"] as? String else { return nil }
             return "\(type):\(text)"
         })
+    }
+
+    @Test func annotatesFromTheWorkingDirectory() throws {
+        let found = try Self.entities(in: "Tamoxifen reduced the risk of breast cancer in women carrying BRCA1 mutations, and mitochondrial damage in liver hepatocytes.")
         for expected in ["chemical:Tamoxifen", "disease:breast cancer", "species:women", "cell:hepatocytes"] {
             #expect(found.contains(expected), "\(expected) not in \(found.sorted())")
         }
         #expect(!found.contains("disease:Tamoxifen") && !found.contains("chemical:breast cancer"))
+    }
+
+    /// AnatEM annotates cancers as anatomy (pathological formations); the other corpora's negatives
+    /// must not teach the disease head that they are not diseases (`--head-word-share`).
+    @Test(arguments: [
+        ("Patients with hepatocellular carcinoma were treated with sorafenib.", "hepatocellular carcinoma"),
+        ("Bone marrow samples from 40 adults with acute myeloid leukemia at diagnosis.", "acute myeloid leukemia"),
+    ])
+    func findsCancersAsDiseases(text: String, cancer: String) throws {
+        let found = try Self.entities(in: text)
+        #expect(found.contains("disease:\(cancer)"), "\(found.sorted())")
     }
 }
 
