@@ -22,6 +22,8 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     /// Windows from other corpora added to each batch, as a fraction of the batch size: their
     /// words inside gold entities of another type are `O` for the batch's head, the rest ignored.
     public var negativeRate = 0.0
+    /// Per task name, a negative rate that replaces `negativeRate` for that head's batches.
+    public var negativeRateByTask: [String: Double]?
     /// With negatives: another corpus's entity stays unknown (not `O`) for a head when it holds a
     /// word that, in the head's own training corpus, lies inside the head's entities in at least
     /// this share of its occurrences (and at least twice), e.g. the gene name "human insulin" for
@@ -37,6 +39,12 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     public var threads = 2
 
     public init() {}
+
+    /// The negative rate of one head's batches.
+    public func negativeRate(for task: String) -> Double { negativeRateByTask?[task] ?? negativeRate }
+
+    /// Whether any head gets negatives.
+    public var usesNegatives: Bool { negativeRate > 0 || (negativeRateByTask ?? [:]).values.contains { $0 > 0 } }
 }
 
 /// A task's data: the head's labels and its corpus, encoded.
@@ -134,14 +142,14 @@ struct BatchPlan {
         var queues: [[[Int]]] = tasks.map { _ in [] }
         // Windows from other corpora that contain gold entities, per head.
         let negativePools: [[(task: Int, window: Int)]] = tasks.indices.map { head in
-            guard settings.negativeRate > 0 else { return [] }
+            guard settings.negativeRate(for: tasks[head].name) > 0 else { return [] }
             var pool: [(task: Int, window: Int)] = []
             for (other, task) in tasks.enumerated() where other != head && !overlappingTaskPairs.contains([tasks[head].name, task.name]) {
                 for (index, labels) in task.trainLabels.enumerated() where labels.contains(where: { $0 > 0 }) { pool.append((other, index)) }
             }
             return pool
         }
-        let negatives = Int((settings.negativeRate * Double(size)).rounded())
+        let negatives = tasks.map { Int((settings.negativeRate(for: $0.name) * Double(size)).rounded()) }
         var batches: [PlannedBatch] = []
         batches.reserveCapacity(total)
         for _ in 0..<total {
@@ -151,7 +159,7 @@ struct BatchPlan {
             if queues[task].isEmpty { queues[task] = Self.bucketedBatches(tasks[task], size: size, random: &random).reversed() }
             var windows = queues[task].removeLast().map { (task: task, window: $0) }
             let pool = negativePools[task]
-            if !pool.isEmpty { for _ in 0..<negatives { windows.append(pool[Int(random.next() % UInt64(pool.count))]) } }
+            if !pool.isEmpty { for _ in 0..<negatives[task] { windows.append(pool[Int(random.next() % UInt64(pool.count))]) } }
             batches.append(PlannedBatch(task: task, windows: windows))
         }
         self.batches = batches
@@ -297,8 +305,15 @@ public final class Trainer {
     public func run() throws(TrainingError) {
         let schedule = LinearSchedule(peak: settings.learningRate, warmupSteps: Int(Double(totalSteps) * settings.warmup), totalSteps: totalSteps)
         let lastStep = min(totalSteps, settings.maxSteps ?? totalSteps)
-        if settings.negativeRate > 0, settings.headWordShare != nil {
-            for head in tasks.indices {
+        if settings.usesNegatives {
+            // From the plan itself: the most windows of other corpora in one batch of each head.
+            let mixed = tasks.indices.map { head in
+                plan.batches.lazy.filter { $0.task == head }.map { $0.windows.count(where: { $0.task != head }) }.max() ?? 0
+            }
+            log("negative windows per batch: " + tasks.indices.map { "\(tasks[$0].name) \(mixed[$0])" }.joined(separator: ", "))
+        }
+        if settings.headWordShare != nil {
+            for head in tasks.indices where settings.negativeRate(for: tasks[head].name) > 0 {
                 let counts = negativeWordCounts(head: head)
                 let top = counts.top.map { "\($0.word) \($0.count)" }.joined(separator: ", ")
                 log("negatives for \(tasks[head].name): \(counts.negative) entity words taught O, \(counts.kept) left unknown in entities holding its own words (\(top))")

@@ -63,6 +63,10 @@ struct Train: ParsableCommand {
                                discussion: "Their words inside gold entities of another type are taught as O to the batch's head; the rest is ignored. Stops heads from firing on the other tasks' entities. Type pairs that legitimately overlap (cell/cell_type, anatomy/cell, anatomy/cell_type, anatomy/cellular_component) are never used as each other's negatives."))
     var negativeRate: Double = 0
 
+    @Option(name: .customLong("negative-rate-for"), help: ArgumentHelp(
+        "TASK=RATE: this head's negative rate instead of --negative-rate (repeatable).", valueName: "task=rate"))
+    var negativeRateFor: [String] = []
+
     @Option(help: ArgumentHelp("With --negative-rate: another corpus's entity that holds one of the head's own words (inside the head's entities in at least this share of their occurrences in its training corpus) stays unknown, not O, in its negatives.",
                                discussion: "Entity names nest: the gene name \"human insulin\" holds the species word \"human\"; AnatEM's \"hepatocellular carcinoma\" (a pathological formation) is a disease. Without this, such entities are taught as O to the species and disease heads. 0.5 is a good start; the log lists the words kept per head."))
     var headWordShare: Double?
@@ -97,14 +101,32 @@ struct Train: ParsableCommand {
         guard maxLength >= 3 else { throw ValidationError("--max-length must be at least 3") }
         guard alpha >= 0 else { throw ValidationError("--alpha must not be negative") }
         guard negativeRate >= 0, negativeRate <= 4 else { throw ValidationError("--negative-rate must be between 0 and 4") }
+        let rates = try negativeRatesByTask()
         if let headWordShare {
             guard headWordShare > 0, headWordShare <= 1 else { throw ValidationError("--head-word-share must be in (0, 1]") }
-            guard negativeRate > 0 else { throw ValidationError("--head-word-share needs --negative-rate above 0") }
+            guard negativeRate > 0 || rates.values.contains(where: { $0 > 0 }) else {
+                throw ValidationError("--head-word-share needs --negative-rate above 0")
+            }
         }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
         guard !taskNames.isEmpty else { throw ValidationError("--tasks names no task") }
         guard Set(taskNames).count == taskNames.count else { throw ValidationError("--tasks names a task twice") }
+    }
+
+    /// `--negative-rate-for` as task name → rate, each checked against `--tasks`.
+    func negativeRatesByTask() throws(ValidationError) -> [String: Double] {
+        var rates: [String: Double] = [:]
+        for text in negativeRateFor {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let rate = Double(parts[1]) else {
+                throw ValidationError("--negative-rate-for \(text): expected TASK=RATE, e.g. gene=0.75")
+            }
+            guard taskNames.contains(parts[0]) else { throw ValidationError("--negative-rate-for \(text): \(parts[0]) is not in --tasks") }
+            guard rate >= 0, rate <= 4 else { throw ValidationError("--negative-rate-for \(text): the rate must be between 0 and 4") }
+            guard rates.updateValue(rate, forKey: parts[0]) == nil else { throw ValidationError("--negative-rate-for names \(parts[0]) twice") }
+        }
+        return rates
     }
 
     var taskNames: [String] { tasks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
@@ -115,6 +137,8 @@ struct Train: ParsableCommand {
         settings.epochs = epochs; settings.batchSize = batchSize; settings.learningRate = lr; settings.warmup = warmup
         settings.weightDecay = weightDecay; settings.maxGradientNorm = maxGradNorm; settings.dropout = dropout
         settings.maxLength = maxLength; settings.seed = seed; settings.alpha = alpha; settings.negativeRate = negativeRate
+        let rates = try negativeRatesByTask()
+        settings.negativeRateByTask = rates.isEmpty ? nil : rates
         settings.headWordShare = headWordShare
         settings.maxSteps = maxSteps; settings.evaluateEvery = evaluateEvery; settings.develLimit = develLimit
         settings.checkpointEvery = checkpointEvery; settings.threads = threads

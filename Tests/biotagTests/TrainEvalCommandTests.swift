@@ -16,9 +16,11 @@ import TestSupport
         let data = try SyntheticCorpora.write()
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-cli-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: data); try? FileManager.default.removeItem(atPath: out) }
-        let trained = try Self.train(data, out: out + "/model", extra: ["--head-word-share", "0.5"])
+        let trained = try Self.train(data, out: out + "/model", extra: ["--head-word-share", "0.5", "--negative-rate-for", "chemical=0.5"])
         #expect(trained.status == 0, "\(trained.stderr)")
         #expect(trained.stderr.contains("tokens/s") && trained.stderr.contains("ETA"))
+        // Batches of 8: 0.25 gives the disease head 2 windows of the chemical corpus, 0.5 the chemical head 4.
+        #expect(trained.stderr.contains("negative windows per batch: disease 2, chemical 4"), "\(trained.stderr)")
         // The disease words of the chemical corpus are not inside its entities: nothing kept.
         #expect(trained.stderr.contains("negatives for disease: 48 entity words taught O, 0 left unknown"), "\(trained.stderr)")
         let summary = try #require(try JSONSerialization.jsonObject(with: trained.stdout) as? [String: Any])
@@ -70,6 +72,15 @@ import TestSupport
                                            "--head-word-share", "0.5"])
         #expect(share.status != 0)
         #expect(share.stderr.contains("--head-word-share needs --negative-rate above 0"), "\(share.stderr)")
+
+        for (rate, message) in [("gene=0.5", "--negative-rate-for gene=0.5: gene is not in --tasks"),
+                                ("disease", "--negative-rate-for disease: expected TASK=RATE"),
+                                ("disease=-1", "the rate must be between 0 and 4")] {
+            let bad = try BiotagCommand.run(["train", "--base", TestPaths.fixture("arch/cased-bert"), "--tasks", "disease", "--data", data,
+                                             "--out", out, "--negative-rate-for", rate])
+            #expect(bad.status != 0)
+            #expect(bad.stderr.contains(message), "\(bad.stderr)")
+        }
 
         let noHead = try BiotagCommand.run(["eval", "--model", TestPaths.fixture("arch/cased-bert"), "--data", data, "--tasks", "disease"])
         #expect(noHead.status != 0)
