@@ -7,7 +7,8 @@ test set and the training speed, so that biotag's own training can be compared
 against an established implementation of the same recipe.
 
     bench/.venv/bin/python bench/train_reference.py [--model DIR] [--data DIR]
-        [--epochs 3] [--batch-size 32] [--lr 5e-5] [--threads 2] [--max-steps N] [--json]
+        [--epochs 3] [--batch-size 32] [--lr 5e-5] [--threads 2] [--max-steps N]
+        [--device cpu|cuda] [--json]
 
 Recipe
   * Data: DIR/train.tsv, DIR/devel.tsv, DIR/test.tsv; `token<TAB>label` lines,
@@ -38,6 +39,8 @@ Recipe
     tokenizer turns into no wordpiece at all is predicted "O"), scored with
     entity-level micro precision / recall / F1 as seqeval (default mode) and
     conlleval score them. On devel after each epoch, on test at the end.
+  * Device: the CPU (the speed reference). --device cuda runs the same recipe on
+    a GPU, for seed-spread runs of the F1 only; its speed is not comparable.
   * Speed: only the training steps are timed (forward, loss, backward,
     clipping, optimizer and scheduler step; batches are built before the clock
     starts; evaluation is excluded). Real tokens are the non-padding
@@ -131,6 +134,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="wordpieces per window, [CLS]/[SEP] included (default 128)")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=_number(int, 1, True), default=2)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="torch device to train on (default cpu, the speed reference; "
+                        "'cuda' only for seed-spread runs of the F1)")
     p.add_argument("--max-steps", type=_number(int, 1, True), default=None,
                    help="stop after N optimizer steps (for speed measurements)")
     p.add_argument("--sort-by-length", action=argparse.BooleanOptionalAction, default=True,
@@ -389,7 +395,8 @@ def score(gold: list[list[str]], pred: list[list[str]]) -> tuple[float, float, f
     return precision, recall, f1
 
 
-def evaluate(model, split: Split, labels: list[str], pad_id: int) -> tuple[float, float, float]:
+def evaluate(model, split: Split, labels: list[str], pad_id: int,
+             device: str = "cpu") -> tuple[float, float, float]:
     import torch
 
     pred = [["O"] * len(s.words) for s in split.sentences]
@@ -398,7 +405,8 @@ def evaluate(model, split: Split, labels: list[str], pad_id: int) -> tuple[float
     with torch.inference_mode():
         for i in range(0, len(windows), EVAL_BATCH_SIZE):
             batch = collate(windows[i:i + EVAL_BATCH_SIZE], pad_id)
-            best = model(batch.input_ids, batch.attention_mask, batch.token_type_ids).argmax(-1)
+            best = model(batch.input_ids.to(device), batch.attention_mask.to(device),
+                         batch.token_type_ids.to(device)).argmax(-1).cpu()
             for row, w in enumerate(batch.windows):
                 for word, j in zip(w.words, w.firsts):
                     pred[w.sentence][word] = labels[int(best[row, j])]
@@ -429,6 +437,8 @@ def run(args: argparse.Namespace) -> dict:
     torch.set_num_interop_threads(1)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device cuda: PyTorch sees no CUDA device here")
 
     train_labels = {label for s in data["train"] for label in s.labels}
     labels = ["O"] + sorted(train_labels - {"O"})
@@ -448,6 +458,7 @@ def run(args: argparse.Namespace) -> dict:
     except Exception as exc:  # noqa: BLE001 - report any load failure in one line
         traceback.print_exc(file=sys.stderr)
         raise BenchError(f"cannot load model from {args.model}: {one_line(exc)}") from None
+    model.to(args.device)
     model.train()
 
     batches_per_epoch = math.ceil(len(splits["train"].windows) / args.batch_size)
@@ -472,8 +483,9 @@ def run(args: argparse.Namespace) -> dict:
         loss_sum, epoch_start_steps = 0.0, steps
         for batch in batches:
             t0 = time.perf_counter()
-            logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids)
-            loss = loss_fn(logits.view(-1, logits.size(-1)), batch.labels.view(-1))
+            logits = model(batch.input_ids.to(args.device), batch.attention_mask.to(args.device),
+                           batch.token_type_ids.to(args.device))
+            loss = loss_fn(logits.view(-1, logits.size(-1)), batch.labels.view(-1).to(args.device))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
             optimizer.step()
@@ -494,7 +506,7 @@ def run(args: argparse.Namespace) -> dict:
                 stop = True
                 break
         t0 = time.perf_counter()
-        p, r, f1 = evaluate(model, splits["devel"], labels, pad_id)
+        p, r, f1 = evaluate(model, splits["devel"], labels, pad_id, args.device)
         devel_f1.append(f1)
         log(f"epoch {epoch}: mean loss {loss_sum / max(1, steps - epoch_start_steps):.4f}; "
             f"devel P {p:.4f} R {r:.4f} F1 {f1:.4f} ({time.perf_counter() - t0:.1f} s)")
@@ -502,7 +514,7 @@ def run(args: argparse.Namespace) -> dict:
             break
 
     t0 = time.perf_counter()
-    test_p, test_r, test_f1 = evaluate(model, splits["test"], labels, pad_id)
+    test_p, test_r, test_f1 = evaluate(model, splits["test"], labels, pad_id, args.device)
     log(f"test P {test_p:.4f} R {test_r:.4f} F1 {test_f1:.4f} ({time.perf_counter() - t0:.1f} s)")
 
     return {
@@ -514,6 +526,7 @@ def run(args: argparse.Namespace) -> dict:
         "lr": args.lr,
         "seed": args.seed,
         "threads": args.threads,
+        "device": args.device,
         "max_length": args.max_length,
         "sort_by_length": args.sort_by_length,
         "labels": labels,
