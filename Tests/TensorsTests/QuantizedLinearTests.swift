@@ -24,9 +24,27 @@ import Tensors
         let x = (0..<(rows * inFeatures)).map { _ in Float.random(in: -1...3, using: &generator) }
         let w = FloatBuffer((0..<(outFeatures * inFeatures)).map { _ in Float.random(in: -0.1...0.1, using: &generator) })
         let b = FloatBuffer((0..<outFeatures).map { _ in Float.random(in: -0.5...0.5, using: &generator) })
+        try Self.expectIntegerArithmetic(x: x, w: w, b: b, rows: rows, outFeatures: outFeatures, inFeatures: inFeatures, threadCounts: [1, 2])
+    }
+
+    /// The per-row range scan runs in independent lanes over blocks of 16 values and a scalar
+    /// tail: a row's smallest and largest value must count wherever they sit.
+    @Test(arguments: [0, 7, 15, 16, 31, 32, 36])
+    func rangeSeesEveryPosition(position: Int) throws {
+        let (rows, outFeatures, inFeatures) = (2, 24, 37)
+        var generator = SystemRandomNumberGenerator()
+        var x = (0..<(rows * inFeatures)).map { _ in Float.random(in: -0.1...0.1, using: &generator) }
+        x[position] = 5                                  // row 0: its maximum here
+        x[inFeatures + position] = -4                    // row 1: its minimum here
+        let w = FloatBuffer((0..<(outFeatures * inFeatures)).map { _ in Float.random(in: -0.1...0.1, using: &generator) })
+        let b = FloatBuffer((0..<outFeatures).map { _ in Float.random(in: -0.5...0.5, using: &generator) })
+        try Self.expectIntegerArithmetic(x: x, w: w, b: b, rows: rows, outFeatures: outFeatures, inFeatures: inFeatures, threadCounts: [1])
+    }
+
+    static func expectIntegerArithmetic(x: [Float], w: FloatBuffer, b: FloatBuffer, rows: Int, outFeatures: Int, inFeatures: Int, threadCounts: [Int]) throws {
         let quantized = QuantizedLinearWeight(quantizing: LinearWeight(weight: w.pointer, bias: b.pointer, outFeatures: outFeatures, inFeatures: inFeatures, owner: [w, b] as AnyObject))
         let input = FloatBuffer(x)
-        for threads in [1, 2] {
+        for threads in threadCounts {
             let runner = try GemmRunner(pool: SpinPool(threads: threads))
             defer { runner.pool.shutdown() }
             for epilogue in [Epilogue.none, .geluErf] {
