@@ -29,13 +29,23 @@ static inline float exp_approx(float x) {
     return p * scale.f;
 }
 
-// erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7).
+// erf(z) as z · P(z²) / Q(z²) on |z| ≤ 3.9 and ±1 beyond (erf(3.9) = 1 − 3.5e-8 rounds to 1
+// in float). P and Q are of degree 5, fitted by bench/fit_erf.py in double precision (weighted
+// least squares, reweighted toward the smallest largest error) and rounded to float: the largest
+// error over the real line is 3.3e-7, against 1.5e-7 for Abramowitz & Stegun 7.1.26, which needs
+// an exp and a division. This needs only the division: the GELU pass is about 17 vector
+// instructions per 8 values instead of 45. Selects, not fminf, so that it vectorizes.
 static inline float erf_approx(float z) {
-    const float a = z < 0.0f ? -z : z;
-    const float t = 1.0f / (1.0f + 0.3275911f * a);
-    const float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-    const float erf_abs = 1.0f - poly * exp_approx(-a * a);
-    return z < 0.0f ? -erf_abs : erf_abs;
+    const float a0 = z < 0.0f ? -z : z;
+    const float a = a0 < 3.9f ? a0 : 3.9f;
+    const float t = a * a;
+    const float p = ((((2.050567218e-06f * t + 2.874381898e-04f) * t + 3.835978219e-03f) * t
+                      + 5.296416581e-02f) * t + 1.919198930e-01f) * t + 1.128378987e+00f;
+    const float q = ((((3.823160296e-05f * t + 1.181518426e-03f) * t + 1.510741189e-02f) * t
+                      + 1.147495061e-01f) * t + 5.034163594e-01f) * t + 1.0f;
+    float e = a * p / q;
+    e = e < 1.0f ? e : 1.0f;
+    return z < 0.0f ? -e : e;
 }
 
 #endif
