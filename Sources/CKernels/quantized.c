@@ -64,7 +64,7 @@ BIOTAG_MULTIVERSION
 void biotag_dequantize_rows(const int *acc, int rows, int cols, int ldacc,
                             const float *x_scales, const int *x_zeros,
                             const float *w_scales, const int *w_sums, const float *bias,
-                            float *y, int ldy, int gelu) {
+                            float *y, int ldy, int activation) {
     for (int r = 0; r < rows; r++) {
         const int *in = acc + (size_t)r * ldacc;
         float *out = y + (size_t)r * ldy;
@@ -75,11 +75,26 @@ void biotag_dequantize_rows(const int *acc, int rows, int cols, int ldacc,
             if (bias) v += bias[j];
             out[j] = v;
         }
-        if (gelu) {
+        switch (activation) {
+        case BIOTAG_ACTIVATION_GELU_ERF:
             for (int j = 0; j < cols; j++) {
                 const float v = out[j];
                 out[j] = 0.5f * v * (1.0f + erf_approx(v * 0.70710678118654752f));
             }
+            break;
+        case BIOTAG_ACTIVATION_GELU_TANH:
+            // 0.5 x (1 + tanh u) = x / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+            for (int j = 0; j < cols; j++) {
+                const float v = out[j];
+                const float u = 0.7978845608f * (v + 0.044715f * v * v * v);
+                out[j] = v / (1.0f + exp_approx(-2.0f * u));
+            }
+            break;
+        case BIOTAG_ACTIVATION_RELU:
+            for (int j = 0; j < cols; j++) out[j] = out[j] > 0.0f ? out[j] : 0.0f;
+            break;
+        default:
+            break;
         }
     }
 }

@@ -105,10 +105,12 @@ struct FusedHeadLayers {
     /// Column offset of each head's inner activations in the fused output.
     let offsets: [Int]
     let width: Int
-    let dense: LinearWeight
+    let dense: DenseWeight
     let epilogue: Epilogue
 
-    init?(_ tasks: [MultiTaskModel.Task], hidden: Int) {
+    /// - Parameter int8: quantize the stacked layer (per output row, activations per token as
+    ///   the encoder's int8 layers do) when the encoder runs int8.
+    init?(_ tasks: [MultiTaskModel.Task], hidden: Int, int8: Bool) {
         var chosen: [(String, LinearWeight, Epilogue)] = []
         for task in tasks {
             guard case let .token(head) = task.head, head.shape == .mlp, let dense = head.dense, dense.inFeatures == hidden else { continue }
@@ -129,7 +131,8 @@ struct FusedHeadLayers {
         self.offsets = offsets
         self.width = width
         epilogue = chosen[0].2
-        dense = LinearWeight(weight: weights.pointer, bias: biases.pointer, outFeatures: width, inFeatures: hidden, owner: Storage(weights, biases))
+        let stacked = LinearWeight(weight: weights.pointer, bias: biases.pointer, outFeatures: width, inFeatures: hidden, owner: Storage(weights, biases))
+        dense = int8 ? .int8(QuantizedLinearWeight(quantizing: stacked)) : .fp32(stacked)
     }
 
     /// Keeps the stacked weight and bias alive as long as the `LinearWeight` that points at them.
@@ -147,11 +150,21 @@ public final class MultiTaskRunner: @unchecked Sendable {
     private var headScratch = ScratchSlot()
     private var fusedScratch = ScratchSlot()
     private let fused: FusedHeadLayers?
+    /// The MLP token heads' first layers as this runner runs them alone: int8 (quantized per
+    /// output row as they load) when the encoder runs int8, like the fused layer.
+    private let innerLayers: [String: DenseWeight]
 
     public init(model: MultiTaskModel, threads: Int = 1) throws(DNNLError) {
         self.model = model
         encoder = try EncoderRunner(weights: model.encoder, threads: threads)
-        fused = FusedHeadLayers(model.tasks, hidden: model.config.hiddenSize)
+        let int8 = model.encoder.precision == .int8
+        fused = FusedHeadLayers(model.tasks, hidden: model.config.hiddenSize, int8: int8)
+        var inner: [String: DenseWeight] = [:]
+        for task in model.tasks {
+            guard case let .token(head) = task.head, let dense = head.dense else { continue }
+            inner[task.name] = int8 ? .int8(QuantizedLinearWeight(quantizing: dense)) : .fp32(dense)
+        }
+        innerLayers = inner
     }
 
     public func shutdown() { encoder.shutdown() }
@@ -174,6 +187,10 @@ public final class MultiTaskRunner: @unchecked Sendable {
                 let out = FloatBuffer(count: rows * head.labels.count)
                 if let inner, let fused, let slot = fused.names.firstIndex(of: task.name) {
                     try encoder.gemm.linear(inner + fused.offsets[slot], rows: rows, head.classifier, into: out.pointer, inputStride: fused.width)
+                } else if let dense = innerLayers[task.name] {
+                    let buffer = headScratch.take(rows * dense.outFeatures)
+                    try encoder.gemm.linear(hidden, rows: rows, dense, into: buffer, epilogue: head.activation.epilogue)
+                    try encoder.gemm.linear(buffer, rows: rows, head.classifier, into: out.pointer)
                 } else {
                     try head.apply(hidden, rows: rows, gemm: encoder.gemm, scratch: headScratch.take(rows * model.config.hiddenSize), logits: out.pointer)
                 }

@@ -79,6 +79,17 @@ public enum Epilogue: Hashable, Sendable {
         case .relu: dnnl_eltwise_relu
         }
     }
+
+    /// The activation `biotag_dequantize_rows` applies after an int8 GEMM (its s32 sums leave
+    /// no room for oneDNN's post-ops).
+    var dequantizeActivation: Int32 {
+        switch self {
+        case .none: Int32(BIOTAG_ACTIVATION_NONE)
+        case .geluErf: Int32(BIOTAG_ACTIVATION_GELU_ERF)
+        case .geluTanh: Int32(BIOTAG_ACTIVATION_GELU_TANH)
+        case .relu: Int32(BIOTAG_ACTIVATION_RELU)
+        }
+    }
 }
 
 /// The data types of one matmul: fp32 throughout, u8 activations × s8 weights → s32, or bf16

@@ -221,10 +221,10 @@ extension GemmRunner {
 
     /// The int8 layer: each row of `x` is quantized to u8 with its own scale and zero point,
     /// oneDNN computes the u8 × s8 → s32 products (column blocks split over the pool as for
-    /// fp32), and one pass per block turns the sums back into fp32 with the bias and GELU.
+    /// fp32), and one pass per block turns the sums back into fp32 with the bias and the
+    /// activation.
     public func linear(_ x: UnsafePointer<Float>, rows: Int, _ weight: QuantizedLinearWeight, into y: UnsafeMutablePointer<Float>, epilogue: Epilogue = .none) throws(DNNLError) {
         let n = weight.outFeatures, k = weight.inFeatures
-        precondition(epilogue == .none || epilogue == .geluErf, "int8 layers apply no epilogue but the exact GELU")
         omp_set_num_threads(1)
         let scratch = quantizedScratch(rows: rows, n: n, k: k)
         let threads = rows >= 16 ? pool.threads : 1
@@ -242,7 +242,7 @@ extension GemmRunner {
             try executor(part).run(key, a: scratch.activations, b: weight.weight + start * k, bias: nil, c: scratch.sums + start, shared: weight.packed)
             biotag_dequantize_rows(scratch.sums + start, Int32(rows), Int32(width), Int32(n), scratch.scales, scratch.zeros,
                                    weight.scales + start, weight.rowSums + start, weight.bias.map { $0 + start },
-                                   y + start, Int32(n), epilogue == .geluErf ? 1 : 0)
+                                   y + start, Int32(n), epilogue.dequantizeActivation)
         }
     }
 }

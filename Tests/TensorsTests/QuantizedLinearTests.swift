@@ -17,7 +17,8 @@ import Tensors
     }
 
     /// The GEMM result is exactly the integer arithmetic of the quantized operands (so no
-    /// 16-bit saturation and no lost zero point), for every split and epilogue.
+    /// 16-bit saturation and no lost zero point), for every split and every activation a
+    /// config or a head can ask for.
     @Test(arguments: [(1, 48, 32), (7, 1152, 384), (36, 1536, 384), (36, 384, 1536), (200, 96, 64), (3, 50, 10)])
     func matchesIntegerArithmetic(rows: Int, outFeatures: Int, inFeatures: Int) throws {
         var generator = SystemRandomNumberGenerator()
@@ -47,7 +48,7 @@ import Tensors
         for threads in threadCounts {
             let runner = try GemmRunner(pool: SpinPool(threads: threads))
             defer { runner.pool.shutdown() }
-            for epilogue in [Epilogue.none, .geluErf] {
+            for epilogue in [Epilogue.none, .geluErf, .geluTanh, .relu] {
                 let y = FloatBuffer(count: rows * outFeatures)
                 try runner.linear(input.pointer, rows: rows, quantized, into: y.pointer, epilogue: epilogue)
                 var worst = 0.0
@@ -57,7 +58,12 @@ import Tensors
                         var sum = 0
                         for i in 0..<inFeatures { sum += (q[i] - zero) * Int(quantized.weight[o * inFeatures + i]) }
                         var expected = Double(scale) * Double(quantized.scales[o]) * Double(sum) + Double(b.pointer[o])
-                        if epilogue == .geluErf { expected = 0.5 * expected * (1 + erf(expected / 2.0.squareRoot())) }
+                        switch epilogue {
+                        case .none: break
+                        case .geluErf: expected = 0.5 * expected * (1 + erf(expected / 2.0.squareRoot()))
+                        case .geluTanh: expected = 0.5 * expected * (1 + tanh((2 / Double.pi).squareRoot() * (expected + 0.044715 * pow(expected, 3))))
+                        case .relu: expected = max(expected, 0)
+                        }
                         worst = max(worst, abs(expected - Double(y.pointer[r * outFeatures + o])) / max(1, abs(expected)))
                     }
                 }

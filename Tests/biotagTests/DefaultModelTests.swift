@@ -1,6 +1,7 @@
 import Annotation
 import Foundation
 import Models
+import Tensors
 import Testing
 import TestSupport
 
@@ -51,14 +52,14 @@ import TestSupport
 }
 
 /// The eight MLP heads' first layers run as one stacked GEMM; each head alone runs unfused.
-/// Both give the same logits.
+/// Both give the same logits, in fp32 and in int8 (where the heads' first layers run int8 too).
 @Suite struct FusedHeadTests {
-    @Test func stackedFirstLayersEqualSeparateHeads() throws {
-        let model = try MultiTaskModel(directory: DefaultModelTests.directory)
+    @Test(arguments: [ComputePrecision.fp32, .int8])
+    func stackedFirstLayersEqualSeparateHeads(precision: ComputePrecision) throws {
+        let model = try MultiTaskModel(directory: DefaultModelTests.directory, precision: precision)
         let runner = try MultiTaskRunner(model: model, threads: 2)
         defer { runner.shutdown() }
-        let texts = ["Tamoxifen reduced the risk of breast cancer.", "BRCA1", "Mitochondrial damage in liver hepatocytes of mice exposed to cisplatin ."]
-        let batch = PackedBatch(texts.map { model.tokenizer.encode($0).ids })
+        let batch = PackedBatch(Self.texts.map { model.tokenizer.encode($0).ids })
         let fused = try runner.forward(batch)
         var worst: Float = 0
         for task in model.tasks {
@@ -68,5 +69,36 @@ import TestSupport
             for (a, b) in zip(alone, together) { worst = max(worst, abs(a - b)) }
         }
         #expect(worst <= 1e-4, "max abs diff \(worst)")
+    }
+
+    static let texts = ["Tamoxifen reduced the risk of breast cancer.", "BRCA1", "Mitochondrial damage in liver hepatocytes of mice exposed to cisplatin ."]
+
+    /// In int8 the heads' first layers run int8 too (quantized per output row, their inputs per
+    /// token): on the same hidden states, every head's logits stay close to what its fp32
+    /// layers give and pick the same label on nearly every token.
+    @Test func int8HeadsFollowFloatHeads() throws {
+        let model = try MultiTaskModel(directory: DefaultModelTests.directory, precision: .int8)
+        let runner = try MultiTaskRunner(model: model, threads: 2)
+        defer { runner.shutdown() }
+        let batch = PackedBatch(Self.texts.map { model.tokenizer.encode($0).ids })
+        let quantized = try runner.forward(batch)
+        let hidden = try runner.encoder.forward(batch)
+        let scratch = FloatBuffer(count: batch.tokenCount * model.config.hiddenSize)
+        var (tokens, agree, worst) = (0, 0, Float(0))
+        for task in model.tasks {
+            guard case let .token(head) = task.head else { continue }
+            let labels = head.labels.count
+            let float = FloatBuffer(count: batch.tokenCount * labels)
+            try head.apply(hidden, rows: batch.tokenCount, gemm: runner.encoder.gemm, scratch: scratch.pointer, logits: float.pointer)
+            let a = float.array, b = try #require(quantized.logits[task.name])
+            for row in 0..<batch.tokenCount {
+                let x = a[(row * labels)..<((row + 1) * labels)], y = b[(row * labels)..<((row + 1) * labels)]
+                tokens += 1
+                if x.indices.max(by: { x[$0] < x[$1] }) == y.indices.max(by: { y[$0] < y[$1] }) { agree += 1 }
+                worst = max(worst, zip(x, y).map { abs($0 - $1) }.max()! / max(1, x.map(abs).max()!))
+            }
+        }
+        #expect(worst <= 0.05, "largest logit change \(worst) of the row's largest logit")
+        #expect(Double(agree) >= 0.99 * Double(tokens), "\(agree) of \(tokens) tokens keep their label")
     }
 }

@@ -35,12 +35,22 @@ void biotag_exp(float *x, int n);
 void biotag_quantize_rows_u8(const float *x, int rows, int cols, int ld, const float *channel_scales, int levels,
                              unsigned char *q, int ldq, float *scales, int *zeros);
 
+/// The activation biotag_dequantize_rows applies to its output.
+enum {
+    BIOTAG_ACTIVATION_NONE = 0,
+    /// GELU, exact (erf) form.
+    BIOTAG_ACTIVATION_GELU_ERF = 1,
+    /// GELU, tanh approximation (`gelu_new`).
+    BIOTAG_ACTIVATION_GELU_TANH = 2,
+    BIOTAG_ACTIVATION_RELU = 3
+};
+
 /// y[r, j] = x_scales[r] * w_scales[j] * (acc[r, j] - x_zeros[r] * w_sums[j]) + bias[j]
-/// (bias may be NULL), then the exact GELU when gelu is nonzero.
+/// (bias may be NULL), then the activation (BIOTAG_ACTIVATION_*).
 void biotag_dequantize_rows(const int *acc, int rows, int cols, int ldacc,
                             const float *x_scales, const int *x_zeros,
                             const float *w_scales, const int *w_sums, const float *bias,
-                            float *y, int ldy, int gelu);
+                            float *y, int ldy, int activation);
 
 /// fp32 -> bf16 (round to nearest even) of a [rows, cols] block, row strides ld and ldo.
 void biotag_f32_to_bf16(const float *x, int rows, int cols, int ld, unsigned short *out, int ldo);
