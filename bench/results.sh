@@ -45,10 +45,21 @@ train multi-neg --tasks "$ALL" --alpha 0.5 --negative-rate 0.25 --devel-limit 10
 evaluate multi-neg --confusion
 train multi-neg50 --tasks "$ALL" --alpha 0.5 --negative-rate 0.5 --epochs 4 --devel-limit 1000
 evaluate multi-neg50 --confusion
-# The default model 0.2.0: another corpus's entities that hold the head's own words are no negatives.
+# 0.2.0: another corpus's entities that hold the head's own words are no negatives.
 train multi-hw --tasks "$ALL" --alpha 0.5 --negative-rate 0.5 --head-word-share 0.5 --epochs 4 --devel-limit 1000
 evaluate multi-hw --confusion
 "$BIOTAG" eval --model "$RUNS/multi-hw" --data "$DATA" --split test --decoding viterbi | tee "$RUNS/multi-hw.test-viterbi.txt"
+# The same recipe with twice the negatives for the gene head (not chosen: gene F1 falls).
+train multi-gene --tasks "$ALL" --alpha 0.5 --negative-rate 0.5 --negative-rate-for gene=1 --head-word-share 0.5 --epochs 4 --devel-limit 1000
+evaluate multi-gene --confusion
+# The default model 0.3.0: multi-hw with a bias on the gene head's O, chosen on devel among these.
+for delta in 0.5 0.75 1.0; do
+  "$BIOTAG" convert --model "$RUNS/multi-hw" --out "$RUNS/multi-hw-gene$delta" --weights f32 --label-bias gene:O=$delta
+done
+for model in multi-hw multi-hw-gene0.5 multi-hw-gene0.75 multi-hw-gene1.0; do
+  "$BIOTAG" eval --model "$RUNS/$model" --data "$DATA" --split devel --tasks gene --confusion --json > "$RUNS/$model.devel-gene.json"
+done
+evaluate multi-hw-gene0.5 --confusion
 
 # int8 compute (docs/BENCHMARKS.md, "int8 accuracy"): without and with calibration.
 for model in multi-neg multi-neg50 multi-hw; do
@@ -60,12 +71,13 @@ for model in multi-neg multi-neg50 multi-hw; do
 done
 
 # Storages (docs/RESULTS.md, "Storage"): 0.2.0 is multi-hw's "intermediate"; the four on multi-neg50 too.
+# 0.3.0 is multi-hw-gene0.5's "intermediate".
 store() {  # model, name, then convert flags
   local model=$1 name=$2; shift 2
   "$BIOTAG" convert --model "$RUNS/$model" --out "$RUNS/$model-$name" "$@"
   evaluate "$model-$name"
 }
-for model in multi-neg50 multi-hw; do
+for model in multi-neg50 multi-hw multi-hw-gene0.5; do
   store $model intermediate --weights f16 --weights-for word_embeddings=int8 --weights-for intermediate=int8-g32
   store $model attention --weights f16 --weights-for word_embeddings=int8 --weights-for attention=int8-g32
 done

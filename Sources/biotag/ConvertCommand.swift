@@ -27,6 +27,11 @@ struct Convert: ParsableCommand {
             + "Keeps the layers that lose accuracy in int8 precise at a few MiB each.", valueName: "PART=FORM"))
     var weightsFor: [String] = []
 
+    @Option(name: .customLong("label-bias"), help: ArgumentHelp(
+        "Add DELTA to one label's logit bias in a head's classifier, e.g. gene:O=1 (repeatable). "
+            + "A positive DELTA on O makes the head tag less: a decision threshold, to be chosen on devel (docs/RESULTS.md).", valueName: "TASK:LABEL=DELTA"))
+    var labelBias: [String] = []
+
     @Option(help: ArgumentHelp("Name the output model in its tasks.json (annotation runs record it).", valueName: "name"))
     var name: String?
 
@@ -37,6 +42,9 @@ struct Convert: ParsableCommand {
         for text in weightsFor where StoragePlan.rule(text) == nil {
             throw ValidationError("--weights-for \(text): expected PART=FORM with FORM one of \(WeightStorage.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        for text in labelBias where LabelBias(text) == nil {
+            throw ValidationError("--label-bias \(text): expected TASK:LABEL=DELTA with DELTA a finite number, e.g. gene:O=1")
+        }
     }
 
     func run() throws {
@@ -44,6 +52,11 @@ struct Convert: ParsableCommand {
         var (tensors, metadata, source) = try ModelRewrite.tensors(of: model) { _ in true }
         // Only the storage changes here: a converted model computes in fp32 (`biotag quantize` sets the precision).
         metadata[ComputePrecision.metadataKey] = nil
+        if !labelBias.isEmpty {
+            let biases = labelBias.compactMap(LabelBias.init)
+            try LabelBias.apply(biases, to: &tensors, model: model)
+            metadata[LabelBias.metadataKey] = ((metadata[LabelBias.metadataKey].map { [$0] } ?? []) + biases.map(\.description)).joined(separator: ", ")
+        }
         try ModelRewrite.write(plan.convert(tensors), metadata: metadata.merging(["biotag.weights": plan.description]) { $1 },
                                from: model, to: out, source: source, summary: "\(plan.description) weights")
         if name != nil || modelVersion != nil {
@@ -54,6 +67,47 @@ struct Convert: ParsableCommand {
                 file.modelVersion = modelVersion ?? file.modelVersion
                 try file.write(to: tasksPath)
             } catch { throw CommandError("\(tasksPath): cannot set the name and version: \(error)") }
+        }
+    }
+}
+
+/// `--label-bias TASK:LABEL=DELTA`: a shift of one label's logit in a head's classifier bias.
+struct LabelBias: CustomStringConvertible {
+    /// The file metadata that lists every shift a model's biases carry.
+    static let metadataKey = "biotag.label-bias"
+
+    let task: String
+    let label: String
+    let delta: Float
+
+    init?(_ text: String) {
+        guard let colon = text.firstIndex(of: ":"), let equals = text.lastIndex(of: "="), colon < equals else { return nil }
+        let task = String(text[..<colon]), label = String(text[text.index(after: colon)..<equals])
+        guard !task.isEmpty, !label.isEmpty, let delta = Float(text[text.index(after: equals)...]), delta.isFinite else { return nil }
+        (self.task, self.label, self.delta) = (task, label, delta)
+    }
+
+    var description: String { "\(task):\(label)=\(delta >= 0 ? "+" : "")\(delta)" }
+
+    /// Adds each shift to the fp32 bias of its head's classifier among `tensors`.
+    static func apply(_ biases: [LabelBias], to tensors: inout [TensorRecord], model: String) throws {
+        let path = (model as NSString).appendingPathComponent("tasks.json")
+        let specs: [TaskSpec]
+        do { specs = try TaskFile.load(path: path).tasks } catch { throw CommandError("--label-bias needs the model's heads: \(error.description)") }
+        for bias in biases {
+            guard let spec = specs.first(where: { $0.name == bias.task }) else {
+                throw CommandError("--label-bias \(bias.task):…: \(path) has no task '\(bias.task)' (tasks: \(specs.map(\.name).joined(separator: ", ")))")
+            }
+            guard let index = spec.labels.firstIndex(of: bias.label) else {
+                throw CommandError("--label-bias \(bias.task):\(bias.label): task '\(bias.task)' has no label '\(bias.label)' (labels: \(spec.labels.joined(separator: ", ")))")
+            }
+            let name = (spec.tensors["classifier"] ?? "") + ".bias"
+            guard let slot = tensors.firstIndex(where: { $0.name == name }), tensors[slot].dtype == .f32, tensors[slot].shape == [spec.labels.count] else {
+                throw CommandError("--label-bias \(bias.task):\(bias.label): the model has no fp32 tensor \(name) of \(spec.labels.count) values")
+            }
+            var values = tensors[slot].bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            values[index] += bias.delta
+            tensors[slot] = TensorRecord(name: name, shape: [values.count], floats: values)
         }
     }
 }

@@ -53,6 +53,30 @@ import TestSupport
             let micro = try #require((task["lenient"] as? [String: Any])?["micro"] as? [String: Any])
             #expect(abs((micro["f1"] as? Double ?? 0) - f1[task["task"] as! String]!) <= 0.01)
         }
+
+        // A large bias on the disease head's O: it tags nothing; the chemical head is untouched.
+        let biased = try BiotagCommand.run(["convert", "--model", out + "/model", "--out", out + "/biased", "--weights", "f32", "--label-bias", "disease:O=100"])
+        #expect(biased.status == 0, "\(biased.stderr)")
+        let file = try SafetensorsFile(path: out + "/biased/model.safetensors")
+        #expect(file.header.metadata["biotag.label-bias"] == "disease:O=+100.0")
+        let source = try SafetensorsFile(path: out + "/model/model.safetensors")
+        let (before, after) = (try source.floats("heads.disease.classifier.bias").array, try file.floats("heads.disease.classifier.bias").array)
+        #expect(after[0] == before[0] + 100 && after[1...] == before[1...])
+        let silenced = try BiotagCommand.run(["eval", "--model", out + "/biased", "--data", data, "--split", "test", "--json"])
+        let silencedTasks = try #require((try JSONSerialization.jsonObject(with: silenced.stdout) as? [String: Any])?["tasks"] as? [[String: Any]])
+        for task in silencedTasks {
+            let micro = try #require((task["lenient"] as? [String: Any])?["micro"] as? [String: Any])
+            let name = task["task"] as! String
+            #expect(micro["f1"] as? Double == (name == "disease" ? 0 : f1[name]), "\(name)")
+        }
+        for (bias, message) in [("gene:O=1", "has no task 'gene' (tasks: disease, chemical)"),
+                                ("disease:B-Gene=1", "task 'disease' has no label 'B-Gene' (labels: O, B-Disease, I-Disease)"),
+                                ("disease=1", "expected TASK:LABEL=DELTA"), ("disease:O=inf", "expected TASK:LABEL=DELTA")] {
+            let bad = try BiotagCommand.run(["convert", "--model", out + "/model", "--out", out + "/bad", "--weights", "f32", "--label-bias", bias])
+            #expect(bad.status != 0)
+            #expect(bad.stderr.contains(message), "\(bad.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out + "/bad/model.safetensors"))
+        }
     }
 
     @Test func badInputGivesOneLineErrors() throws {
