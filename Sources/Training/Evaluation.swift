@@ -128,3 +128,31 @@ public struct ConfusionCell: Sendable, Encodable {
         try container.encode(partial, forKey: .partial); try container.encode(share, forKey: .share)
     }
 }
+
+/// One head over every other corpus, except those of a type it legitimately overlaps with
+/// (`overlappingTaskPairs`): how many of all their gold entities it tags, fully or partly.
+public struct ConfusionTotal: Sendable, Encodable {
+    public let head: String
+    public let corpora: [String]
+    public let entities: Int
+    public let tagged: Int
+    public var share: Double { entities == 0 ? 0 : Double(tagged) / Double(entities) }
+
+    /// One total for each of `heads` that has cells, in that order.
+    public static func totals(_ cells: [ConfusionCell], heads: [String]) -> [ConfusionTotal] {
+        heads.filter { head in cells.contains { $0.head == head } }.map { head in
+            let counted = cells.filter { $0.head == head && !overlappingTaskPairs.contains([head, $0.corpus]) }
+            return ConfusionTotal(head: head, corpora: counted.map(\.corpus), entities: counted.reduce(0) { $0 + $1.entities },
+                                  tagged: counted.reduce(0) { $0 + $1.full + $1.partial })
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case head, corpora, entities, tagged, share }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(head, forKey: .head); try container.encode(corpora, forKey: .corpora)
+        try container.encode(entities, forKey: .entities); try container.encode(tagged, forKey: .tagged)
+        try container.encode(share, forKey: .share)
+    }
+}

@@ -103,7 +103,8 @@ struct Eval: ParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let report = EvalReport(model: model.directory, split: split, decoding: decoding, tasks: scores, confusion: confusion ? cells : nil)
+            let report = EvalReport(model: model.directory, split: split, decoding: decoding, tasks: scores, confusion: confusion ? cells : nil,
+                                    confusionTotals: confusion ? ConfusionTotal.totals(cells, heads: loaded.tasks.map(\.name)) : nil)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
@@ -122,7 +123,8 @@ struct Eval: ParsableCommand {
         if confusion {
             print("\nconfusion: share of each corpus's gold entities (columns) that a head (rows) tags, fully or partly")
             let names = corpora.map(\.name)
-            print("head".padding(toLength: 20, withPad: " ", startingAt: 0) + names.map { String($0.prefix(9)).leftPadded(10) }.joined())
+            print("head".padding(toLength: 20, withPad: " ", startingAt: 0) + names.map { String($0.prefix(9)).leftPadded(10) }.joined() + "all others".leftPadded(12))
+            let totals = ConfusionTotal.totals(cells, heads: loaded.tasks.map(\.name))
             for (_, task) in tokenHeads where scored.contains(where: { $0.name == task.name }) {
                 var line = task.name.padding(toLength: 20, withPad: " ", startingAt: 0)
                 for name in names {
@@ -133,9 +135,10 @@ struct Eval: ParsableCommand {
                         line += "—".leftPadded(10)
                     }
                 }
+                if let total = totals.first(where: { $0.head == task.name }) { line += String(format: "%11.1f%%", 100 * total.share) }
                 print(line)
             }
-            print("* a pair of types that legitimately overlap")
+            print("* a pair of types that legitimately overlap; \"all others\": every corpus but the head's own and those pairs")
         }
         printError("evaluated in \(seconds) s")
     }
@@ -148,6 +151,13 @@ struct EvalReport: Encodable {
     let decoding: String
     let tasks: [TaskScore]
     let confusion: [ConfusionCell]?
+    /// Per head, over every other corpus but the overlapping types.
+    let confusionTotals: [ConfusionTotal]?
+
+    enum CodingKeys: String, CodingKey {
+        case model, split, decoding, tasks, confusion
+        case confusionTotals = "confusion_totals"
+    }
 }
 
 /// The inference engine as a `TokenScorer`.

@@ -74,4 +74,21 @@ import Training
         #expect(partly.entities == 3 && partly.full == 0 && partly.partial == 1)
         #expect(abs(partly.share - 1.0 / 3.0) < 1e-12)
     }
+
+    /// A head's total adds up its cells over the other corpora, leaving out the types it
+    /// legitimately overlaps with (cell and cell_type).
+    @Test func confusionTotalsLeaveOutOverlappingTypes() {
+        let chemical = [LabelledSentence(words: ["a", "b", "c"], labels: ["B-Chemical", "O", "B-Chemical"], line: 1)]
+        let disease = [LabelledSentence(words: ["a", "b"], labels: ["B-Disease", "I-Disease"], line: 1)]
+        let cellType = [LabelledSentence(words: ["a"], labels: ["B-CL"], line: 1)]
+        let cells = [ConfusionCell(head: "cell", corpus: "chemical", gold: chemical, predicted: [["B-Cell", "O", "O"]]),
+                     ConfusionCell(head: "cell", corpus: "disease", gold: disease, predicted: [["O", "O"]]),
+                     ConfusionCell(head: "cell", corpus: "cell_type", gold: cellType, predicted: [["B-Cell"]]),
+                     ConfusionCell(head: "disease", corpus: "chemical", gold: chemical, predicted: [["O", "O", "B-Disease"]])]
+        let totals = ConfusionTotal.totals(cells, heads: ["disease", "cell", "species"])
+        #expect(totals.map(\.head) == ["disease", "cell"])
+        #expect(totals[1].corpora == ["chemical", "disease"] && totals[1].entities == 3 && totals[1].tagged == 1)
+        #expect(abs(totals[1].share - 1.0 / 3.0) < 1e-12)
+        #expect(totals[0].entities == 2 && totals[0].tagged == 1 && totals[0].share == 0.5)
+    }
 }

@@ -41,6 +41,14 @@ import TestSupport
         let confusion = try #require(report["confusion"] as? [[String: Any]])
         #expect(confusion.count == 2)
         for cell in confusion { #expect((cell["share"] as? Double ?? 1) < 0.05, "\(cell)") }
+        // Each head's total over the other corpora: here one corpus each, so its cell.
+        let totals = try #require(report["confusion_totals"] as? [[String: Any]])
+        #expect(totals.compactMap { $0["head"] as? String } == ["disease", "chemical"])
+        for total in totals {
+            let cell = try #require(confusion.first { ($0["head"] as? String) == (total["head"] as? String) })
+            #expect((total["corpora"] as? [String]) == [cell["corpus"] as! String])
+            #expect((total["entities"] as? Int) == (cell["entities"] as? Int) && (total["share"] as? Double) == (cell["share"] as? Double))
+        }
 
         // int8 storage: a quarter of the size, the same scores within 0.01 here.
         let converted = try BiotagCommand.run(["convert", "--model", out + "/model", "--out", out + "/int8", "--weights", "int8"])
