@@ -28,8 +28,15 @@ public struct TokenClassificationHead: Sendable {
     ///   - logits: `[rows, labels.count]`, written.
     ///   - scratch: `[rows, hiddenSize]` for the MLP's inner layer.
     public func apply(_ hidden: UnsafePointer<Float>, rows: Int, gemm: GemmRunner, scratch: UnsafeMutablePointer<Float>, logits: UnsafeMutablePointer<Float>) throws(DNNLError) {
-        if let dense {
-            try gemm.linear(hidden, rows: rows, dense, into: scratch, epilogue: activation.epilogue)
+        try apply(hidden, rows: rows, inner: dense.map { .fp32($0) }, gemm: gemm, scratch: scratch, logits: logits)
+    }
+
+    /// - Parameter inner: the MLP's first layer as the caller runs it (`dense`, or its int8
+    ///   form in an int8 runner); nil for `.linear`.
+    public func apply(_ hidden: UnsafePointer<Float>, rows: Int, inner: DenseWeight?, gemm: GemmRunner, scratch: UnsafeMutablePointer<Float>,
+                      logits: UnsafeMutablePointer<Float>) throws(DNNLError) {
+        if let inner {
+            try gemm.linear(hidden, rows: rows, inner, into: scratch, epilogue: activation.epilogue)
             try gemm.linear(scratch, rows: rows, classifier, into: logits)
         } else {
             try gemm.linear(hidden, rows: rows, classifier, into: logits)

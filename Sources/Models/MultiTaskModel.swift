@@ -150,21 +150,27 @@ public final class MultiTaskRunner: @unchecked Sendable {
     private var headScratch = ScratchSlot()
     private var fusedScratch = ScratchSlot()
     private let fused: FusedHeadLayers?
-    /// The MLP token heads' first layers as this runner runs them alone: int8 (quantized per
-    /// output row as they load) when the encoder runs int8, like the fused layer.
-    private let innerLayers: [String: DenseWeight]
+    /// Whether the heads' first layers run int8 (they follow the encoder).
+    private let int8Heads: Bool
+    /// In int8, the MLP token heads' first layers for a head run alone (outside the fused
+    /// layer), quantized per output row the first time that head runs alone.
+    private var quantizedInnerLayers: [String: DenseWeight] = [:]
 
     public init(model: MultiTaskModel, threads: Int = 1) throws(DNNLError) {
         self.model = model
         encoder = try EncoderRunner(weights: model.encoder, threads: threads)
-        let int8 = model.encoder.precision == .int8
-        fused = FusedHeadLayers(model.tasks, hidden: model.config.hiddenSize, int8: int8)
-        var inner: [String: DenseWeight] = [:]
-        for task in model.tasks {
-            guard case let .token(head) = task.head, let dense = head.dense else { continue }
-            inner[task.name] = int8 ? .int8(QuantizedLinearWeight(quantizing: dense)) : .fp32(dense)
-        }
-        innerLayers = inner
+        int8Heads = model.encoder.precision == .int8
+        fused = FusedHeadLayers(model.tasks, hidden: model.config.hiddenSize, int8: int8Heads)
+    }
+
+    /// A token head's first layer as this runner runs it alone.
+    private func innerLayer(_ task: String, _ head: TokenClassificationHead) -> DenseWeight? {
+        guard let dense = head.dense else { return nil }
+        guard int8Heads else { return .fp32(dense) }
+        if let quantized = quantizedInnerLayers[task] { return quantized }
+        let quantized = DenseWeight.int8(QuantizedLinearWeight(quantizing: dense))
+        quantizedInnerLayers[task] = quantized
+        return quantized
     }
 
     public func shutdown() { encoder.shutdown() }
@@ -187,12 +193,10 @@ public final class MultiTaskRunner: @unchecked Sendable {
                 let out = FloatBuffer(count: rows * head.labels.count)
                 if let inner, let fused, let slot = fused.names.firstIndex(of: task.name) {
                     try encoder.gemm.linear(inner + fused.offsets[slot], rows: rows, head.classifier, into: out.pointer, inputStride: fused.width)
-                } else if let dense = innerLayers[task.name] {
-                    let buffer = headScratch.take(rows * dense.outFeatures)
-                    try encoder.gemm.linear(hidden, rows: rows, dense, into: buffer, epilogue: head.activation.epilogue)
-                    try encoder.gemm.linear(buffer, rows: rows, head.classifier, into: out.pointer)
                 } else {
-                    try head.apply(hidden, rows: rows, gemm: encoder.gemm, scratch: headScratch.take(rows * model.config.hiddenSize), logits: out.pointer)
+                    let inner = innerLayer(task.name, head)
+                    try head.apply(hidden, rows: rows, inner: inner, gemm: encoder.gemm, scratch: headScratch.take(rows * (inner?.outFeatures ?? 0)),
+                                   logits: out.pointer)
                 }
                 logits[task.name] = out.array
             case let .sequence(head):
