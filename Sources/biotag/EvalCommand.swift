@@ -40,6 +40,12 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print one JSON object instead of tables.")
     var json = false
 
+    @Option(help: ArgumentHelp("""
+        Also write each scored head's labels to <folder>/<task>.<split>.tsv: word, gold label and predicted label per \
+        line, tab-separated, a blank line between sentences (an IOB file whose last column is the prediction).
+        """, valueName: "folder"))
+    var predictions: String?
+
     func validate() throws {
         guard ["train", "devel", "test"].contains(split) else { throw ValidationError("--split must be train, devel or test, got '\(split)'") }
         guard Decoding(rawValue: decoding) != nil else { throw ValidationError("--decoding must be argmax or viterbi, got '\(decoding)'") }
@@ -73,6 +79,11 @@ struct Eval: ParsableCommand {
         }
         guard !corpora.isEmpty else { throw CommandError("\(data): no folder named like a head (\(tokenHeads.map(\.element.name).joined(separator: ", "))) holds \(split).tsv") }
         let scored = corpora.filter { requested?.contains($0.name) ?? true }
+        if let predictions {
+            do { try FileManager.default.createDirectory(atPath: predictions, withIntermediateDirectories: true) } catch {
+                throw CommandError("--predictions: cannot create the folder \(predictions): \(error.localizedDescription)")
+            }
+        }
         let runner = try MultiTaskRunner(model: loaded, threads: threads)
         defer { runner.shutdown() }
         let scorer = RunnerScorer(runner: runner)
@@ -93,6 +104,12 @@ struct Eval: ParsableCommand {
                 if head == entry.head {
                     if scored.contains(where: { $0.head == head }) {
                         scores.append(try score(task: headName, gold: entry.corpus.sentences, predicted: predictions.labels[slot]))
+                        if let folder = self.predictions {
+                            let path = (folder as NSString).appendingPathComponent("\(headName).\(split).tsv")
+                            do { try predictionLines(entry.corpus.sentences, predictions.labels[slot]).write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                                throw CommandError("--predictions: cannot write \(path): \(error.localizedDescription)")
+                            }
+                        }
                     }
                 } else {
                     cells.append(ConfusionCell(head: headName, corpus: entry.name, gold: entry.corpus.sentences, predicted: predictions.labels[slot]))
@@ -142,6 +159,16 @@ struct Eval: ParsableCommand {
         }
         printError("evaluated in \(seconds) s")
     }
+}
+
+/// `biotag eval --predictions`: `word<TAB>gold<TAB>predicted` per word, a blank line after each sentence.
+func predictionLines(_ sentences: [LabelledSentence], _ predicted: [[String]]) -> String {
+    var text = ""
+    for (sentence, labels) in zip(sentences, predicted) {
+        for (index, word) in sentence.words.enumerated() { text += "\(word)\t\(sentence.labels[index])\t\(labels[index])\n" }
+        text += "\n"
+    }
+    return text
 }
 
 /// `biotag eval --json`.

@@ -50,6 +50,22 @@ import TestSupport
             #expect((total["entities"] as? Int) == (cell["entities"] as? Int) && (total["share"] as? Double) == (cell["share"] as? Double))
         }
 
+        // --predictions: one IOB file per scored head, the corpus's words and gold labels beside the
+        // predictions that were scored.
+        let predicted = try BiotagCommand.run(["eval", "--model", out + "/model", "--data", data, "--split", "test", "--tasks", "disease",
+                                               "--predictions", out + "/predictions"])
+        #expect(predicted.status == 0, "\(predicted.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/predictions/chemical.test.tsv"))
+        let goldLines = try String(contentsOfFile: data + "/disease/test.tsv", encoding: .utf8).split(separator: "\n")
+        let lines = try String(contentsOfFile: out + "/predictions/disease.test.tsv", encoding: .utf8).split(separator: "\n")
+        #expect(lines.map { $0.split(separator: "\t").prefix(2).joined(separator: "\t") } == goldLines.map(String.init))
+        let columns = lines.map { $0.split(separator: "\t") }
+        #expect(columns.allSatisfy { $0.count == 3 })
+        let diseaseCounts = try #require(((tasks[0]["lenient"] as? [String: Any])?["counts"] as? [String: Any])?["Disease"] as? [String: Any])
+        #expect(columns.filter { $0[2] == "B-Disease" }.count == diseaseCounts["predicted"] as? Int)
+        let unwritable = try BiotagCommand.run(["eval", "--model", out + "/model", "--data", data, "--predictions", data + "/disease/test.tsv"])
+        #expect(unwritable.status != 0 && unwritable.stderr.contains("--predictions: cannot create the folder"), "\(unwritable.stderr)")
+
         // int8 storage: a quarter of the size, the same scores within 0.01 here.
         let converted = try BiotagCommand.run(["convert", "--model", out + "/model", "--out", out + "/int8", "--weights", "int8"])
         #expect(converted.status == 0, "\(converted.stderr)")
