@@ -31,7 +31,7 @@ import Testing
                 case .f32: 0
                 case .f16: abs(values[index]) / 1024
                 case .bf16: abs(values[index]) / 256
-                case .int8, .int8g32: (group.map(abs).max() ?? 0) / 254 * 1.0001
+                case .int8, .int8g32: (group.map(abs).max() ?? 0) / 254 * (1 + 1 / 1024)  // fp16 scale rounded up
                 }
                 #expect(abs(weight[index] - values[index]) <= bound, "\(storage) [\(row), \(column)]")
             }
@@ -53,6 +53,21 @@ import Testing
         #expect(converted["encoder.layer.0.attention.weight"]?.dtype == .f16)
         #expect(converted["encoder.layer.0.intermediate.dense.weight"]?.dtype == .i8 && converted["encoder.layer.0.intermediate.dense.weight.scale"]?.shape == [64])
         #expect(converted["heads.x.dense.weight"]?.dtype == .f32 && converted["encoder.layer.0.LayerNorm.weight"]?.dtype == .f32)
+    }
+
+    /// int8 scales are stored fp16, rounded up so no value clips, unless one falls outside fp16's
+    /// normal range; then the tensor's scales are fp32, and either way the values read back.
+    @Test(arguments: [(Float(0.5), DType.f16), (1e-4, .f32), (1e7, .f32)]) func scalesAreHalfWhereTheyFit(magnitude: Float, dtype: DType) throws {
+        let values = (0..<64).map { Float($0 % 7 - 3) / 3 * magnitude }
+        for storage in [WeightStorage.int8, .int8g32] {
+            let converted = storage.encode(TensorRecord(name: "w.weight", shape: [2, 32], floats: values))
+            #expect(converted.map(\.name) == ["w.weight", "w.weight.scale"] && converted[1].dtype == dtype, "\(storage) \(magnitude)")
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-scales-\(UUID().uuidString).safetensors").path
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            try SafetensorsWriter.write(converted, to: path)
+            let read = try SafetensorsFile(path: path).floats("w.weight").array
+            for (value, original) in zip(read, values) { #expect(abs(value - original) <= magnitude / 254 * (1 + 1 / 1024)) }
+        }
     }
 
     @Test func mismatchedScalesAreRefused() throws {
