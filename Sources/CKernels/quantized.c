@@ -99,19 +99,6 @@ void biotag_dequantize_rows(const int *acc, int rows, int cols, int ldacc,
     }
 }
 
-BIOTAG_MULTIVERSION
-void biotag_gram_accumulate(const float *x, int rows, int width, int ld, double *gram) {
-    for (int r = 0; r < rows; r++) {
-        const float *row = x + (size_t)r * ld;
-        for (int i = 0; i < width; i++) {
-            const double xi = row[i];
-            if (xi == 0.0) continue;
-            double *g = gram + (size_t)i * width;
-            for (int j = i; j < width; j++) g[j] += xi * (double)row[j];
-        }
-    }
-}
-
 // fp32 -> bf16, rounding to nearest even (NaN stays NaN), for the bf16 GEMMs' activations.
 BIOTAG_MULTIVERSION
 void biotag_f32_to_bf16(const float *x, int rows, int cols, int ld, unsigned short *out, int ldo) {

@@ -143,26 +143,16 @@ public final class ActivationRanges: @unchecked Sendable {
 
     /// [layer][part] → per-channel maximum of |input|.
     public private(set) var maxima: [[[Float]]]
-    /// [layer][part] → for the parts asked for, the upper triangle of Σ x xᵀ over every input
-    /// row recorded (`[width, width]` row-major, below the diagonal unset): the Hessian GPTQ
-    /// weighs rounding errors with.
-    public private(set) var grams: [[[Double]?]]
     /// Tokens recorded.
     public private(set) var tokens = 0
 
-    public init(config: EncoderConfig, grams gramParts: Set<Part> = []) {
+    public init(config: EncoderConfig) {
         let widths = [config.hiddenSize, config.hiddenSize, config.hiddenSize, config.intermediateSize]
         maxima = (0..<config.layers).map { _ in widths.map { [Float](repeating: 0, count: $0) } }
-        grams = (0..<config.layers).map { _ in
-            Part.allCases.map { gramParts.contains($0) ? [Double](repeating: 0, count: widths[$0.rawValue] * widths[$0.rawValue]) : nil }
-        }
     }
 
     func record(layer: Int, part: Part, _ x: UnsafePointer<Float>, rows: Int, width: Int) {
         if layer == 0 && part == .queryKeyValue { tokens += rows }
-        if grams[layer][part.rawValue] != nil {
-            grams[layer][part.rawValue]!.withUnsafeMutableBufferPointer { accumulateGram(x, rows: rows, width: width, into: $0.baseAddress!) }
-        }
         maxima[layer][part.rawValue].withUnsafeMutableBufferPointer { maximum in
             for row in 0..<rows {
                 let values = x + row * width

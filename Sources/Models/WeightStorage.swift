@@ -25,9 +25,7 @@ public enum WeightStorage: String, Sendable, CaseIterable {
     }
 
     /// One rank-2 weight in this storage: the tensor, plus its scales for the int8 forms.
-    /// - Parameter factor: for the int8 forms, the layer's input statistics: GPTQ rounding
-    ///   instead of round-to-nearest (ignored when its width is not the tensor's).
-    public func encode(_ tensor: TensorRecord, factor: GPTQFactor? = nil) -> [TensorRecord] {
+    public func encode(_ tensor: TensorRecord) -> [TensorRecord] {
         let values = tensor.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         switch self {
         case .f32:
@@ -46,17 +44,22 @@ public enum WeightStorage: String, Sendable, CaseIterable {
             let rows = tensor.shape[0], width = tensor.shape[1]
             let group = self == .int8g32 && width % 32 == 0 ? 32 : width
             let groups = width / group
-            let rounding = Int8Rounding(rows: rows, width: width, group: group)
-            let usable = factor.flatMap { $0.width == width ? $0 : nil }
+            let largest = (0..<(rows * groups)).map { index in values[(index * group)..<((index + 1) * group)].reduce(Float(0)) { max($0, abs($1)) } }
             // Scales are stored fp16 (half the bytes of fp32: 0.2 MB of the default model's FFN
             // layers) when every one is a normal fp16 number: each is rounded up to the next fp16
             // value before quantizing, so the stored scale is exactly the one the int8 values were
             // made with and no value clips; the step grows by at most 2^-10. Otherwise fp32.
-            let half = rounding.round(values, factor: usable, halfScales: true)
-            let (quantized, scales) = half ?? rounding.round(values, factor: usable, halfScales: false)!
+            let halfScales = largest.map { $0 > 0 ? Float16.roundedUp($0 / 127) : 1 }
+            let halves = halfScales.allSatisfy { $0.isNormal && $0.isFinite }
+            let scales = halves ? halfScales.map(Float.init) : largest.map { $0 > 0 ? $0 / 127 : 1 }
+            var quantized = [Int8](repeating: 0, count: values.count)
+            for index in 0..<(rows * groups) {
+                let scale = scales[index]
+                for i in (index * group)..<((index + 1) * group) { quantized[i] = Int8((values[i] / scale).rounded().clamped(to: -127...127)) }
+            }
             let scaleName = tensor.name + SafetensorsFile.scaleSuffix, scaleShape = groups == 1 ? [rows] : [rows, groups]
-            let scaleRecord = half != nil
-                ? TensorRecord(name: scaleName, dtype: .f16, shape: scaleShape, bytes: scales.map { Float16($0).bitPattern }.withUnsafeBufferPointer { Data(buffer: $0) })
+            let scaleRecord = halves
+                ? TensorRecord(name: scaleName, dtype: .f16, shape: scaleShape, bytes: halfScales.map(\.bitPattern).withUnsafeBufferPointer { Data(buffer: $0) })
                 : TensorRecord(name: scaleName, shape: scaleShape, floats: scales)
             return [TensorRecord(name: tensor.name, dtype: .i8, shape: tensor.shape, bytes: quantized.withUnsafeBufferPointer { Data(buffer: $0) }), scaleRecord]
         }
@@ -88,18 +91,12 @@ public struct StoragePlan: Sendable, CustomStringConvertible {
 
     /// Rewrites the rank-2 `.weight` tensors (dense layers and embedding tables) by the plan;
     /// biases and LayerNorm parameters stay fp32.
-    /// - Parameter factors: by tensor name, the GPTQ factors of layers stored int8.
-    public func convert(_ tensors: [TensorRecord], factors: [String: GPTQFactor] = [:]) -> [TensorRecord] {
+    public func convert(_ tensors: [TensorRecord]) -> [TensorRecord] {
         tensors.flatMap { tensor -> [TensorRecord] in
-            guard Self.isConverted(tensor) else { return [tensor] }
-            return storage(for: tensor.name).encode(tensor, factor: factors[tensor.name])
+            guard tensor.dtype == .f32, tensor.shape.count == 2, tensor.name.hasSuffix(".weight"), !tensor.name.contains("LayerNorm"),
+                  !tensor.name.contains("layer_norm") else { return [tensor] }
+            return storage(for: tensor.name).encode(tensor)
         }
-    }
-
-    /// Whether `convert` rewrites a tensor: fp32, rank 2, a `.weight` but not LayerNorm's.
-    public static func isConverted(_ tensor: TensorRecord) -> Bool {
-        tensor.dtype == .f32 && tensor.shape.count == 2 && tensor.name.hasSuffix(".weight") && !tensor.name.contains("LayerNorm")
-            && !tensor.name.contains("layer_norm")
     }
 
     public var description: String {

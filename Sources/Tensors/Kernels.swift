@@ -24,9 +24,3 @@ public func addLayerNorm(
 ) {
     biotag_add_layernorm(x, residual, Int32(rows), Int32(width), gamma, beta, epsilon)
 }
-
-/// `gram[i · width + j] += Σ_r x[r, i] · x[r, j]` for `j ≥ i`: the upper triangle of xᵀx (in
-/// double) over `rows` rows of `width` values, for GPTQ's input statistics.
-public func accumulateGram(_ x: UnsafePointer<Float>, rows: Int, width: Int, into gram: UnsafeMutablePointer<Double>) {
-    biotag_gram_accumulate(x, Int32(rows), Int32(width), Int32(width), gram)
-}

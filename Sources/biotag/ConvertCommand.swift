@@ -32,15 +32,6 @@ struct Convert: ParsableCommand {
             + "A positive DELTA on O makes the head tag less: a decision threshold, to be chosen on devel (docs/RESULTS.md).", valueName: "TASK:LABEL=DELTA"))
     var labelBias: [String] = []
 
-    @Option(help: ArgumentHelp(
-        "Sentences to calibrate the encoder's int8-stored layers on: an IOB file (token<TAB>label lines) or plain text, one sentence per line (repeatable: the sentences are shared out evenly over the files).",
-        discussion: "Each linear layer of the encoder that the plan stores as int8 or int8-g32 is rounded by GPTQ (each rounding error moved onto the weights not yet rounded, weighed by the layer's inputs on these sentences) instead of to the nearest value: its outputs stay closer to fp32. Embedding tables and heads are rounded to nearest.",
-        valueName: "file"))
-    var calibration: [String] = []
-
-    @Option(help: "Calibrate on at most this many sentences.")
-    var calibrationLimit: Int = 512
-
     @Option(help: ArgumentHelp("Name the output model in its tasks.json (annotation runs record it).", valueName: "name"))
     var name: String?
 
@@ -48,7 +39,6 @@ struct Convert: ParsableCommand {
     var modelVersion: String?
 
     func validate() throws {
-        guard calibrationLimit >= 1 else { throw ValidationError("--calibration-limit must be at least 1") }
         for text in weightsFor where StoragePlan.rule(text) == nil {
             throw ValidationError("--weights-for \(text): expected PART=FORM with FORM one of \(WeightStorage.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -67,10 +57,8 @@ struct Convert: ParsableCommand {
             try LabelBias.apply(biases, to: &tensors, model: model)
             metadata[LabelBias.metadataKey] = ((metadata[LabelBias.metadataKey].map { [$0] } ?? []) + biases.map(\.description)).joined(separator: ", ")
         }
-        let factors = calibration.isEmpty ? [:] : try Self.gptqFactors(model: model, plan: plan, tensors: tensors, files: calibration, limit: calibrationLimit)
-        let description = plan.description + (factors.isEmpty ? "" : " (int8 encoder layers by GPTQ)")
-        try ModelRewrite.write(plan.convert(tensors, factors: factors), metadata: metadata.merging(["biotag.weights": description]) { $1 },
-                               from: model, to: out, source: source, summary: "\(description) weights")
+        try ModelRewrite.write(plan.convert(tensors), metadata: metadata.merging(["biotag.weights": plan.description]) { $1 },
+                               from: model, to: out, source: source, summary: "\(plan.description) weights")
         if name != nil || modelVersion != nil {
             let tasksPath = (out as NSString).appendingPathComponent("tasks.json")
             do {
@@ -80,49 +68,6 @@ struct Convert: ParsableCommand {
                 try file.write(to: tasksPath)
             } catch { throw CommandError("\(tasksPath): cannot set the name and version: \(error)") }
         }
-    }
-}
-
-extension Convert {
-    /// The GPTQ factor of every encoder linear layer the plan stores as int8, by tensor name,
-    /// from the fp32 model's inputs to it on the calibration sentences.
-    static func gptqFactors(model directory: String, plan: StoragePlan, tensors: [TensorRecord], files: [String], limit: Int) throws -> [String: GPTQFactor] {
-        let model: MultiTaskModel
-        do { model = try MultiTaskModel(directory: directory, precision: .fp32) } catch { throw CommandError(error.description) }
-        if model.weightsFile.names.contains(where: { $0.hasSuffix(EncoderWeights.smoothSuffix) }) {
-            throw CommandError("--calibration: \(directory) is smoothed for int8 GEMMs (`biotag quantize --calibration`): convert its fp32 source instead")
-        }
-        let names = EncoderWeights.Names(file: model.weightsFile, architecture: model.config.architecture)
-        let parts = names.layerParts
-        let layerParts: [(ActivationRanges.Part, String)] = [(.queryKeyValue, parts.0), (.queryKeyValue, parts.1), (.queryKeyValue, parts.2),
-                                                             (.attentionOutput, parts.3), (.intermediate, parts.5), (.output, parts.6)]
-        let byName = Dictionary(tensors.map { ($0.name, $0) }) { first, _ in first }
-        var wanted: [(layer: Int, part: ActivationRanges.Part, name: String)] = []
-        for layer in 0..<model.config.layers {
-            for (part, prefix) in layerParts {
-                let name = names.layer(layer, prefix) + ".weight"
-                guard let tensor = byName[name], StoragePlan.isConverted(tensor), [.int8, .int8g32].contains(plan.storage(for: name)) else { continue }
-                wanted.append((layer, part, name))
-            }
-        }
-        guard !wanted.isEmpty else {
-            throw CommandError("--calibration: the plan (\(plan.description)) stores no encoder linear layer as int8 or int8-g32, the layers GPTQ rounds")
-        }
-        let sentences = try Calibration.sentences(files: files, limit: limit)
-        let measured = try Calibration.measure(model, sentences: sentences, grams: Set(wanted.map(\.part)))
-        printError("GPTQ for \(wanted.count) layers, calibrated on \(sentences.count) sentences (\(measured.tokens) tokens) from \(files.joined(separator: ", "))")
-        var factors: [String: GPTQFactor] = [:]
-        var shared: [String: GPTQFactor] = [:]  // Q, K and V read the same input
-        for entry in wanted {
-            let key = "\(entry.layer).\(entry.part.rawValue)"
-            guard let gram = measured.grams[entry.layer][entry.part.rawValue],
-                  let factor = shared[key] ?? GPTQFactor(gram: gram, width: Int(Double(gram.count).squareRoot())) else {
-                throw CommandError("--calibration: the inputs of \(entry.name) give no usable Hessian (not positive definite even damped): calibrate on more sentences")
-            }
-            shared[key] = factor
-            factors[entry.name] = factor
-        }
-        return factors
     }
 }
 

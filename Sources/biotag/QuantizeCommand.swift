@@ -76,8 +76,26 @@ struct Quantize: ParsableCommand {
         if model.weightsFile.names.contains(where: { $0.hasSuffix(EncoderWeights.smoothSuffix) }) {
             throw CommandError("\(directory) is already smoothed by an earlier calibration: quantize its fp32 source instead")
         }
-        let sentences = try Calibration.sentences(files: files, limit: limit)
-        let ranges = try Calibration.measure(model, sentences: sentences)
+        var sentences: [String] = []
+        let share = max(1, limit / files.count)
+        for path in files {
+            guard let data = FileManager.default.contents(atPath: path) else { throw CommandError("\(path): cannot read the calibration sentences") }
+            guard let text = String(validating: data, as: UTF8.self) else { throw CommandError("\(path): invalid UTF-8") }
+            let isIOB = text.split(separator: "\n", maxSplits: 50).contains { $0.contains("\t") }
+            let found = isIOB ? try IOBSentences.read(path: path) : text.split(separator: "\n").map(String.init)
+            let usable = found.filter { !$0.allSatisfy(\.isWhitespace) }
+            guard !usable.isEmpty else { throw CommandError("\(path): no calibration sentences") }
+            sentences += usable.prefix(share)
+        }
+        let runner: EncoderRunner
+        do { runner = try EncoderRunner(weights: model.encoder, threads: 2) } catch { throw CommandError("\(error)") }
+        defer { runner.shutdown() }
+        let ranges = ActivationRanges(config: model.config)
+        runner.ranges = ranges
+        let ids = sentences.map { model.tokenizer.truncate(model.tokenizer.encode($0), maxLength: min(128, model.config.maxPositions)).ids }
+        for start in stride(from: 0, to: ids.count, by: 16) {
+            _ = try runner.forward(PackedBatch(Array(ids[start..<min(start + 16, ids.count)])))
+        }
         printError("calibrated on \(sentences.count) sentences (\(ranges.tokens) tokens) from \(files.joined(separator: ", "))")
 
         let names = EncoderWeights.Names(file: model.weightsFile, architecture: model.config.architecture)

@@ -78,25 +78,6 @@ import TestSupport
             #expect(abs((micro["f1"] as? Double ?? 0) - f1[task["task"] as! String]!) <= 0.01)
         }
 
-        // GPTQ: the encoder's int8 layers (2 blocks × Q, K, V, attention output, FFN in, FFN out)
-        // rounded against their inputs on calibration sentences; the same scores within 0.01.
-        let calibrated = try BiotagCommand.run(["convert", "--model", out + "/model", "--out", out + "/gptq", "--weights", "int8-g32",
-                                                "--calibration", data + "/disease/train.tsv", "--calibration", data + "/chemical/train.tsv"])
-        #expect(calibrated.status == 0 && calibrated.stderr.contains("GPTQ for 12 layers, calibrated on 96 sentences"), "\(calibrated.stderr)")
-        #expect(try SafetensorsFile(path: out + "/gptq/model.safetensors").header.metadata["biotag.weights"] == "int8-g32 (int8 encoder layers by GPTQ)")
-        let calibratedEval = try BiotagCommand.run(["eval", "--model", out + "/gptq", "--data", data, "--split", "test", "--json"])
-        let calibratedTasks = try #require((try JSONSerialization.jsonObject(with: calibratedEval.stdout) as? [String: Any])?["tasks"] as? [[String: Any]])
-        for task in calibratedTasks {
-            let micro = try #require((task["lenient"] as? [String: Any])?["micro"] as? [String: Any])
-            #expect(abs((micro["f1"] as? Double ?? 0) - f1[task["task"] as! String]!) <= 0.01)
-        }
-        for (arguments, message) in [(["--weights", "f16", "--calibration", data + "/disease/train.tsv"], "stores no encoder linear layer as int8"),
-                                     (["--weights", "int8", "--calibration", data + "/missing.tsv"], "missing.tsv: cannot read the calibration sentences")] {
-            let bad = try BiotagCommand.run(["convert", "--model", out + "/model", "--out", out + "/bad"] + arguments)
-            #expect(bad.status != 0 && bad.stderr.contains(message), "\(bad.stderr)")
-            #expect(!FileManager.default.fileExists(atPath: out + "/bad/model.safetensors"))
-        }
-
         // A large bias on the disease head's O: it tags nothing; the chemical head is untouched.
         let biased = try BiotagCommand.run(["convert", "--model", out + "/model", "--out", out + "/biased", "--weights", "f32", "--label-bias", "disease:O=100"])
         #expect(biased.status == 0, "\(biased.stderr)")

@@ -52,10 +52,6 @@ void biotag_dequantize_rows(const int *acc, int rows, int cols, int ldacc,
                             const float *w_scales, const int *w_sums, const float *bias,
                             float *y, int ldy, int activation);
 
-/// gram[i * width + j] += sum over the rows of x[r, i] * x[r, j], for j >= i (the upper triangle
-/// of x^T x, in double): a linear layer's input statistics for GPTQ (`biotag convert --calibration`).
-void biotag_gram_accumulate(const float *x, int rows, int width, int ld, double *gram);
-
 /// fp32 -> bf16 (round to nearest even) of a [rows, cols] block, row strides ld and ldo.
 void biotag_f32_to_bf16(const float *x, int rows, int cols, int ld, unsigned short *out, int ldo);
 
