@@ -57,7 +57,7 @@ evaluate multi-hw --confusion
 # The same recipe with twice the negatives for the gene head (not chosen: gene F1 falls).
 train multi-gene --tasks "$ALL" --alpha 0.5 --negative-rate 0.5 --negative-rate-for gene=1 --head-word-share 0.5 --epochs 4 --devel-limit 1000
 evaluate multi-gene --confusion
-# The default model 0.3.0: multi-hw with a bias on the gene head's O, chosen on devel among these.
+# The default model 0.3.x: multi-hw with a bias on the gene head's O, chosen on devel among these.
 for delta in 0.5 0.75 1.0; do
   "$BIOTAG" convert --model "$RUNS/multi-hw" --out "$RUNS/multi-hw-gene$delta" --weights f32 --label-bias gene:O=$delta
 done
@@ -88,6 +88,26 @@ for model in multi-neg50 multi-hw multi-hw-gene0.5; do
 done
 store multi-neg50 f16 --weights f16 --weights-for word_embeddings=int8
 store multi-neg50 ffn-out --weights f16 --weights-for word_embeddings=int8 --weights-for .output.dense=int8-g32 --weights-for attention.output=f16
+
+# 0.3.1's storage (docs/RESULTS.md, "Storage"): each candidate's predictions against fp32 on devel
+# and test, word by word; chosen by the fewest devel entities differing among those that fit.
+predictions() {  # model: F1 and predictions on devel and test
+  for split in devel test; do
+    "$BIOTAG" eval --model "$RUNS/$1" --data "$DATA" --split $split --json --predictions "$RUNS/$1.pred" > "$RUNS/$1.$split.json"
+  done
+}
+predictions multi-hw-gene0.5
+for plan in "f16" "emb8 word_embeddings=int8" "inter8 intermediate=int8-g32" \
+            "emb8-inter8 word_embeddings=int8 intermediate=int8-g32" \
+            "emb8g-inter8 word_embeddings=int8-g32 intermediate=int8-g32" \
+            "emb8g-inter8-pos8 word_embeddings=int8-g32 intermediate=int8-g32 position_embeddings=int8"; do
+  set -- $plan
+  name=$1; shift
+  "$BIOTAG" convert --model "$RUNS/multi-hw-gene0.5" --out "$RUNS/store-$name" --weights f16 $(for rule in "$@"; do echo --weights-for $rule; done)
+  predictions store-$name
+  python3 bench/prediction_diff.py "$RUNS/multi-hw-gene0.5.pred" "$RUNS/store-$name.pred"
+done
+# (0.3.0's row in RESULTS was stored with fp32 scales, as biotag convert wrote them before fa0d320.)
 
 # The confusion pairs RESULTS splits into nested, pathological formations and other hits.
 for pair in "multi-hw disease anatomy" "multi-hw anatomy disease" "multi-hw cell cellular_component" \

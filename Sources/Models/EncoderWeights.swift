@@ -183,21 +183,27 @@ extension SafetensorsFile {
     }
 }
 
-/// An embedding table as the encoder reads it: fp32, or int8 with one scale per row as
-/// `biotag convert` and `biotag quantize` store it, read in place (a row is widened only when a
-/// token looks it up, so the table stays a quarter of its fp32 size in memory).
+/// An embedding table as the encoder reads it: fp32, or int8 with one scale per row or per group
+/// of consecutive values of a row (`[rows]` or `[rows, groups]`, fp32 or fp16) as `biotag convert`
+/// and `biotag quantize` store it, read in place (a row is widened only when a token looks it up,
+/// so the table stays a quarter of its fp32 size in memory).
 public enum EmbeddingTable: @unchecked Sendable {
     case fp32(FloatTensor)
-    case int8(values: UnsafePointer<Int8>, scales: FloatTensor, width: Int, owner: AnyObject)
+    /// `scales`: `groups` per row, each for `width / groups` consecutive values.
+    case int8(values: UnsafePointer<Int8>, scales: FloatTensor, groups: Int, width: Int, owner: AnyObject)
 
     init(file: SafetensorsFile, name: String, rows: Int, width: Int) throws(ModelLoadError) {
         let scaleName = name + SafetensorsFile.scaleSuffix
         if let info = file.header.tensors[name], info.dtype == .i8, info.shape == [rows, width],
-           let scaleInfo = file.header.tensors[scaleName], scaleInfo.shape == [rows] {
-            let scales = try file.parameter(scaleName, shape: [rows])
+           let scaleInfo = file.header.tensors[scaleName], scaleInfo.shape.first == rows, scaleInfo.shape.count <= 2 {
+            let groups = scaleInfo.shape.count == 2 ? scaleInfo.shape[1] : 1
+            guard groups > 0, width % groups == 0 else {
+                throw .weights(.wrongShape(file: file.path, tensor: scaleName, expected: [rows, groups], found: scaleInfo.shape))
+            }
+            let scales = try file.parameter(scaleName, shape: scaleInfo.shape)
             do {
                 let raw = try file.rawBytes(name)
-                self = .int8(values: raw.baseAddress!.assumingMemoryBound(to: Int8.self), scales: scales, width: width, owner: file)
+                self = .int8(values: raw.baseAddress!.assumingMemoryBound(to: Int8.self), scales: scales, groups: groups, width: width, owner: file)
             } catch { throw .weights(error) }
         } else {
             self = .fp32(try file.parameter(name, shape: [rows, width]))
@@ -206,14 +212,18 @@ public enum EmbeddingTable: @unchecked Sendable {
 
     /// Writes the row of `id` (as fp32) into `out`.
     @inline(__always)
-    func copy(row id: Int, into out: UnsafeMutablePointer<Float>, width: Int) {
+    public func copy(row id: Int, into out: UnsafeMutablePointer<Float>, width: Int) {
         switch self {
         case .fp32(let table):
             out.update(from: table.pointer + id * width, count: width)
-        case .int8(let values, let scales, _, _):
+        case .int8(let values, let scales, let groups, _, _):
             let row = values + id * width
-            let scale = scales.pointer[id]
-            for i in 0..<width { out[i] = Float(row[i]) * scale }
+            let rowScales = scales.pointer + id * groups
+            let size = width / groups
+            for group in 0..<groups {
+                let scale = rowScales[group]
+                for i in (group * size)..<((group + 1) * size) { out[i] = Float(row[i]) * scale }
+            }
         }
     }
 }

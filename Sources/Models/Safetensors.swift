@@ -197,7 +197,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             for i in 0..<count { buffer.pointer[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16) }
             return FloatTensor(shape: info.shape, buffer: buffer)
         case .i8 where header.tensors[name + Self.scaleSuffix] != nil && !info.shape.isEmpty:
-            // Stored with fp32 scales per row ([rows]) or per group of consecutive values within a
+            // Stored with fp32 or fp16 scales per row ([rows]) or per group of consecutive values within a
             // row ([rows, groups]): value = int8 · scale of its group.
             let rows = info.shape[0]
             let rowSize = rows == 0 ? 0 : count / rows

@@ -18,6 +18,22 @@ import TestSupport
         #expect(model.name == "bioner-minilm-8" && model.version != nil)
     }
 
+    /// The int8 word embeddings (one scale per 32 values) stay int8 in memory, a quarter of fp32,
+    /// and each row a token looks up widens to the values the file holds.
+    @Test func wordEmbeddingsStayInt8InMemory() throws {
+        let model = try MultiTaskModel(directory: Self.directory)
+        guard case .int8(_, _, let groups, let width, _) = model.encoder.wordEmbeddings else {
+            Issue.record("the word embeddings were widened to fp32 as the model loaded"); return
+        }
+        #expect(groups == 12 && width == 384)
+        let table = try model.weightsFile.floats("bert.embeddings.word_embeddings.weight").array
+        var row = [Float](repeating: 0, count: width)
+        for id in [0, 101, 2023, 30521] {
+            row.withUnsafeMutableBufferPointer { model.encoder.wordEmbeddings.copy(row: id, into: $0.baseAddress!, width: width) }
+            #expect(row == Array(table[(id * width)..<((id + 1) * width)]), "row \(id)")
+        }
+    }
+
     /// `type:text` of every entity `biotag annotate` finds in one text with the default model, run
     /// from the repository without `--model`.
     static func entities(in text: String) throws -> Set<String> {
