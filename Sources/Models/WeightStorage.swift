@@ -14,8 +14,8 @@ public enum WeightStorage: String, Sendable, CaseIterable {
     /// half a step (row max / 254, rounded up to fp16) of its fp32 value.
     case int8
     /// Symmetric int8 with one scale per 32 consecutive values of a row (`<name>.scale`,
-    /// `[rows, width / 32]`, fp16 or fp32 as for `int8`): 26.6% of the size, the step set by the group's largest value rather
-    /// than the row's.
+    /// `[rows, width / 32]`, fp16 or fp32 as for `int8`): 26.6% of the size, the step set by the
+    /// group's largest value rather than the row's.
     case int8g32 = "int8-g32"
 
     /// Rewrites the rank-2 `.weight` tensors (dense layers and embedding tables) of a model's
