@@ -166,13 +166,13 @@ public struct EncoderWeights: Sendable {
 extension SafetensorsFile {
     /// A model parameter of the shape the config implies, as fp32.
     func parameter(_ name: String, shape: [Int]) throws(ModelLoadError) -> FloatTensor {
-        do {
-            return try floats(name, shape: shape)
-        } catch let .wrongShape(file, tensor, expected, found) {
-            throw .shapeMismatch(file: file, tensor: tensor, expected: expected, found: found)
-        } catch {
-            throw .weights(error)
-        }
+        do { return try floats(name, shape: shape) } catch { throw Self.loadError(error) }
+    }
+
+    /// A file's error as the model loader reports it: a wrong shape as `shapeMismatch`.
+    static func loadError(_ error: SafetensorsError) -> ModelLoadError {
+        if case let .wrongShape(file, tensor, expected, found) = error { return .shapeMismatch(file: file, tensor: tensor, expected: expected, found: found) }
+        return .weights(error)
     }
 
     /// The `<prefix>.weight` `[out, in]` and `<prefix>.bias` `[out]` of a dense layer.
@@ -194,13 +194,10 @@ public enum EmbeddingTable: @unchecked Sendable {
 
     init(file: SafetensorsFile, name: String, rows: Int, width: Int) throws(ModelLoadError) {
         let scaleName = name + SafetensorsFile.scaleSuffix
-        if let info = file.header.tensors[name], info.dtype == .i8, info.shape == [rows, width],
-           let scaleInfo = file.header.tensors[scaleName], scaleInfo.shape.first == rows, scaleInfo.shape.count <= 2 {
-            let groups = scaleInfo.shape.count == 2 ? scaleInfo.shape[1] : 1
-            guard groups > 0, width % groups == 0 else {
-                throw .weights(.wrongShape(file: file.path, tensor: scaleName, expected: [rows, groups], found: scaleInfo.shape))
-            }
-            let scales = try file.parameter(scaleName, shape: scaleInfo.shape)
+        if let info = file.header.tensors[name], info.dtype == .i8, info.shape == [rows, width], file.header.tensors[scaleName] != nil {
+            let layout: (shape: [Int], groups: Int)
+            do { layout = try file.int8ScaleLayout(of: name) } catch { throw SafetensorsFile.loadError(error) }
+            let (scales, groups) = (try file.parameter(scaleName, shape: layout.shape), layout.groups)
             do {
                 let raw = try file.rawBytes(name)
                 self = .int8(values: raw.baseAddress!.assumingMemoryBound(to: Int8.self), scales: scales, groups: groups, width: width, owner: file)

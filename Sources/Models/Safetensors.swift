@@ -201,11 +201,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             // row ([rows, groups]): value = int8 · scale of its group.
             let rows = info.shape[0]
             let rowSize = rows == 0 ? 0 : count / rows
-            let scaleShape = try self.info(name + Self.scaleSuffix).shape
-            let groups = scaleShape.count == 2 ? scaleShape[1] : 1
-            guard scaleShape.first == rows, scaleShape.count <= 2, groups > 0, rowSize % groups == 0 else {
-                throw .wrongShape(file: path, tensor: name + Self.scaleSuffix, expected: [rows, groups], found: scaleShape)
-            }
+            let (scaleShape, groups) = try int8ScaleLayout(of: name)
             let scales = try floats(name + Self.scaleSuffix, shape: scaleShape)
             let groupSize = rowSize / groups
             let buffer = FloatBuffer(count: count)
@@ -220,6 +216,20 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     /// The per-row scales of an I8-stored weight `w` are the F32 tensor `w` + this suffix.
     public static let scaleSuffix = ".scale"
+
+    /// The shape of an I8-stored weight's scales (`[rows]`, or `[rows, groups]` for groups of
+    /// consecutive values of a row) and the groups per row, checked against the weight.
+    public func int8ScaleLayout(of name: String) throws(SafetensorsError) -> (shape: [Int], groups: Int) {
+        let info = try info(name)
+        let rows = info.shape.first ?? 0
+        let rowSize = rows == 0 ? 0 : info.elementCount / rows
+        let shape = try self.info(name + Self.scaleSuffix).shape
+        let groups = shape.count == 2 ? shape[1] : 1
+        guard shape.first == rows, shape.count <= 2, groups > 0, rowSize % groups == 0 else {
+            throw .wrongShape(file: path, tensor: name + Self.scaleSuffix, expected: [rows, groups], found: shape)
+        }
+        return (shape, groups)
+    }
 
     /// An integer tensor (I8, I32, I64) widened to `Int`.
     public func integers(_ name: String) throws(SafetensorsError) -> [Int] {

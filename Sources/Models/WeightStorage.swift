@@ -50,7 +50,7 @@ public enum WeightStorage: String, Sendable, CaseIterable {
             // value before quantizing, so the stored scale is exactly the one the int8 values were
             // made with and no value clips; the step grows by at most 2^-10. Otherwise fp32.
             let halfScales = largest.map { $0 > 0 ? Float16.roundedUp($0 / 127) : 1 }
-            let halves = halfScales.allSatisfy { $0.isNormal && $0.isFinite }
+            let halves = halfScales.allSatisfy(\.isNormal)
             let scales = halves ? halfScales.map(Float.init) : largest.map { $0 > 0 ? $0 / 127 : 1 }
             var quantized = [Int8](repeating: 0, count: values.count)
             for index in 0..<(rows * groups) {
