@@ -53,54 +53,64 @@ struct BenchEncode: ParsableCommand {
         let tokenCount = sequences.reduce(0) { $0 + $1.count }
         printError("\(texts.count) sentences, \(tokenCount) tokens (mean \(String(format: "%.1f", Double(tokenCount) / Double(texts.count)))); tokenizer \(Int(Double(tokenCount) / tokenizeSeconds)) tokens/s")
 
-        var results: [BenchResult] = []
         let modelName = (loaded.directory as NSString).lastPathComponent
-        for precision in bench.precisions {
-            let directory = try ModelVariants.directory(of: loaded.directory, for: precision)
-            defer { if directory != loaded.directory { try? FileManager.default.removeItem(atPath: directory) } }
-            // Each configuration loads the model afresh, so that its memory figure is its own:
-            // the model, its runners' packed weights, primitives and scratch, at their peak.
-            func load() throws -> MultiTaskModel {
-                do { return try MultiTaskModel(directory: directory, precision: precision) } catch { throw CommandError(error.description) }
-            }
-            var configurations: [() throws -> BenchResult] = [{
-                let model = try load()
-                return try EncoderBench.latency(model: model, sequences: sequences, threads: threads, repeats: repeats, name: modelName, mode: model.encoder.precision.rawValue)
-            }]
-            // Throughput: one worker splitting each operation, and independent single-threaded workers.
-            for (workers, perWorker) in [(1, threads)] + (threads > 1 ? [(threads, 1)] : []) {
-                configurations.append {
+        // One round: every biotag configuration, then the references, so that a ratio compares
+        // figures taken minutes apart at most; with --rounds the report gives medians of rounds.
+        func measureRound() throws -> BenchReport {
+            var results: [BenchResult] = []
+            for precision in bench.precisions {
+                let directory = try ModelVariants.directory(of: loaded.directory, for: precision)
+                defer { if directory != loaded.directory { try? FileManager.default.removeItem(atPath: directory) } }
+                // Each configuration loads the model afresh, so that its memory figure is its own:
+                // the model, its runners' packed weights, primitives and scratch, at their peak.
+                func load() throws -> MultiTaskModel {
+                    do { return try MultiTaskModel(directory: directory, precision: precision) } catch { throw CommandError(error.description) }
+                }
+                var configurations: [() throws -> BenchResult] = [{
                     let model = try load()
-                    return try EncoderBench.throughput(model: model, sequences: sequences, batchSize: batchSize, workers: workers, threads: perWorker,
-                                                       repeats: repeats, name: modelName, mode: model.encoder.precision.rawValue)
+                    return try EncoderBench.latency(model: model, sequences: sequences, threads: threads, repeats: repeats, name: modelName, mode: model.encoder.precision.rawValue)
+                }]
+                // Throughput: one worker splitting each operation, and independent single-threaded workers.
+                for (workers, perWorker) in [(1, threads)] + (threads > 1 ? [(threads, 1)] : []) {
+                    configurations.append {
+                        let model = try load()
+                        return try EncoderBench.throughput(model: model, sequences: sequences, batchSize: batchSize, workers: workers, threads: perWorker,
+                                                           repeats: repeats, name: modelName, mode: model.encoder.precision.rawValue)
+                    }
+                }
+                let size = ModelVariants.weightsMiB(directory)
+                for configuration in configurations {
+                    var (result, memory) = try ProcessMemory.measure(configuration)
+                    result.sizeMiB = size
+                    result.memoryMiB = memory
+                    printError("  \(result.name): \(String(format: "%.3f", result.msPerSentence)) ms/sentence")
+                    results.append(result)
                 }
             }
-            let size = ModelVariants.weightsMiB(directory)
-            for configuration in configurations {
-                var (result, memory) = try ProcessMemory.measure(configuration)
-                result.sizeMiB = size
-                result.memoryMiB = memory
-                printError("  \(result.name): \(String(format: "%.3f", result.msPerSentence)) ms/sentence")
-                results.append(result)
-            }
-        }
 
-        var references: [ReferenceResult] = []
-        var referenceTokenizer: Double?
-        var referenceNote: String?
-        if reference != "none" {
-            do {
-                let output = try ReferenceRunner.run(script: bench.referenceScript, model: loaded.directory, sentences: path, ids: sequences, limit: bench.limit, threads: threads, batchSizes: [1, batchSize], runtimes: reference)
-                references = output.results
-                referenceTokenizer = output.tokenizer?.tokensPerSecond
-            } catch {
-                referenceNote = "reference not measured: \(error)"
-                printError(referenceNote!)
+            var references: [ReferenceResult] = []
+            var referenceTokenizer: Double?
+            var referenceNote: String?
+            if reference != "none" {
+                do {
+                    let output = try ReferenceRunner.run(script: bench.referenceScript, model: loaded.directory, sentences: path, ids: sequences, limit: bench.limit, threads: threads, batchSizes: [1, batchSize], runtimes: reference)
+                    references = output.results
+                    referenceTokenizer = output.tokenizer?.tokensPerSecond
+                } catch {
+                    referenceNote = "reference not measured: \(error)"
+                    printError(referenceNote!)
+                }
             }
+            return BenchReport(model: modelName, sentences: texts.count, tokens: tokenCount, threads: threads,
+                               tokenizerTokensPerSecond: Double(tokenCount) / tokenizeSeconds, referenceTokenizerTokensPerSecond: referenceTokenizer,
+                               results: results, references: references, note: referenceNote)
         }
-        let report = BenchReport(model: modelName, sentences: texts.count, tokens: tokenCount, threads: threads,
-                                 tokenizerTokensPerSecond: Double(tokenCount) / tokenizeSeconds, referenceTokenizerTokensPerSecond: referenceTokenizer,
-                                 results: results, references: references, note: referenceNote)
+        var rounds: [BenchReport] = []
+        for round in 1...bench.rounds {
+            if bench.rounds > 1 { printError("round \(round) of \(bench.rounds)") }
+            rounds.append(try measureRound())
+        }
+        let report = BenchReport(medianOf: rounds)
         if json { print(report.json()) } else { print(report.table()) }
     }
 }
@@ -122,6 +132,11 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Timed passes over the sentences per configuration; the median pass is reported.")
     var repeats: Int = 3
 
+    @Option(help: ArgumentHelp(
+        "Times to measure everything, biotag and then the reference, in turn.",
+        discussion: "Figures are the medians over the rounds, and each ratio is the median of the rounds' own ratios (their range is shown): on a shared machine the reference and biotag then meet the same minutes."))
+    var rounds: Int = 1
+
     @Option(help: "Precisions to measure (comma-separated: fp32, int8, bf16; bf16 runs in fp32 where the CPU lacks AVX512-BF16).")
     var modes: String = "fp32,int8"
 
@@ -132,6 +147,7 @@ struct BenchOptions: ParsableArguments {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         for mode in modes.split(separator: ",") where ComputePrecision(rawValue: String(mode)) == nil {
             throw ValidationError("--modes: unknown precision '\(mode)' (fp32, int8, bf16)")

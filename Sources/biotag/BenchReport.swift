@@ -79,12 +79,70 @@ struct BenchReport {
     let results: [BenchResult]
     let references: [ReferenceResult]
     let note: String?
+    /// The rounds this report is the median of (empty when it is a single round).
+    private(set) var rounds: [BenchReport] = []
+
+    init(model: String, sentences: Int, tokens: Int, threads: Int, tokenizerTokensPerSecond: Double, referenceTokenizerTokensPerSecond: Double?,
+         results: [BenchResult], references: [ReferenceResult], note: String?) {
+        self.model = model; self.sentences = sentences; self.tokens = tokens; self.threads = threads
+        self.tokenizerTokensPerSecond = tokenizerTokensPerSecond; self.referenceTokenizerTokensPerSecond = referenceTokenizerTokensPerSecond
+        self.results = results; self.references = references; self.note = note
+    }
+
+    /// The medians of rounds that measured the same configurations in the same order: every
+    /// figure is its median over the rounds, and every ratio the median of the rounds' ratios.
+    init(medianOf rounds: [BenchReport]) {
+        precondition(!rounds.isEmpty, "no rounds")
+        let first = rounds[0]
+        guard rounds.count > 1 else { self = first; return }
+        let results = first.results.indices.map { index in
+            var result = first.results[index]
+            let measured = rounds.map { $0.results[index] }
+            result.msPerSentence = median(measured.map(\.msPerSentence))!
+            result.p50 = median(measured.compactMap(\.p50))
+            result.p99 = median(measured.compactMap(\.p99))
+            result.memoryMiB = median(measured.compactMap(\.memoryMiB))
+            return result
+        }
+        // A reference may have failed in some rounds: match them by name.
+        var references: [ReferenceResult] = []
+        for name in rounds.flatMap({ $0.references.map(\.name) }) where !references.contains(where: { $0.name == name }) {
+            let measured = rounds.compactMap { $0.references.first { $0.name == name } }
+            let sample = measured[0]
+            references.append(ReferenceResult(
+                runtime: sample.runtime, batch: sample.batch, msPerSentence: median(measured.map(\.msPerSentence))!,
+                p50Ms: median(measured.compactMap(\.p50Ms)), p99Ms: median(measured.compactMap(\.p99Ms)),
+                sentencesPerSecond: median(measured.map(\.sentencesPerSecond))!, notes: sample.notes,
+                sizeMiB: sample.sizeMiB, memoryMiB: median(measured.compactMap(\.memoryMiB))))
+        }
+        let notes = rounds.enumerated().compactMap { round, report in report.note.map { "round \(round + 1): \($0)" } }
+        self.init(model: first.model, sentences: first.sentences, tokens: first.tokens, threads: first.threads,
+                  tokenizerTokensPerSecond: median(rounds.map(\.tokenizerTokensPerSecond))!,
+                  referenceTokenizerTokensPerSecond: median(rounds.compactMap(\.referenceTokenizerTokensPerSecond)),
+                  results: results, references: references, note: notes.isEmpty ? nil : notes.joined(separator: "\n"))
+        self.rounds = rounds
+    }
 
     /// biotag's time over the reference's at the same batch size (< 1: biotag is faster);
     /// `samePrecision` keeps the references of the result's precision (bf16 against fp32).
+    /// Over rounds: the median of the rounds' own ratios.
     func ratios(_ result: BenchResult, samePrecision: Bool = false) -> [(String, Double)] {
-        references.filter { $0.batch == result.batch && (!samePrecision || $0.precision == (result.mode == "int8" ? "int8" : "fp32")) }
-            .map { ("\($0.runtime)", result.msPerSentence / $0.msPerSentence) }
+        ratioRanges(result, samePrecision: samePrecision).map { ($0.runtime, $0.median) }
+    }
+
+    /// Each reference's ratio with, over rounds, the lowest and highest of the rounds' ratios.
+    func ratioRanges(_ result: BenchResult, samePrecision: Bool = false) -> [(runtime: String, median: Double, perRound: [Double])] {
+        guard !rounds.isEmpty, let index = results.firstIndex(where: { $0.name == result.name }) else {
+            return references.filter { $0.batch == result.batch && (!samePrecision || $0.precision == (result.mode == "int8" ? "int8" : "fp32")) }
+                .map { ($0.runtime, result.msPerSentence / $0.msPerSentence, [result.msPerSentence / $0.msPerSentence]) }
+        }
+        let perRound = rounds.map { $0.ratioRanges($0.results[index], samePrecision: samePrecision) }
+        var runtimes: [String] = []
+        for ratios in perRound { for entry in ratios where !runtimes.contains(entry.runtime) { runtimes.append(entry.runtime) } }
+        return runtimes.map { runtime in
+            let values = perRound.compactMap { $0.first { $0.runtime == runtime }?.median }
+            return (runtime, median(values)!, values)
+        }
     }
 
     func table() -> String {
@@ -92,7 +150,11 @@ struct BenchReport {
         if let reference = referenceTokenizerTokensPerSecond {
             tokenizerLine += String(format: ", Hugging Face tokenizers (Rust) %d tokens/s: %.1f×", Int(reference), tokenizerTokensPerSecond / reference)
         }
-        var lines = ["model \(model): \(sentences) sentences, \(tokens) tokens, \(threads) cores", tokenizerLine, ""]
+        var lines = ["model \(model): \(sentences) sentences, \(tokens) tokens, \(threads) cores", tokenizerLine]
+        if !rounds.isEmpty {
+            lines.append("medians of \(rounds.count) rounds (each: biotag, then the references); a ratio is the median of the rounds' ratios (lowest–highest)")
+        }
+        lines.append("")
         lines.append("configuration".padding(toLength: 52, withPad: " ", startingAt: 0)
             + "ms/sentence      p50      p99  sentences/s   MiB file  MiB added   time vs reference (same precision)")
         func cell(_ value: Double?, _ width: Int = 9, _ format: String = "%.3f") -> String {
@@ -105,7 +167,10 @@ struct BenchReport {
                 + cell(size, 11, "%.1f") + cell(memory, 11, "%.0f") + "   " + ratios
         }
         for result in results {
-            let ratioText = ratios(result, samePrecision: true).map { String(format: "%@ %.2f×", $0.0, $0.1) }.joined(separator: ", ")
+            let ratioText = ratioRanges(result, samePrecision: true).map { entry in
+                String(format: "%@ %.2f×", entry.runtime, entry.median)
+                    + (entry.perRound.count > 1 ? String(format: " (%.2f–%.2f)", entry.perRound.min()!, entry.perRound.max()!) : "")
+            }.joined(separator: ", ")
             lines.append(row(result.name, result.msPerSentence, result.p50, result.p99, result.sizeMiB, result.memoryMiB, ratioText))
         }
         for reference in references {
@@ -136,7 +201,9 @@ struct BenchReport {
             configuration["mode"] = result.mode
             if let size = result.sizeMiB { configuration["size_mib"] = size }
             if let memory = result.memoryMiB { configuration["memory_mib"] = memory }
-            configuration["ratios"] = Dictionary(ratios(result), uniquingKeysWith: { a, _ in a })
+            let ranges = ratioRanges(result)
+            configuration["ratios"] = Dictionary(ranges.map { ($0.runtime, $0.median) }, uniquingKeysWith: { a, _ in a })
+            if !rounds.isEmpty { configuration["round_ratios"] = Dictionary(ranges.map { ($0.runtime, $0.perRound) }, uniquingKeysWith: { a, _ in a }) }
             return configuration
         }
         configurations += references.map { reference in
@@ -147,11 +214,19 @@ struct BenchReport {
             if let memory = reference.memoryMiB { configuration["memory_mib"] = memory }
             return configuration
         }
-        var object: [String: Any] = ["model": model, "sentences": sentences, "tokens": tokens, "threads": threads,
+        var object: [String: Any] = ["model": model, "sentences": sentences, "tokens": tokens, "threads": threads, "rounds": max(1, rounds.count),
                                      "tokenizer_tokens_per_second": tokenizerTokensPerSecond, "configurations": configurations]
         if let reference = referenceTokenizerTokensPerSecond { object["reference_tokenizer_tokens_per_second"] = reference }
         if let note { object["note"] = note }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
+}
+
+/// The median of `values` (the mean of the middle two for an even count), nil when empty.
+func median(_ values: [Double]) -> Double? {
+    guard !values.isEmpty else { return nil }
+    let sorted = values.sorted()
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }

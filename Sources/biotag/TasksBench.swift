@@ -35,74 +35,128 @@ struct BenchTasks: ParsableCommand {
         let (path, texts) = try bench.texts()
         let (threads, batchSize, repeats) = (bench.threads, bench.batchSize, bench.repeats)
 
-        var results: [BenchResult] = []
         var heads = 0
-        var idsForReference: [[Int32]] = []
-        for mode in bench.precisions {
-            let loaded: MultiTaskModel
-            do { loaded = try MultiTaskModel(directory: directory, precision: mode) } catch { throw CommandError(error.description) }
-            heads = loaded.tasks.filter { if case .token = $0.head { true } else { false } }.count
-            guard heads >= 1 else { throw CommandError("\(directory) has no token-classification heads") }
-            let sequences = texts.map { loaded.tokenizer.truncate(loaded.tokenizer.encode($0), maxLength: loaded.config.maxPositions).ids }
-            let name = (directory as NSString).lastPathComponent
-            let label = "\(loaded.encoder.precision.rawValue), \(heads) heads"
-            results.append(try EncoderBench.latency(model: loaded, sequences: sequences, threads: threads, repeats: repeats, name: name, mode: label, heads: true))
-            if threads > 1 {
-                results.append(try EncoderBench.throughput(model: loaded, sequences: sequences, batchSize: batchSize, workers: threads, threads: 1,
+        // One round: every biotag configuration, then the reference (see BenchOptions.rounds).
+        func measureRound() throws -> TasksRound {
+            var results: [BenchResult] = []
+            var idsForReference: [[Int32]] = []
+            for mode in bench.precisions {
+                let loaded: MultiTaskModel
+                do { loaded = try MultiTaskModel(directory: directory, precision: mode) } catch { throw CommandError(error.description) }
+                heads = loaded.tasks.filter { if case .token = $0.head { true } else { false } }.count
+                guard heads >= 1 else { throw CommandError("\(directory) has no token-classification heads") }
+                let sequences = texts.map { loaded.tokenizer.truncate(loaded.tokenizer.encode($0), maxLength: loaded.config.maxPositions).ids }
+                let name = (directory as NSString).lastPathComponent
+                let label = "\(loaded.encoder.precision.rawValue), \(heads) heads"
+                results.append(try EncoderBench.latency(model: loaded, sequences: sequences, threads: threads, repeats: repeats, name: name, mode: label, heads: true))
+                if threads > 1 {
+                    results.append(try EncoderBench.throughput(model: loaded, sequences: sequences, batchSize: batchSize, workers: threads, threads: 1,
+                                                               repeats: repeats, name: name, mode: label, heads: true))
+                }
+                results.append(try EncoderBench.throughput(model: loaded, sequences: sequences, batchSize: batchSize, workers: 1, threads: threads,
                                                            repeats: repeats, name: name, mode: label, heads: true))
+                idsForReference = sequences
             }
-            results.append(try EncoderBench.throughput(model: loaded, sequences: sequences, batchSize: batchSize, workers: 1, threads: threads,
-                                                       repeats: repeats, name: name, mode: label, heads: true))
-            idsForReference = sequences
-        }
-        var reference: ReferenceResult?
-        var note: String?
-        if !noReference {
-            let base = referenceModel ?? BiotagHome.model("all-MiniLM-L6-v2")
-            do {
-                let output = try ReferenceRunner.run(script: bench.referenceScript, model: base, sentences: path, ids: idsForReference, limit: bench.limit, threads: threads,
-                                                     batchSizes: [1], runtimes: "torch-tasks", extra: ["--tasks", "\(heads)"])
-                reference = output.results.first
-            } catch {
-                note = "reference not measured: \(error)"
-                printError(note!)
+            var round = TasksRound(results: results)
+            if !noReference {
+                let base = referenceModel ?? BiotagHome.model("all-MiniLM-L6-v2")
+                do {
+                    let output = try ReferenceRunner.run(script: bench.referenceScript, model: base, sentences: path, ids: idsForReference, limit: bench.limit, threads: threads,
+                                                         batchSizes: [1], runtimes: "torch-tasks", extra: ["--tasks", "\(heads)"])
+                    round.reference = output.results.first
+                } catch {
+                    round.note = "reference not measured: \(error)"
+                    printError(round.note!)
+                }
             }
+            return round
         }
-        print(json ? Self.json(results, reference: reference, heads: heads, sentences: texts.count, threads: threads, note: note)
-                   : Self.table(results, reference: reference, heads: heads, sentences: texts.count, threads: threads, note: note))
+        var rounds: [TasksRound] = []
+        for round in 1...bench.rounds {
+            if bench.rounds > 1 { printError("round \(round) of \(bench.rounds)") }
+            rounds.append(try measureRound())
+        }
+        let summary = TasksRound(medianOf: rounds)
+        print(json ? Self.json(summary, heads: heads, sentences: texts.count, threads: threads)
+                   : Self.table(summary, heads: heads, sentences: texts.count, threads: threads))
     }
 
-    static func table(_ results: [BenchResult], reference: ReferenceResult?, heads: Int, sentences: Int, threads: Int, note: String?) -> String {
-        var lines = ["\(heads) NER tasks over \(sentences) sentences, \(threads) cores", ""]
+    static func table(_ summary: TasksRound, heads: Int, sentences: Int, threads: Int) -> String {
+        var lines = ["\(heads) NER tasks over \(sentences) sentences, \(threads) cores"]
+        if summary.rounds > 1 {
+            lines.append("medians of \(summary.rounds) rounds (each: biotag, then the reference); a speed-up is the median of the rounds' speed-ups (lowest–highest)")
+        }
+        lines.append("")
         lines.append("configuration".padding(toLength: 56, withPad: " ", startingAt: 0) + "ms/sentence  sentences/s   speed-up vs one PyTorch model per task")
-        for result in results {
-            let speedUp = reference.map { String(format: "%.1f×", $0.msPerSentence / result.msPerSentence) } ?? "-"
+        for (index, result) in summary.results.enumerated() {
+            let values = summary.speedUps[index]
+            let speedUp = median(values).map { String(format: "%.1f×", $0) + (values.count > 1 ? String(format: " (%.1f–%.1f)", values.min()!, values.max()!) : "") } ?? "-"
             lines.append(result.name.padding(toLength: 56, withPad: " ", startingAt: 0) + String(format: "%11.3f %12.1f   ", result.msPerSentence, 1000 / result.msPerSentence) + speedUp)
         }
-        if let reference {
+        if let reference = summary.reference {
             lines.append("torch fp32, \(heads) models, batch 1".padding(toLength: 56, withPad: " ", startingAt: 0)
                 + String(format: "%11.3f %12.1f   1.0×", reference.msPerSentence, 1000 / reference.msPerSentence))
             lines.append("")
             lines.append("reference: \(reference.notes ?? "")")
         }
-        if let note { lines.append(""); lines.append(note) }
+        if let note = summary.note { lines.append(""); lines.append(note) }
         return lines.joined(separator: "\n")
     }
 
-    static func json(_ results: [BenchResult], reference: ReferenceResult?, heads: Int, sentences: Int, threads: Int, note: String?) -> String {
-        var configurations: [[String: Any]] = results.map { result in
+    static func json(_ summary: TasksRound, heads: Int, sentences: Int, threads: Int) -> String {
+        var configurations: [[String: Any]] = summary.results.enumerated().map { index, result in
             var entry: [String: Any] = ["name": result.name, "model": result.model, "mode": result.mode, "batch": result.batch, "threads": result.threads,
                                         "workers": result.workers, "ms_per_sentence": result.msPerSentence, "sentences_per_second": 1000 / result.msPerSentence]
-            if let reference { entry["speed_up"] = reference.msPerSentence / result.msPerSentence }
+            let values = summary.speedUps[index]
+            if let speedUp = median(values) { entry["speed_up"] = speedUp }
+            if summary.rounds > 1, !values.isEmpty { entry["round_speed_ups"] = values }
             return entry
         }
-        if let reference {
+        if let reference = summary.reference {
             configurations.append(["name": "torch fp32, \(heads) models, batch 1", "runtime": reference.runtime, "batch": 1,
                                    "ms_per_sentence": reference.msPerSentence, "sentences_per_second": reference.sentencesPerSecond, "notes": reference.notes ?? ""])
         }
-        var object: [String: Any] = ["tasks": heads, "sentences": sentences, "threads": threads, "configurations": configurations]
-        if let note { object["note"] = note }
+        var object: [String: Any] = ["tasks": heads, "sentences": sentences, "threads": threads, "rounds": summary.rounds, "configurations": configurations]
+        if let note = summary.note { object["note"] = note }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// What one round of `bench tasks` measured, or the medians of several rounds.
+struct TasksRound {
+    var results: [BenchResult]
+    var reference: ReferenceResult?
+    var note: String?
+    /// Per result: the reference's time over biotag's, one value per round that has a reference.
+    var speedUps: [[Double]]
+    var rounds = 1
+
+    init(results: [BenchResult]) {
+        self.results = results
+        speedUps = results.map { _ in [] }
+    }
+
+    /// Medians over rounds that measured the same configurations in the same order; a speed-up
+    /// is the median of the rounds' own speed-ups.
+    init(medianOf rounds: [TasksRound]) {
+        let first = rounds[0]
+        results = first.results.indices.map { index in
+            var result = first.results[index]
+            result.msPerSentence = median(rounds.map { $0.results[index].msPerSentence })!
+            return result
+        }
+        speedUps = first.results.indices.map { index in
+            rounds.compactMap { round in round.reference.map { $0.msPerSentence / round.results[index].msPerSentence } }
+        }
+        let measured = rounds.compactMap(\.reference)
+        if let sample = measured.first {
+            reference = ReferenceResult(runtime: sample.runtime, batch: sample.batch, msPerSentence: median(measured.map(\.msPerSentence))!,
+                                        p50Ms: nil, p99Ms: nil, sentencesPerSecond: median(measured.map(\.sentencesPerSecond))!, notes: sample.notes,
+                                        sizeMiB: sample.sizeMiB, memoryMiB: nil)
+        }
+        let notes = rounds.enumerated().compactMap { index, round in round.note.map { rounds.count > 1 ? "round \(index + 1): \($0)" : $0 } }
+        note = notes.isEmpty ? nil : notes.joined(separator: "\n")
+        self.rounds = rounds.count
     }
 }
