@@ -32,12 +32,14 @@ demo: build
 	$(BIOTAG) search --store .build/demo.db 'disease:"breast cancer" AND anatomy:liver'
 	$(BIOTAG) search --store .build/demo.db --limit 5 'chemical:cisplatin OR chemical:doxorubicin OR "single-cell"'
 
-# Full speed comparison against PyTorch and ONNX Runtime (creates bench/.venv on first use).
+# Full speed comparison against PyTorch and ONNX Runtime (creates bench/.venv on first use), each
+# figure the median of three rounds of biotag and the reference in turn (about 1.5 hours).
 bench: fetch-model
 	$(BIOTAG) init-model --preset bert-base --out $${BIOTAG_HOME:-$$HOME/.cache/biotag}/models/bert-base-random
-	$(BIOTAG) bench encode
-	$(BIOTAG) bench encode --model $${BIOTAG_HOME:-$$HOME/.cache/biotag}/models/bert-base-random --repeats 1
-	$(BIOTAG) bench tasks --repeats 1
+	$(BIOTAG) bench encode --rounds 3 --repeats 1
+	$(BIOTAG) bench encode --model $${BIOTAG_HOME:-$$HOME/.cache/biotag}/models/bert-base-random --rounds 3 --repeats 1 \
+	  --reference onnxruntime,onnxruntime-int8
+	$(BIOTAG) bench tasks --rounds 3 --repeats 1
 
 # Training tokens/s of biotag against PyTorch/transformers, same batches of NCBI-disease, same run.
 train-speed: fetch-model
