@@ -194,8 +194,9 @@ struct BenchReport {
             if let p99 { entry["p99_ms"] = p99 }
             return entry
         }
-        var configurations: [[String: Any]] = results.map { result in
+        var configurations: [[String: Any]] = results.enumerated().map { index, result in
             var configuration = entry(name: result.name, runtime: "biotag", batch: result.batch, ms: result.msPerSentence, p50: result.p50, p99: result.p99)
+            if !rounds.isEmpty { configuration["round_ms_per_sentence"] = rounds.map { $0.results[index].msPerSentence } }
             configuration["threads"] = result.threads
             configuration["workers"] = result.workers
             configuration["mode"] = result.mode

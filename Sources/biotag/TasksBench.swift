@@ -109,7 +109,10 @@ struct BenchTasks: ParsableCommand {
                                         "workers": result.workers, "ms_per_sentence": result.msPerSentence, "sentences_per_second": 1000 / result.msPerSentence]
             let values = summary.speedUps[index]
             if let speedUp = median(values) { entry["speed_up"] = speedUp }
-            if summary.rounds > 1, !values.isEmpty { entry["round_speed_ups"] = values }
+            if summary.rounds > 1 {
+                entry["round_ms_per_sentence"] = summary.roundTimes[index]
+                if !values.isEmpty { entry["round_speed_ups"] = values }
+            }
             return entry
         }
         if let reference = summary.reference {
@@ -130,11 +133,14 @@ struct TasksRound {
     var note: String?
     /// Per result: the reference's time over biotag's, one value per round that has a reference.
     var speedUps: [[Double]]
+    /// Per result: its time in each round.
+    var roundTimes: [[Double]]
     var rounds = 1
 
     init(results: [BenchResult]) {
         self.results = results
         speedUps = results.map { _ in [] }
+        roundTimes = results.map { [$0.msPerSentence] }
     }
 
     /// Medians over rounds that measured the same configurations in the same order; a speed-up
@@ -146,6 +152,7 @@ struct TasksRound {
             result.msPerSentence = median(rounds.map { $0.results[index].msPerSentence })!
             return result
         }
+        roundTimes = first.results.indices.map { index in rounds.map { $0.results[index].msPerSentence } }
         speedUps = first.results.indices.map { index in
             rounds.compactMap { round in round.reference.map { $0.msPerSentence / round.results[index].msPerSentence } }
         }

@@ -59,9 +59,13 @@ import TestSupport
         #expect(biotag.count == 3, "batch 1 and two throughput configurations: \(configurations)")
         for configuration in biotag {
             let perRound = try #require((configuration["round_ratios"] as? [String: [Double]])?["onnxruntime"], "\(configuration)")
-            #expect(perRound.count == 3)
+            let times = try #require(configuration["round_ms_per_sentence"] as? [Double], "\(configuration)")
+            #expect(perRound.count == 3 && times.count == 3)
             // The stand-in is 1000, 2000, 3000 ms: each round's ratio is against its own round.
-            #expect(perRound[0] > 1.5 * perRound[2], "\(perRound)")
+            for round in 0..<min(3, perRound.count, times.count) {
+                #expect(abs(perRound[round] - times[round] / Double(1000 * (round + 1))) < 1e-12, "round \(round + 1): \(perRound) from \(times)")
+            }
+            #expect(abs((configuration["ms_per_sentence"] as? Double ?? 0) - Self.median(times)) < 1e-12)
             let ratio = try #require((configuration["ratios"] as? [String: Double])?["onnxruntime"])
             #expect(abs(ratio - Self.median(perRound)) < 1e-12, "\(ratio) against \(perRound)")
         }
@@ -88,7 +92,11 @@ import TestSupport
         #expect(reference["ms_per_sentence"] as? Double == 2000, "median of the rounds that measured it, 1000 and 3000: \(reference)")
         for configuration in configurations where configuration["runtime"] == nil {
             let perRound = try #require(configuration["round_speed_ups"] as? [Double], "\(configuration)")
-            #expect(perRound.count == 2, "rounds 1 and 3: \(perRound)")
+            let times = try #require(configuration["round_ms_per_sentence"] as? [Double], "\(configuration)")
+            #expect(perRound.count == 2 && times.count == 3, "rounds 1 and 3: \(perRound)")
+            if perRound.count == 2, times.count == 3 {
+                #expect(abs(perRound[0] - 1000 / times[0]) < 1e-9 && abs(perRound[1] - 3000 / times[2]) < 1e-9, "\(perRound) from \(times)")
+            }
             #expect(abs((configuration["speed_up"] as? Double ?? 0) - Self.median(perRound)) < 1e-12)
         }
     }
