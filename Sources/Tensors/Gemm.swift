@@ -376,8 +376,9 @@ public final class GemmRunner: @unchecked Sendable {
     func partCount(rows: Int, n: Int, k: Int, bytesPerWeight: Int = MemoryLayout<Float>.size) throws(DNNLError) -> Int {
         let threads = rows * n * k >= minimumSplitWork ? pool.threads : 1
         var parts = threads
-        // Only where a thread's share of the weight overflows its L2 (1 MB here) and K is
-        // small enough that re-reading the activations per block stays cheap (K = 3072 got
+        // Only where a thread's share of the weight passes 1 MB (twice this Zen 3's 512 KB L2:
+        // cutting MiniLM's QKV and FFN-in finer, at 512 KB, measured no faster in the model) and
+        // K is small enough that re-reading the activations per block stays cheap (K = 3072 got
         // slower: 1184 → 1307 µs at M = 36 on 2 threads).
         if rows <= Self.smallRowLimit, k <= 1024, (n / threads) * k * bytesPerWeight > 1 << 20 {
             let blockWidth = Swift.max(128, Swift.min(384, 786_432 / bytesPerWeight / Swift.max(k, 1) / 16 * 16))
