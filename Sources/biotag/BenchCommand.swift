@@ -56,11 +56,13 @@ struct BenchEncode: ParsableCommand {
         let modelName = (loaded.directory as NSString).lastPathComponent
         // One round: every biotag configuration, then the references, so that a ratio compares
         // figures taken minutes apart at most; with --rounds the report gives medians of rounds.
+        // The int8 or bf16 copies are written once, for every round.
+        var variants: [(precision: ComputePrecision, directory: String)] = []
+        defer { for variant in variants where variant.directory != loaded.directory { try? FileManager.default.removeItem(atPath: variant.directory) } }
+        for precision in bench.precisions { variants.append((precision, try ModelVariants.directory(of: loaded.directory, for: precision))) }
         func measureRound() throws -> BenchReport {
             var results: [BenchResult] = []
-            for precision in bench.precisions {
-                let directory = try ModelVariants.directory(of: loaded.directory, for: precision)
-                defer { if directory != loaded.directory { try? FileManager.default.removeItem(atPath: directory) } }
+            for (precision, directory) in variants {
                 // Each configuration loads the model afresh, so that its memory figure is its own:
                 // the model, its runners' packed weights, primitives and scratch, at their peak.
                 func load() throws -> MultiTaskModel {
@@ -105,12 +107,7 @@ struct BenchEncode: ParsableCommand {
                                tokenizerTokensPerSecond: Double(tokenCount) / tokenizeSeconds, referenceTokenizerTokensPerSecond: referenceTokenizer,
                                results: results, references: references, note: referenceNote)
         }
-        var rounds: [BenchReport] = []
-        for round in 1...bench.rounds {
-            if bench.rounds > 1 { printError("round \(round) of \(bench.rounds)") }
-            rounds.append(try measureRound())
-        }
-        let report = BenchReport(medianOf: rounds)
+        let report = BenchReport(medianOf: try bench.inRounds(measureRound))
         if json { print(report.json()) } else { print(report.table()) }
     }
 }
@@ -151,6 +148,14 @@ struct BenchOptions: ParsableArguments {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         for mode in modes.split(separator: ",") where ComputePrecision(rawValue: String(mode)) == nil {
             throw ValidationError("--modes: unknown precision '\(mode)' (fp32, int8, bf16)")
+        }
+    }
+
+    /// `measure` run `rounds` times, each round announced on stderr when there are several.
+    func inRounds<Round>(_ measure: () throws -> Round) throws -> [Round] {
+        try (1...rounds).map { round in
+            if rounds > 1 { printError("round \(round) of \(rounds)") }
+            return try measure()
         }
     }
 

@@ -95,25 +95,11 @@ struct BenchReport {
         precondition(!rounds.isEmpty, "no rounds")
         let first = rounds[0]
         guard rounds.count > 1 else { self = first; return }
-        let results = first.results.indices.map { index in
-            var result = first.results[index]
-            let measured = rounds.map { $0.results[index] }
-            result.msPerSentence = median(measured.map(\.msPerSentence))!
-            result.p50 = median(measured.compactMap(\.p50))
-            result.p99 = median(measured.compactMap(\.p99))
-            result.memoryMiB = median(measured.compactMap(\.memoryMiB))
-            return result
-        }
+        let results = first.results.indices.map { index in BenchResult(medianOf: rounds.map { $0.results[index] }) }
         // A reference may have failed in some rounds: match them by name.
         var references: [ReferenceResult] = []
         for name in rounds.flatMap({ $0.references.map(\.name) }) where !references.contains(where: { $0.name == name }) {
-            let measured = rounds.compactMap { $0.references.first { $0.name == name } }
-            let sample = measured[0]
-            references.append(ReferenceResult(
-                runtime: sample.runtime, batch: sample.batch, msPerSentence: median(measured.map(\.msPerSentence))!,
-                p50Ms: median(measured.compactMap(\.p50Ms)), p99Ms: median(measured.compactMap(\.p99Ms)),
-                sentencesPerSecond: median(measured.map(\.sentencesPerSecond))!, notes: sample.notes,
-                sizeMiB: sample.sizeMiB, memoryMiB: median(measured.compactMap(\.memoryMiB))))
+            references.append(ReferenceResult(medianOf: rounds.compactMap { $0.references.first { $0.name == name } }))
         }
         let notes = rounds.enumerated().compactMap { round, report in report.note.map { "round \(round + 1): \($0)" } }
         self.init(model: first.model, sentences: first.sentences, tokens: first.tokens, threads: first.threads,
@@ -123,14 +109,9 @@ struct BenchReport {
         self.rounds = rounds
     }
 
-    /// biotag's time over the reference's at the same batch size (< 1: biotag is faster);
-    /// `samePrecision` keeps the references of the result's precision (bf16 against fp32).
-    /// Over rounds: the median of the rounds' own ratios.
-    func ratios(_ result: BenchResult, samePrecision: Bool = false) -> [(String, Double)] {
-        ratioRanges(result, samePrecision: samePrecision).map { ($0.runtime, $0.median) }
-    }
-
-    /// Each reference's ratio with, over rounds, the lowest and highest of the rounds' ratios.
+    /// biotag's time over each reference's at the same batch size (< 1: biotag is faster), with
+    /// the rounds' own ratios and, over rounds, their median; `samePrecision` keeps the references
+    /// of the result's precision (bf16 against fp32).
     func ratioRanges(_ result: BenchResult, samePrecision: Bool = false) -> [(runtime: String, median: Double, perRound: [Double])] {
         guard !rounds.isEmpty, let index = results.firstIndex(where: { $0.name == result.name }) else {
             return references.filter { $0.batch == result.batch && (!samePrecision || $0.precision == (result.mode == "int8" ? "int8" : "fp32")) }
@@ -221,6 +202,28 @@ struct BenchReport {
         if let note { object["note"] = note }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+extension BenchResult {
+    /// One configuration measured in several rounds: the first round's, with the medians of its figures.
+    init(medianOf measured: [BenchResult]) {
+        self = measured[0]
+        msPerSentence = median(measured.map(\.msPerSentence))!
+        p50 = median(measured.compactMap(\.p50))
+        p99 = median(measured.compactMap(\.p99))
+        memoryMiB = median(measured.compactMap(\.memoryMiB))
+    }
+}
+
+extension ReferenceResult {
+    /// One reference configuration measured in several rounds: the medians of its figures.
+    init(medianOf measured: [ReferenceResult]) {
+        let sample = measured[0]
+        self.init(runtime: sample.runtime, batch: sample.batch, msPerSentence: median(measured.map(\.msPerSentence))!,
+                  p50Ms: median(measured.compactMap(\.p50Ms)), p99Ms: median(measured.compactMap(\.p99Ms)),
+                  sentencesPerSecond: median(measured.map(\.sentencesPerSecond))!, notes: sample.notes,
+                  sizeMiB: sample.sizeMiB, memoryMiB: median(measured.compactMap(\.memoryMiB)))
     }
 }
 

@@ -71,12 +71,7 @@ struct BenchTasks: ParsableCommand {
             }
             return round
         }
-        var rounds: [TasksRound] = []
-        for round in 1...bench.rounds {
-            if bench.rounds > 1 { printError("round \(round) of \(bench.rounds)") }
-            rounds.append(try measureRound())
-        }
-        let summary = TasksRound(medianOf: rounds)
+        let summary = TasksRound(medianOf: try bench.inRounds(measureRound))
         print(json ? Self.json(summary, heads: heads, sentences: texts.count, threads: threads)
                    : Self.table(summary, heads: heads, sentences: texts.count, threads: threads))
     }
@@ -147,21 +142,13 @@ struct TasksRound {
     /// is the median of the rounds' own speed-ups.
     init(medianOf rounds: [TasksRound]) {
         let first = rounds[0]
-        results = first.results.indices.map { index in
-            var result = first.results[index]
-            result.msPerSentence = median(rounds.map { $0.results[index].msPerSentence })!
-            return result
-        }
+        results = first.results.indices.map { index in BenchResult(medianOf: rounds.map { $0.results[index] }) }
         roundTimes = first.results.indices.map { index in rounds.map { $0.results[index].msPerSentence } }
         speedUps = first.results.indices.map { index in
             rounds.compactMap { round in round.reference.map { $0.msPerSentence / round.results[index].msPerSentence } }
         }
         let measured = rounds.compactMap(\.reference)
-        if let sample = measured.first {
-            reference = ReferenceResult(runtime: sample.runtime, batch: sample.batch, msPerSentence: median(measured.map(\.msPerSentence))!,
-                                        p50Ms: nil, p99Ms: nil, sentencesPerSecond: median(measured.map(\.sentencesPerSecond))!, notes: sample.notes,
-                                        sizeMiB: sample.sizeMiB, memoryMiB: nil)
-        }
+        reference = measured.isEmpty ? nil : ReferenceResult(medianOf: measured)
         let notes = rounds.enumerated().compactMap { index, round in round.note.map { rounds.count > 1 ? "round \(index + 1): \($0)" : $0 } }
         note = notes.isEmpty ? nil : notes.joined(separator: "\n")
         self.rounds = rounds.count
