@@ -27,13 +27,13 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Tokenization"]),
         .target(
             name: "Training",
-            dependencies: ["Models", "Tensors", "Tokenization", "CKernels"],
+            dependencies: ["Annotation", "Models", "Tensors", "Tokenization", "CKernels"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         // Documents, the annotation pipeline and the JSONL / BioC / PubTator / BRAT codecs.
         .target(name: "Annotation", dependencies: ["Models", "Tensors", "Tokenization"]),
         // The annotation store: SQLite (GRDB), search with facets.
-        .target(name: "Catalog", dependencies: ["Annotation", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Catalog", dependencies: ["Annotation", "Models", .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(
             name: "biotag",
             dependencies: [

@@ -1,27 +1,7 @@
 import Foundation
 import Models
-import Synchronization
 import Tensors
 import Tokenization
-
-/// What the pipeline does with a model's outputs; recorded with every annotation run.
-public struct AnnotationSettings: Sendable, Codable, Equatable {
-    /// Heads to run (nil: every token-classification head).
-    public var tasks: [String]?
-    public var aggregation: AggregationStrategy = .first
-    /// Constrained Viterbi over word labels instead of per-word argmax.
-    public var viterbi = false
-    /// Longest piece the encoder sees, `[CLS]` and `[SEP]` included; longer sentences are cut into
-    /// windows. The models are trained on 128.
-    public var maxLength = 128
-    /// Wordpieces shared by consecutive windows; each wordpiece takes its prediction from the
-    /// window where it sits furthest from a cut edge.
-    public var stride = 32
-    /// Most wordpieces in one forward pass (pieces of many documents, sorted by length).
-    public var tokenBudget = 8192
-
-    public init() {}
-}
 
 public enum AnnotationError: Error, CustomStringConvertible, Equatable {
     case unknownTask(String, available: [String])
@@ -51,20 +31,15 @@ public final class Annotator: @unchecked Sendable {
     public let settings: AnnotationSettings
     public let identity: ModelIdentity
     private let runners: [MultiTaskRunner]
-    private let heads: [(name: String, decoder: EntityDecoder)]
+    private typealias Head = (name: String, decoder: EntityDecoder)
+    private let heads: [Head]
     private let splitter = SentenceSplitter()
 
     /// - Parameters:
     ///   - threads: threads splitting each operation of a forward pass, per worker.
     ///   - workers: forward passes run at once, on different batches.
     public init(model: MultiTaskModel, settings: AnnotationSettings = AnnotationSettings(), threads: Int = 1, workers: Int = 1) throws(AnnotationError) {
-        guard settings.maxLength >= 8, settings.maxLength <= model.config.maxPositions else {
-            throw .invalidSettings("max length \(settings.maxLength) must be between 8 and the model's \(model.config.maxPositions) positions")
-        }
-        guard settings.stride >= 0, settings.stride <= (settings.maxLength - 2) / 2 else {
-            throw .invalidSettings("stride \(settings.stride) must be between 0 and half the window (\((settings.maxLength - 2) / 2))")
-        }
-        guard settings.tokenBudget >= settings.maxLength else { throw .invalidSettings("token budget \(settings.tokenBudget) is below the max length \(settings.maxLength)") }
+        try settings.validate(maxPositions: model.config.maxPositions)
         var tokenTasks: [(String, TokenClassificationHead)] = []
         for task in model.tasks { if case let .token(head) = task.head { tokenTasks.append((task.name, head)) } }
         if let wanted = settings.tasks {
@@ -83,7 +58,7 @@ public final class Annotator: @unchecked Sendable {
                 if case let .inside(type) = IOB2Role(label) { return type }
                 return nil
             })
-            return (name, EntityDecoder(labels: head.labels, aggregation: settings.aggregation, viterbi: settings.viterbi) { types.count == 1 ? name : $0 })
+            return (name, EntityDecoder(labels: head.labels, aggregation: settings.aggregation, decoding: settings.decoding) { types.count == 1 ? name : $0 })
         }
         guard workers >= 1, threads >= 1 else { throw .invalidSettings("threads (\(threads)) and workers (\(workers)) must be at least 1") }
         var runners: [MultiTaskRunner] = []
@@ -114,7 +89,6 @@ public final class Annotator: @unchecked Sendable {
 
     /// One sentence of one passage, tokenized: what the windows' outputs are merged into.
     private struct Sentence {
-        let document: Int, passage: Int
         /// Wordpieces without `[CLS]`/`[SEP]`: offsets into the passage, word ids.
         let offsets: [Range<Int>]
         let wordIds: [Int?]
@@ -131,41 +105,24 @@ public final class Annotator: @unchecked Sendable {
         var length: Int { content.count + 2 }
     }
 
-    /// Annotates documents: every passage's `entities` is replaced by what the heads find,
-    /// sorted by start, end and type. The result does not depend on how documents are grouped
-    /// into calls.
+    /// Annotates documents: every passage is cut into sentences, and its `entities` replaced by
+    /// what the heads find, sorted by start, end and type. The result does not depend on how
+    /// documents are grouped into calls.
     public func annotate(_ documents: [Document]) throws(AnnotationError) -> [Document] {
-        var sentences: [Sentence] = []
-        var windows: [Window] = []
+        var places: [(document: Int, passage: Int, scalars: Range<Int>)] = []
         var passageScalars: [[[Unicode.Scalar]]] = []
         for (d, document) in documents.enumerated() {
             passageScalars.append(document.passages.map { Array($0.text.unicodeScalars) })
             for (p, scalars) in passageScalars[d].enumerated() {
-                for range in splitter.split(scalars) {
-                    let encoding = model.tokenizer.encode(String(String.UnicodeScalarView(scalars[range])), addSpecialTokens: false)
-                    guard encoding.count > 0 else { continue }
-                    let index = sentences.count
-                    sentences.append(Sentence(document: d, passage: p, offsets: encoding.offsets.map { ($0.lowerBound + range.lowerBound)..<($0.upperBound + range.lowerBound) },
-                                              wordIds: encoding.wordIds, ids: encoding.ids,
-                                              probabilities: heads.map { [Float](repeating: 0, count: encoding.count * $0.decoder.labels.count) },
-                                              centrality: [Int](repeating: -1, count: encoding.count)))
-                    for content in WordPieceTokenizer.windowRanges(contentCount: encoding.count, maxLength: settings.maxLength, stride: settings.stride) {
-                        windows.append(Window(sentence: index, content: content))
-                    }
-                }
+                for range in splitter.split(scalars) { places.append((d, p, range)) }
             }
         }
-        try infer(windows, into: &sentences)
+        let found = try entities(in: places.map { passageScalars[$0.document][$0.passage][$0.scalars] }, heads: heads)
         var result = documents
         for d in result.indices { for p in result[d].passages.indices { result[d].passages[p].entities = [] } }
-        for sentence in sentences {
-            for (h, head) in heads.enumerated() {
-                let spans = sentence.probabilities[h].withUnsafeBufferPointer { head.decoder.decode(probabilities: $0, wordIds: sentence.wordIds) }
-                for span in spans {
-                    let start = sentence.offsets[span.tokens.lowerBound].lowerBound, end = sentence.offsets[span.tokens.upperBound].upperBound
-                    let text = String(String.UnicodeScalarView(passageScalars[sentence.document][sentence.passage][start..<end]))
-                    result[sentence.document].passages[sentence.passage].entities.append(Entity(type: span.type, start: start, end: end, text: text, score: span.score))
-                }
+        for (place, perHead) in zip(places, found) {
+            for entity in perHead.joined() {
+                result[place.document].passages[place.passage].entities.append(entity.shifted(by: place.scalars.lowerBound))
             }
         }
         for d in result.indices {
@@ -176,24 +133,79 @@ public final class Annotator: @unchecked Sendable {
         return result
     }
 
+    /// Annotates texts that are sentences already (not cut again): `result[sentence][head]` are
+    /// the entities of each head of `tasks` (default: all, in `tasks` order), offsets into the
+    /// sentence, in text order. `biotag eval` scores this on the corpora's sentences.
+    public func annotate(sentences: [String], tasks: [String]? = nil) throws(AnnotationError) -> [[[Entity]]] {
+        var chosen = heads
+        if let tasks {
+            chosen = []
+            for task in tasks {
+                guard let head = heads.first(where: { $0.name == task }) else { throw .unknownTask(task, available: self.tasks) }
+                chosen.append(head)
+            }
+        }
+        return try entities(in: sentences.map { ArraySlice(Array($0.unicodeScalars)) }, heads: chosen)
+    }
+
+    /// Every head's entities in each sentence: wordpieces ▶ windows ▶ length-sorted batches ▶
+    /// windows merged ▶ decoded. Offsets are relative to each sentence.
+    private func entities(in texts: [ArraySlice<Unicode.Scalar>], heads: [Head]) throws(AnnotationError) -> [[[Entity]]] {
+        // Tokenization and decoding run on every worker's core, around the forward passes.
+        let parts = runners.count
+        let tokenized = Batcher.concurrentMap(texts.count, parts: parts) { index -> Sentence? in
+            let encoding = model.tokenizer.encode(String(String.UnicodeScalarView(texts[index])), addSpecialTokens: false)
+            guard encoding.count > 0 else { return nil }
+            return Sentence(offsets: encoding.offsets, wordIds: encoding.wordIds, ids: encoding.ids,
+                            probabilities: heads.map { [Float](repeating: 0, count: encoding.count * $0.decoder.labels.count) },
+                            centrality: [Int](repeating: -1, count: encoding.count))
+        }
+        var sentences: [Sentence] = []
+        var windows: [Window] = []
+        var sentenceOf: [Int?] = []
+        for sentence in tokenized {
+            guard let sentence else { sentenceOf.append(nil); continue }
+            sentenceOf.append(sentences.count)
+            for content in WordPieceTokenizer.windowRanges(contentCount: sentence.ids.count, maxLength: settings.maxLength, stride: settings.stride) {
+                windows.append(Window(sentence: sentences.count, content: content))
+            }
+            sentences.append(sentence)
+        }
+        try infer(windows, heads: heads, into: &sentences)
+        let inferred = sentences, placed = sentenceOf
+        return Batcher.concurrentMap(texts.count, parts: parts) { position in
+            guard let index = placed[position] else { return heads.map { _ in [] } }
+            let scalars = texts[position], sentence = inferred[index]
+            return heads.enumerated().map { h, head in
+                let spans = sentence.probabilities[h].withUnsafeBufferPointer { head.decoder.decode(probabilities: $0, wordIds: sentence.wordIds) }
+                return spans.map { span in
+                    let start = sentence.offsets[span.tokens.lowerBound].lowerBound, end = sentence.offsets[span.tokens.upperBound].upperBound
+                    let base = scalars.startIndex
+                    return Entity(type: span.type, start: start, end: end, text: String(String.UnicodeScalarView(scalars[(base + start)..<(base + end)])),
+                                  score: span.score)
+                }
+            }
+        }
+    }
+
     /// Runs the windows in length-sorted batches and keeps, for each wordpiece, the probabilities
     /// from the window where it is furthest from a cut edge.
-    private func infer(_ windows: [Window], into sentences: inout [Sentence]) throws(AnnotationError) {
-        let order = windows.indices.sorted { (windows[$0].length, $0) < (windows[$1].length, $1) }
-        let plan = tokenBudgetGroups(order.map { windows[$0].length }, budget: settings.tokenBudget).map { group in
-            var batch = PackedBatch()
-            for index in order[group] {
-                let window = windows[index]
-                batch.append([model.tokenizer.clsId] + sentences[window.sentence].ids[window.content] + [model.tokenizer.sepId])
-            }
-            return (windows: order[group], batch: batch)
+    private func infer(_ windows: [Window], heads: [Head], into sentences: inout [Sentence]) throws(AnnotationError) {
+        let tokenizer = model.tokenizer
+        let batches = Batcher(tokenBudget: settings.tokenBudget).batches(count: windows.count, length: { windows[$0].length }) { index in
+            let window = windows[index]
+            return [tokenizer.clsId] + sentences[window.sentence].ids[window.content] + [tokenizer.sepId]
         }
-        let outputs = try forward(plan.map(\.batch))
-        for ((members, batch), output) in zip(plan, outputs) {
-            for (slot, index) in members.enumerated() {
+        let names = Set(heads.map(\.name))
+        let outputs: [MultiTaskOutput]
+        do { outputs = try Batcher.dispatch(batches.count, over: runners) { runner, index in try runner.forward(batches[index].packed, tasks: names) } } catch {
+            throw .engine("\(error)")
+        }
+        for (batch, output) in zip(batches, outputs) {
+            for (slot, index) in batch.members.enumerated() {
                 let window = windows[index]
                 let count = sentences[window.sentence].ids.count
-                let firstRow = batch.starts[slot] + 1
+                let firstRow = batch.firstRow(slot) + 1
                 for token in window.content {
                     // Distance to the nearest edge that cuts the sentence (its own ends do not count).
                     let left = window.content.lowerBound == 0 ? Int.max : token - window.content.lowerBound
@@ -205,53 +217,13 @@ public final class Annotator: @unchecked Sendable {
                     for (h, head) in heads.enumerated() {
                         let classes = head.decoder.labels.count
                         output.logits[head.name]!.withUnsafeBufferPointer { logits in
-                            softmax(logits.baseAddress! + row * classes, classes, into: &sentences[window.sentence].probabilities[h], at: token * classes)
+                            sentences[window.sentence].probabilities[h].withUnsafeMutableBufferPointer { target in
+                                softmax(logits.baseAddress! + row * classes, count: classes, into: target.baseAddress! + token * classes)
+                            }
                         }
                     }
                 }
             }
         }
     }
-
-    /// Every head's logits for each batch; with several workers, batches run at once, each
-    /// worker taking the next batch not yet taken.
-    private func forward(_ batches: [PackedBatch]) throws(AnnotationError) -> [MultiTaskOutput] {
-        let names = Set(heads.map(\.name))
-        if runners.count == 1 || batches.count == 1 {
-            var outputs: [MultiTaskOutput] = []
-            for batch in batches {
-                do { outputs.append(try runners[0].forward(batch, tasks: names)) } catch { throw .engine("\(error)") }
-            }
-            return outputs
-        }
-        let results = Mutex<[Int: Result<MultiTaskOutput, AnnotationError>]>([:])
-        let next = Atomic<Int>(0)
-        let runners = self.runners
-        DispatchQueue.concurrentPerform(iterations: Swift.min(runners.count, batches.count)) { worker in
-            while true {
-                let index = next.add(1, ordering: .relaxed).oldValue
-                guard index < batches.count else { return }
-                let result: Result<MultiTaskOutput, AnnotationError>
-                do { result = .success(try runners[worker].forward(batches[index], tasks: names)) } catch { result = .failure(.engine("\(error)")) }
-                results.withLock { $0[index] = result }
-            }
-        }
-        return try results.withLock { all throws(AnnotationError) in
-            var outputs: [MultiTaskOutput] = []
-            for index in batches.indices { outputs.append(try all[index]!.get()) }
-            return outputs
-        }
-    }
-}
-
-private func softmax(_ logits: UnsafePointer<Float>, _ count: Int, into target: inout [Float], at offset: Int) {
-    var largest = logits[0]
-    for i in 1..<count { largest = Swift.max(largest, logits[i]) }
-    var total: Float = 0
-    for i in 0..<count {
-        let value = expf(logits[i] - largest)
-        target[offset + i] = value
-        total += value
-    }
-    for i in 0..<count { target[offset + i] /= total }
 }

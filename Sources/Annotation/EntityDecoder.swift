@@ -22,16 +22,16 @@ public enum AggregationStrategy: String, Sendable, Codable, CaseIterable {
 public struct EntityDecoder: Sendable {
     public let labels: [String]
     public let aggregation: AggregationStrategy
-    public let viterbi: Bool
+    public let decoding: Decoding
     private let roles: [IOB2Role]
     /// The entity type of each label (nil for outside labels).
     private let types: [String?]
 
     /// - Parameter typeName: the reported type of a label's entity type (`Disease` → `disease`).
-    public init(labels: [String], aggregation: AggregationStrategy, viterbi: Bool, typeName: (String) -> String) {
+    public init(labels: [String], aggregation: AggregationStrategy, decoding: Decoding, typeName: (String) -> String) {
         self.labels = labels
         self.aggregation = aggregation
-        self.viterbi = viterbi
+        self.decoding = decoding
         roles = labels.map(IOB2Role.init)
         types = roles.map { role in
             switch role {
@@ -78,7 +78,7 @@ public struct EntityDecoder: Sendable {
             }
         }
         let chosen: [Int]
-        if viterbi {
+        if decoding == .viterbi {
             let logs = (0..<units.count).map { u in (0..<classes).map { log(Swift.max(unitScores[u * classes + $0], 1e-30)) } }
             chosen = viterbiDecode(scores: logs, labels: labels)
         } else {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Any JSON value, decoded without loss of the integer / fraction / boolean distinction (which
 /// `JSONSerialization`'s `NSNumber` blurs). Used for headers that must be validated by hand.
 public enum JSONValue: Decodable, Equatable, Sendable {
@@ -24,4 +26,13 @@ public enum JSONValue: Decodable, Equatable, Sendable {
     public var stringValue: String? { if case let .string(value) = self { value } else { nil } }
     public var arrayValue: [JSONValue]? { if case let .array(value) = self { value } else { nil } }
     public var objectValue: [String: JSONValue]? { if case let .object(value) = self { value } else { nil } }
+}
+
+extension JSONEncoder {
+    /// Sorted keys, slashes unescaped: stable text for settings, reports and JSON output.
+    public static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
 }

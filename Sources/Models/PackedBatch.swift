@@ -78,21 +78,3 @@ public enum EncoderInputError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
-
-/// Cuts items, in the order given, into consecutive groups of at most `budget` tokens: the
-/// batches of a length-sorted pass (an item longer than the budget makes a group alone).
-/// - Returns: index ranges into `lengths`.
-public func tokenBudgetGroups(_ lengths: [Int], budget: Int) -> [Range<Int>] {
-    var groups: [Range<Int>] = []
-    var start = 0
-    while start < lengths.count {
-        var end = start, tokens = 0
-        while end < lengths.count, end == start || tokens + lengths[end] <= budget {
-            tokens += lengths[end]
-            end += 1
-        }
-        groups.append(start..<end)
-        start = end
-    }
-    return groups
-}

@@ -36,6 +36,11 @@ public enum IOBReader {
         return try parse(text, file: path)
     }
 
+    /// Each sentence's words joined by single spaces: the text a user would give.
+    public static func sentenceTexts(path: String) throws(CorpusError) -> [String] {
+        try read(path: path).map { $0.words.joined(separator: " ") }
+    }
+
     public static func parse(_ text: String, file: String) throws(CorpusError) -> [LabelledSentence] {
         var sentences: [LabelledSentence] = []
         var current = LabelledSentence(words: [], labels: [], line: 0)

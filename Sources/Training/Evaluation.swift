@@ -18,65 +18,39 @@ extension TrainingPass: TokenScorer {
     }
 }
 
-/// How word labels are read off the per-word scores.
-public enum Decoding: String, Sendable, Codable, CaseIterable {
-    /// The best label of each word's first wordpiece.
-    case argmax
-    /// The best valid IOB2 sequence (constrained Viterbi over log-probabilities).
-    case viterbi
-}
-
 /// Word-level predictions of several heads over a corpus, windows merged back into sentences.
 public struct CorpusPredictions: Sendable {
     /// `labels[head][sentence][word]`, in the order of the heads asked for.
     public var labels: [[[String]]]
 }
 
-/// Runs heads over an encoded corpus in length-sorted batches of at most `tokenBudget`
-/// wordpieces and decodes each sentence's word labels.
+/// The trainer's devel evaluation: each word's best label (its first wordpiece's argmax) for
+/// several heads over an encoded corpus, in length-sorted batches of at most `tokenBudget`
+/// wordpieces. Read in seqeval's lenient mode, as the trainer scores it. `biotag eval` scores
+/// the annotation pipeline instead (`CorpusEvaluation`), which is what users get.
 public func predict(_ corpus: EncodedCorpus, heads: [Int], headLabels: [[String]], scorer: TokenScorer,
-                    decoding: Decoding, tokenBudget: Int = 4096) throws -> CorpusPredictions {
-    // scores[head][sentence][word] = log-probabilities, nil for words without a wordpiece.
-    var scores: [[[[Float]?]]] = heads.map { _ in corpus.sentences.map { [[Float]?](repeating: nil, count: $0.words.count) } }
-    let order = corpus.windows.indices.sorted { corpus.windows[$0].count < corpus.windows[$1].count }
-    for group in tokenBudgetGroups(order.map { corpus.windows[$0].count }, budget: tokenBudget) {
-        let members = order[group]
-        var batch = PackedBatch()
-        for index in members { batch.append(corpus.windows[index].ids) }
-        let logits = try scorer.logits(batch, heads: heads)
+                    tokenBudget: Int = 4096) throws -> CorpusPredictions {
+    var labels: [[[String]]] = heads.map { head in
+        let outside = headLabels[head].firstIndex(of: "O") ?? 0
+        return corpus.sentences.map { [String](repeating: headLabels[head][outside], count: $0.words.count) }
+    }
+    for batch in Batcher(tokenBudget: tokenBudget).batches(count: corpus.windows.count, length: { corpus.windows[$0].count }, sequence: { corpus.windows[$0].ids }) {
+        let logits = try scorer.logits(batch.packed, heads: heads)
         for (slot, head) in heads.enumerated() {
-            let classes = headLabels[head].count
+            let names = headLabels[head]
             logits[slot].withUnsafeBufferPointer { values in
-                for (offset, index) in members.enumerated() {
+                for (member, index) in batch.members.enumerated() {
                     let window = corpus.windows[index]
-                    let base = batch.starts[offset]
                     for (wordOffset, piece) in window.firstPiece.enumerated() {
                         guard let piece else { continue }
-                        let row = values.baseAddress! + (base + piece) * classes
-                        var largest = -Float.infinity
-                        for c in 0..<classes { largest = max(largest, row[c]) }
-                        var total: Float = 0
-                        for c in 0..<classes { total += Foundation.exp(row[c] - largest) }
-                        let logTotal = Foundation.log(total) + largest
-                        scores[slot][window.sentence][window.words.lowerBound + wordOffset] = (0..<classes).map { row[$0] - logTotal }
+                        let row = values.baseAddress! + (batch.firstRow(member) + piece) * names.count
+                        var best = 0
+                        for c in 1..<names.count where row[c] > row[best] { best = c }
+                        labels[slot][window.sentence][window.words.lowerBound + wordOffset] = names[best]
                     }
                 }
             }
         }
-    }
-    var labels: [[[String]]] = []
-    for (slot, head) in heads.enumerated() {
-        let names = headLabels[head]
-        let outside = names.firstIndex(of: "O") ?? 0
-        labels.append(scores[slot].map { sentence in
-            let rows = sentence.map { row in row ?? names.indices.map { $0 == outside ? 0 : -Float.infinity } }
-            switch decoding {
-            case .argmax:
-                return repairBIO(rows.map { row in names[row.indices.max { row[$0] < row[$1] } ?? outside] })
-            case .viterbi:
-                return viterbiDecode(scores: rows, labels: names).map { names[$0] }
-            }
-        })
     }
     return CorpusPredictions(labels: labels)
 }

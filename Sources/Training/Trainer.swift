@@ -373,7 +373,7 @@ public final class Trainer {
         do {
             for (index, task) in tasks.enumerated() {
                 guard let devel = task.devel else { continue }
-                let predictions = try predict(devel, heads: [index], headLabels: model.heads.map(\.labels), scorer: pass, decoding: .argmax)
+                let predictions = try predict(devel, heads: [index], headLabels: model.heads.map(\.labels), scorer: pass)
                 scores[task.name] = try score(task: task.name, gold: devel.sentences, predicted: predictions.labels[0]).lenient.micro.f1
             }
         } catch let error as TrainingError { throw error } catch { throw .data("evaluation failed: \(error)") }
@@ -429,8 +429,6 @@ struct TrainingRecord: Codable {
 }
 
 extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-
     /// `1h02m03s`-style.
     var clock: String {
         let total = Int(seconds.rounded())

@@ -2,6 +2,7 @@ import Annotation
 import ArgumentParser
 import Foundation
 import Models
+import Training
 
 struct BenchAnnotate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,7 +54,7 @@ struct BenchAnnotate: ParsableCommand {
         let directory = try model ?? Annotate.defaultModel()
         let loaded: MultiTaskModel
         do { loaded = try MultiTaskModel(directory: directory) } catch { throw CommandError(error.description) }
-        let texts = try IOBSentences.read(path: sentences ?? SharedData.path("data/bioner/disease/test.tsv"))
+        let texts = try IOBReader.sentenceTexts(path: sentences ?? SharedData.path("data/bioner/disease/test.tsv"))
         guard !texts.isEmpty else { throw CommandError("no sentences to annotate") }
         let annotator: Annotator
         do { annotator = try Annotator(model: loaded, threads: threads, workers: workers) } catch { throw CommandError(error.description) }
@@ -64,8 +65,8 @@ struct BenchAnnotate: ParsableCommand {
         defer { runner.shutdown() }
 
         // The engine alone: the same pieces the pipeline makes, tokenized beforehand.
-        let pieces = texts.map { loaded.tokenizer.truncate(loaded.tokenizer.encode($0), maxLength: settings.maxLength).ids }.sorted { $0.count < $1.count }
-        let batches = tokenBudgetGroups(pieces.map(\.count), budget: settings.tokenBudget).map { PackedBatch(Array(pieces[$0])) }
+        let pieces = texts.map { loaded.tokenizer.truncate(loaded.tokenizer.encode($0), maxLength: settings.maxLength).ids }
+        let batches = Batcher(tokenBudget: settings.tokenBudget).batches(pieces).map(\.packed)
         let tasks = Set(annotator.tasks)
         func median(_ body: () throws -> Void) rethrows -> Double {
             var times: [Double] = []

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Models
+import Training
 import Synchronization
 import Tokenization
 
@@ -164,30 +165,10 @@ struct BenchOptions: ParsableArguments {
     /// The file and its sentences (the first --limit of them).
     func texts() throws -> (path: String, texts: [String]) {
         let path = sentences ?? SharedData.path("data/bioner/disease/test.tsv")
-        var texts = try IOBSentences.read(path: path)
+        var texts = try IOBReader.sentenceTexts(path: path)
         if let limit { texts = Array(texts.prefix(limit)) }
         guard !texts.isEmpty else { throw CommandError("\(path) has no sentences") }
         return (path, texts)
-    }
-}
-
-/// The sentences of an IOB file: each sentence's tokens joined by single spaces.
-enum IOBSentences {
-    static func read(path: String) throws -> [String] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CommandError("cannot read \(path)") }
-        guard let text = String(validating: data, as: UTF8.self) else { throw CommandError("\(path): invalid UTF-8") }
-        var sentences: [String] = []
-        var tokens: [Substring] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let trimmed = line.hasSuffix("\r") ? line.dropLast() : line
-            if trimmed.isEmpty {
-                if !tokens.isEmpty { sentences.append(tokens.joined(separator: " ")); tokens = [] }
-            } else if let token = trimmed.split(separator: "\t", omittingEmptySubsequences: false).first {
-                tokens.append(token)
-            }
-        }
-        if !tokens.isEmpty { sentences.append(tokens.joined(separator: " ")) }
-        return sentences
     }
 }
 
@@ -197,8 +178,4 @@ enum SharedData {
         let base = ProcessInfo.processInfo.environment["BIOTAG_SHARED"] ?? "../shared"
         return (base as NSString).appendingPathComponent(relative)
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -1,3 +1,4 @@
+import Annotation
 import ArgumentParser
 import Foundation
 import Models
@@ -6,7 +7,7 @@ import Tokenization
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the encoder over JSON lines and save each line's last hidden state.",
-        discussion: "Line k of --input ({\"text\": ...}) becomes tensor s{k}, float32 [tokens, hidden], of the --output safetensors file.")
+        discussion: "Line k of --input ({\"text\": ...}) becomes tensor s{k}, float32 [tokens, hidden], of the --output safetensors file. Lines are run in length-sorted batches packed without padding; batching does not change a line's result.")
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var runtime: RuntimeOptions
@@ -23,14 +24,9 @@ struct Encode: ParsableCommand {
     func run() throws {
         let loaded: MultiTaskModel
         do { loaded = try MultiTaskModel(directory: model.directory) } catch { throw CommandError(error.description) }
-        guard let handle = FileHandle(forReadingAtPath: input) else { throw CommandError("cannot read \(input)") }
-        let runner = try MultiTaskRunner(model: loaded, threads: runtime.threads)
-        defer { runner.shutdown() }
-        var reader = LineReader(handle: handle)
-        var records: [TensorRecord] = []
-        let hidden = loaded.config.hiddenSize
-        while let line = try reader.next() {
-            let text = try textField(of: line, lineNumber: reader.lineNumber)
+        var reader = try TextLines(path: input)
+        var sequences: [[Int32]] = []
+        while let text = try reader.next() {
             var encoding = loaded.tokenizer.encode(text)
             if encoding.count > loaded.config.maxPositions {
                 guard truncate else {
@@ -38,11 +34,29 @@ struct Encode: ParsableCommand {
                 }
                 encoding = loaded.tokenizer.truncate(encoding, maxLength: loaded.config.maxPositions)
             }
-            let states = try runner.encoder.forward(PackedBatch([encoding.ids]))
-            records.append(TensorRecord(name: "s\(reader.lineNumber - 1)", shape: [encoding.count, hidden],
-                                        floats: UnsafeBufferPointer(start: states, count: encoding.count * hidden)))
+            sequences.append(encoding.ids)
         }
-        try SafetensorsWriter.write(records, metadata: ["format": "pt", "producer": "biotag encode"], to: output)
+        let (threads, workers) = runtime.resolved(threads: 2, workers: 1)
+        let runners = try (0..<workers).map { _ in try EncoderRunner(weights: loaded.encoder, threads: threads) }
+        defer { runners.forEach { $0.shutdown() } }
+        let hidden = loaded.config.hiddenSize
+        let batches = Batcher().batches(sequences)
+        // Each batch's hidden states, copied out per line before its runner takes the next batch.
+        let states = try Batcher.dispatch(batches.count, over: runners) { runner, index in
+            let batch = batches[index]
+            let output = try runner.forward(batch.packed)
+            return batch.members.indices.map { slot in
+                Array(UnsafeBufferPointer(start: output + batch.firstRow(slot) * hidden, count: batch.packed.rows(of: slot).count * hidden))
+            }
+        }
+        var byLine = [[Float]](repeating: [], count: sequences.count)
+        for (batch, values) in zip(batches, states) { for (slot, line) in batch.members.enumerated() { byLine[line] = values[slot] } }
+        let records = byLine.enumerated().map { line, values in
+            TensorRecord(name: "s\(line)", shape: [sequences[line].count, hidden], floats: values)
+        }
+        do { try SafetensorsWriter.write(records, metadata: ["format": "pt", "producer": "biotag encode"], to: output) } catch {
+            throw CommandError(error.description)
+        }
         printError("wrote \(records.count) tensors to \(output)")
     }
 }

@@ -80,10 +80,7 @@ enum EncoderBench {
     /// independent runners of `threads` threads each.
     static func throughput(model: MultiTaskModel, sequences: [[Int32]], batchSize: Int, workers: Int, threads: Int, repeats: Int, name: String,
                            mode: String = "fp32", heads: Bool = false) throws -> BenchResult {
-        let order = sequences.indices.sorted { sequences[$0].count < sequences[$1].count }
-        let batches: [PackedBatch] = stride(from: 0, to: order.count, by: batchSize).map { start in
-            PackedBatch(order[start..<min(start + batchSize, order.count)].map { sequences[$0] })
-        }
+        let batches = Batcher(tokenBudget: .max, maxSequences: batchSize).batches(sequences).map(\.packed)
         let runners: [any BenchTarget] = try (0..<workers).map { _ -> any BenchTarget in
             heads ? try MultiTaskRunner(model: model, threads: threads) : try EncoderRunner(weights: model.encoder, threads: threads)
         }
@@ -100,40 +97,14 @@ enum EncoderBench {
             msPerSentence: median * 1000 / Double(sequences.count))
     }
 
-    /// Each worker thread takes the next batch until none is left; returns wall seconds.
+    /// The batches spread over the runners (`Batcher.dispatch`); returns wall seconds.
     private static func runParallel(runners: [any BenchTarget], batches: [PackedBatch]) throws -> Double {
-        let shared = SharedWork()
         let start = ContinuousClock.now
-        let group = DispatchGroup()
-        for runner in runners {
-            group.enter()
-            let thread = Thread {
-                defer { group.leave() }
-                while true {
-                    let index = shared.next.add(1, ordering: .relaxed).oldValue
-                    guard index < batches.count else { return }
-                    do { try runner.run(batches[index]) } catch {
-                        shared.failure.withLock { $0 = "\(error)" }
-                        return
-                    }
-                }
-            }
-            thread.stackSize = 1 << 22
-            thread.start()
-        }
-        group.wait()
-        if let message = shared.failure.withLock({ $0 }) { throw CommandError(message) }
+        _ = try Batcher.dispatch(batches.count, over: runners) { runner, index in try runner.run(batches[index]) }
         return (ContinuousClock.now - start).seconds
     }
 }
 
-/// What the throughput workers share: the next batch index and the first failure.
-private final class SharedWork: Sendable {
-    let next = Atomic<Int>(0)
-    let failure = Mutex<String?>(nil)
-}
-
-/// The resident memory of this process (Linux /proc), for peak-memory figures per configuration.
 enum ProcessMemory {
     /// Resets the peak (VmHWM) to the current resident set; false where the kernel does not allow it.
     @discardableResult

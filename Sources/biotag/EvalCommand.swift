@@ -1,3 +1,4 @@
+import Annotation
 import ArgumentParser
 import Foundation
 import Models
@@ -24,18 +25,11 @@ struct Eval: ParsableCommand {
     @Option(help: ArgumentHelp("Comma-separated heads to score (default: every head with a folder in --data).", valueName: "names"))
     var tasks: String?
 
-    @Option(help: ArgumentHelp("How word labels are read: argmax (each word's best label, invalid IOB2 repaired as the lenient scorer reads it) or viterbi (the best valid IOB2 sequence).",
-                               valueName: "argmax|viterbi"))
-    var decoding: String = "argmax"
-
     @Flag(help: "Also run every head over the other heads' corpora and report how often it tags their entities.")
     var confusion = false
 
-    @Option(help: "Longest window in wordpieces; longer sentences are cut at word boundaries.")
-    var maxLength: Int = 512
-
-    @Option(help: "Threads splitting each operation.")
-    var threads: Int = 2
+    @OptionGroup var pipeline: PipelineOptions
+    @OptionGroup var runtime: RuntimeOptions
 
     @Flag(help: "Print one JSON object instead of tables.")
     var json = false
@@ -48,74 +42,62 @@ struct Eval: ParsableCommand {
 
     func validate() throws {
         guard ["train", "devel", "test"].contains(split) else { throw ValidationError("--split must be train, devel or test, got '\(split)'") }
-        guard Decoding(rawValue: decoding) != nil else { throw ValidationError("--decoding must be argmax or viterbi, got '\(decoding)'") }
-        guard maxLength >= 3 else { throw ValidationError("--max-length must be at least 3") }
-        guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
     }
 
     func run() throws {
         let loaded: MultiTaskModel
         do { loaded = try MultiTaskModel(directory: model.directory) } catch { throw CommandError(error.description) }
-        let tokenHeads = loaded.tasks.enumerated().filter { if case .token = $0.element.head { return true } else { return false } }
+        let tokenHeads = loaded.tasks.filter { if case .token = $0.head { return true } else { return false } }.map(\.name)
         guard !tokenHeads.isEmpty else { throw CommandError("\(model.directory) has no token-classification heads to evaluate") }
-        let requested = tasks.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        let requested = tasks.map(commaList)
         if let requested {
-            for name in requested where !tokenHeads.contains(where: { $0.element.name == name }) {
-                throw CommandError("--tasks: the model has no token head '\(name)' (it has \(tokenHeads.map(\.element.name).joined(separator: ", ")))")
+            for name in requested where !tokenHeads.contains(name) {
+                throw CommandError("--tasks: the model has no token head '\(name)' (it has \(tokenHeads.joined(separator: ", ")))")
             }
         }
         // The corpus of each head, when --data has it.
-        var corpora: [(head: Int, name: String, corpus: EncodedCorpus)] = []
-        for (index, task) in tokenHeads {
-            let path = ((data as NSString).appendingPathComponent(task.name) as NSString).appendingPathComponent("\(split).tsv")
-            let wanted = requested?.contains(task.name) ?? true
+        var corpora: [CorpusEvaluation.Corpus] = []
+        for name in tokenHeads {
+            let path = ((data as NSString).appendingPathComponent(name) as NSString).appendingPathComponent("\(split).tsv")
+            let wanted = requested?.contains(name) ?? true
             guard wanted || confusion, FileManager.default.fileExists(atPath: path) else {
-                if requested?.contains(task.name) == true { throw CommandError("\(path): no such file for task '\(task.name)'") }
+                if requested?.contains(name) == true { throw CommandError("\(path): no such file for task '\(name)'") }
                 continue
             }
-            do {
-                corpora.append((index, task.name, EncodedCorpus(sentences: try IOBReader.read(path: path), tokenizer: loaded.tokenizer, maxLength: min(maxLength, loaded.config.maxPositions))))
-            } catch { throw CommandError(error.description) }
+            do { corpora.append(CorpusEvaluation.Corpus(task: name, sentences: try IOBReader.read(path: path))) } catch { throw CommandError(error.description) }
         }
-        guard !corpora.isEmpty else { throw CommandError("\(data): no folder named like a head (\(tokenHeads.map(\.element.name).joined(separator: ", "))) holds \(split).tsv") }
-        let scored = corpora.filter { requested?.contains($0.name) ?? true }
+        guard !corpora.isEmpty else { throw CommandError("\(data): no folder named like a head (\(tokenHeads.joined(separator: ", "))) holds \(split).tsv") }
+        let scored = Set(corpora.map(\.task).filter { requested?.contains($0) ?? true })
         if let predictions {
             do { try FileManager.default.createDirectory(atPath: predictions, withIntermediateDirectories: true) } catch {
                 throw CommandError("--predictions: cannot create the folder \(predictions): \(error.localizedDescription)")
             }
         }
-        let runner = try MultiTaskRunner(model: loaded, threads: threads)
-        defer { runner.shutdown() }
-        let scorer = RunnerScorer(runner: runner)
-        let labels = loaded.tasks.map(\.spec.labels)
-        let mode = Decoding(rawValue: decoding)!
-        var scores: [TaskScore] = []
-        var cells: [ConfusionCell] = []
+        // One pass of the annotation pipeline per corpus: the heads scored, and with --confusion the
+        // corpora's own heads too (the encoder runs once either way).
+        let heads = tokenHeads.filter { head in scored.contains(head) || (confusion && corpora.contains { $0.task == head }) }
+        let (threads, workers) = runtime.resolved(threads: 1, workers: 2)
+        let annotator: Annotator
+        do { annotator = try Annotator(model: loaded, settings: pipeline.settings(tasks: heads), threads: threads, workers: workers) } catch {
+            throw CommandError("\(error)")
+        }
+        defer { annotator.shutdown() }
         let started = ContinuousClock.now
-        for entry in corpora {
-            // With --confusion, the scored heads all read this corpus too.
-            let heads = confusion ? Array(Set(scored.map(\.head) + [entry.head])).sorted() : [entry.head]
-            let predictions: CorpusPredictions
-            do { predictions = try predict(entry.corpus, heads: heads, headLabels: labels, scorer: scorer, decoding: mode) } catch {
-                throw CommandError("evaluating \(entry.name): \(error)")
-            }
-            for (slot, head) in heads.enumerated() {
-                let headName = loaded.tasks[head].name
-                if head == entry.head {
-                    if scored.contains(where: { $0.head == head }) {
-                        scores.append(try score(task: headName, gold: entry.corpus.sentences, predicted: predictions.labels[slot]))
-                        if let folder = self.predictions {
-                            let path = (folder as NSString).appendingPathComponent("\(headName).\(split).tsv")
-                            do { try predictionLines(entry.corpus.sentences, predictions.labels[slot]).write(toFile: path, atomically: true, encoding: .utf8) } catch {
-                                throw CommandError("--predictions: cannot write \(path): \(error.localizedDescription)")
-                            }
-                        }
-                    }
-                } else {
-                    cells.append(ConfusionCell(head: headName, corpus: entry.name, gold: entry.corpus.sentences, predicted: predictions.labels[slot]))
+        let result: CorpusEvaluation.Result
+        do { result = try CorpusEvaluation(annotator: annotator).run(corpora, scored: scored, confusion: confusion) } catch {
+            throw CommandError("evaluating: \(error)")
+        }
+        let scores = result.scores, cells = result.cells
+        if let folder = predictions {
+            for corpus in corpora {
+                guard let labels = result.predictions[corpus.task] else { continue }
+                let path = (folder as NSString).appendingPathComponent("\(corpus.task).\(split).tsv")
+                do { try predictionLines(corpus.sentences, labels).write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                    throw CommandError("--predictions: cannot write \(path): \(error.localizedDescription)")
                 }
             }
         }
+        let decoding = annotator.settings.decoding.rawValue
         let seconds = (ContinuousClock.now - started).components.seconds
         if json {
             let encoder = JSONEncoder()
@@ -139,20 +121,20 @@ struct Eval: ParsableCommand {
         }
         if confusion {
             print("\nconfusion: share of each corpus's gold entities (columns) that a head (rows) tags, fully or partly")
-            let names = corpora.map(\.name)
+            let names = corpora.map(\.task)
             print("head".padding(toLength: 20, withPad: " ", startingAt: 0) + names.map { String($0.prefix(9)).leftPadded(10) }.joined() + "all others".leftPadded(12))
             let totals = ConfusionTotal.totals(cells, heads: loaded.tasks.map(\.name))
-            for (_, task) in tokenHeads where scored.contains(where: { $0.name == task.name }) {
-                var line = task.name.padding(toLength: 20, withPad: " ", startingAt: 0)
+            for task in tokenHeads where scored.contains(task) {
+                var line = task.padding(toLength: 20, withPad: " ", startingAt: 0)
                 for name in names {
-                    if let cell = cells.first(where: { $0.head == task.name && $0.corpus == name }) {
-                        let mark = overlappingTaskPairs.contains([task.name, name]) ? "*" : " "
+                    if let cell = cells.first(where: { $0.head == task && $0.corpus == name }) {
+                        let mark = overlappingTaskPairs.contains([task, name]) ? "*" : " "
                         line += String(format: "%8.1f%%", 100 * cell.share) + mark
                     } else {
                         line += "—".leftPadded(10)
                     }
                 }
-                if let total = totals.first(where: { $0.head == task.name }) { line += String(format: "%11.1f%%", 100 * total.share) }
+                if let total = totals.first(where: { $0.head == task }) { line += String(format: "%11.1f%%", 100 * total.share) }
                 print(line)
             }
             print("* a pair of types that legitimately overlap; \"all others\": every corpus but the head's own and those pairs")
@@ -184,18 +166,6 @@ struct EvalReport: Encodable {
     enum CodingKeys: String, CodingKey {
         case model, split, decoding, tasks, confusion
         case confusionTotals = "confusion_totals"
-    }
-}
-
-/// The inference engine as a `TokenScorer`.
-final class RunnerScorer: TokenScorer {
-    let runner: MultiTaskRunner
-    init(runner: MultiTaskRunner) { self.runner = runner }
-
-    func logits(_ batch: PackedBatch, heads: [Int]) throws -> [[Float]] {
-        let names = heads.map { runner.model.tasks[$0].name }
-        let output = try runner.forward(batch, tasks: Set(names))
-        return names.map { output.logits[$0] ?? [] }
     }
 }
 

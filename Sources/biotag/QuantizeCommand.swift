@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Models
+import Training
 import Tensors
 
 extension ComputePrecision: ExpressibleByArgument {}
@@ -82,7 +83,7 @@ struct Quantize: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: path) else { throw CommandError("\(path): cannot read the calibration sentences") }
             guard let text = String(validating: data, as: UTF8.self) else { throw CommandError("\(path): invalid UTF-8") }
             let isIOB = text.split(separator: "\n", maxSplits: 50).contains { $0.contains("\t") }
-            let found = isIOB ? try IOBSentences.read(path: path) : text.split(separator: "\n").map(String.init)
+            let found = isIOB ? try IOBReader.sentenceTexts(path: path) : text.split(separator: "\n").map(String.init)
             let usable = found.filter { !$0.allSatisfy(\.isWhitespace) }
             guard !usable.isEmpty else { throw CommandError("\(path): no calibration sentences") }
             sentences += usable.prefix(share)

@@ -59,7 +59,7 @@ struct BenchTasks: ParsableCommand {
             }
             var round = TasksRound(results: results)
             if !noReference {
-                let base = referenceModel ?? BiotagHome.model("all-MiniLM-L6-v2")
+                let base = referenceModel ?? ModelLocations.fetched("all-MiniLM-L6-v2")
                 do {
                     let output = try ReferenceRunner.run(script: bench.referenceScript, model: base, sentences: path, ids: idsForReference, limit: bench.limit, threads: threads,
                                                          batchSizes: [1], runtimes: "torch-tasks", extra: ["--tasks", "\(heads)"])

@@ -20,13 +20,12 @@ struct Tokenize: ParsableCommand {
         do { tokenizer = try WordPieceTokenizer.load(directory: model.directory) } catch {
             throw CommandError(error.description)
         }
-        var reader = LineReader(handle: .standardInput)
+        var reader = try TextLines(path: "-")
         let output = FileHandle.standardOutput
         var pending = ""
         // Whatever was tokenized before a bad line still reaches stdout.
         defer { output.write(Data(pending.utf8)) }
-        while let line = try reader.next() {
-            let text = try textField(of: line, lineNumber: reader.lineNumber)
+        while let text = try reader.next() {
             let encoding = tokenizer.encode(text)
             pending += "{\"input_ids\":[" + encoding.ids.map(String.init).joined(separator: ",")
             pending += "],\"offsets\":[" + encoding.offsets.map { "[\($0.lowerBound),\($0.upperBound)]" }.joined(separator: ",")

@@ -132,7 +132,7 @@ struct Train: ParsableCommand {
     var taskNames: [String] { tasks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
 
     func run() throws {
-        let baseDirectory = base ?? BiotagHome.model("all-MiniLM-L6-v2")
+        let baseDirectory = base ?? ModelLocations.fetched("all-MiniLM-L6-v2")
         var settings = TrainingSettings()
         settings.epochs = epochs; settings.batchSize = batchSize; settings.learningRate = lr; settings.warmup = warmup
         settings.weightDecay = weightDecay; settings.maxGradientNorm = maxGradNorm; settings.dropout = dropout

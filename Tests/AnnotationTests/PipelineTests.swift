@@ -133,8 +133,8 @@ enum GeneratedText {
 @Suite struct EntityDecoderTests {
     let labels = ["O", "B-X", "I-X", "B-Y", "I-Y"]
 
-    func decode(_ rows: [[Float]], words: [Int?], _ strategy: AggregationStrategy, viterbi: Bool = false) -> [EntityDecoder.Span] {
-        let decoder = EntityDecoder(labels: labels, aggregation: strategy, viterbi: viterbi) { $0.lowercased() }
+    func decode(_ rows: [[Float]], words: [Int?], _ strategy: AggregationStrategy, decoding: Decoding = .argmax) -> [EntityDecoder.Span] {
+        let decoder = EntityDecoder(labels: labels, aggregation: strategy, decoding: decoding) { $0.lowercased() }
         return rows.flatMap { $0 }.withUnsafeBufferPointer { decoder.decode(probabilities: $0, wordIds: words) }
     }
 
@@ -162,6 +162,6 @@ enum GeneratedText {
     @Test func viterbiNeverStartsWithInside() {
         let rows: [[Float]] = [[0.4, 0.05, 0.55, 0, 0], [0.4, 0, 0.6, 0, 0]]
         #expect(decode(rows, words: [0, 1], .first).map(\.tokens) == [0...1])
-        #expect(decode(rows, words: [0, 1], .first, viterbi: true).map(\.tokens) == [])
+        #expect(decode(rows, words: [0, 1], .first, decoding: .viterbi).map(\.tokens) == [])
     }
 }

@@ -126,19 +126,6 @@ private func isValidIOB2(_ labels: [String]) -> Bool {
         #expect(SeqevalError.lengthMismatch(sentence: 1, gold: 2, predicted: 1).description.contains("sentence 1"))
     }
 
-    /// Strict reading of the repaired labels equals the lenient reading of the originals.
-    @Test func repairMatchesLenientReading() {
-        var random = SplitMix64(seed: 7)
-        let alphabet = ["O", "B-A", "I-A", "B-B", "I-B", "B-C", "I-C", "B", "I"]
-        for _ in 0..<5000 {
-            let labels = (0..<Int.random(in: 0...12, using: &random)).map { _ in alphabet.randomElement(using: &random)! }
-            let repaired = repairBIO(labels)
-            #expect(chunks(repaired, mode: .strict) == chunks(labels, mode: .lenient), "\(labels)")
-            #expect(isValidIOB2(repaired) && repairBIO(repaired) == repaired, "\(labels)")
-            if isValidIOB2(labels) && !labels.contains("I") { #expect(repaired == labels) }
-        }
-    }
-
     /// Random log-probabilities: the path is valid IOB2, scores as well as the best valid path of
     /// a brute-force search, and is the argmax whenever that is valid.
     @Test func viterbiDecodesValidBestPaths() {

@@ -12,6 +12,20 @@ public enum InputFormat: String, CaseIterable, Sendable {
     /// `PMID|t|title`, `PMID|a|abstract` and tab-separated annotation lines, blocks separated by
     /// blank lines.
     case pubtator
+
+    /// The format a file's name says: `.txt` text, `.jsonl`/`.ndjson` JSON lines, `.xml` BioC
+    /// XML, `.json` BioC JSON, `.pubtator`/`.pubtator.txt` PubTator; nil when it says none.
+    public init?(path: String) {
+        let lower = path.lowercased()
+        if lower.hasSuffix(".pubtator") || lower.hasSuffix(".pubtator.txt") { self = .pubtator; return }
+        switch (lower as NSString).pathExtension {
+        case "txt", "text": self = .text
+        case "jsonl", "ndjson": self = .jsonl
+        case "xml": self = .biocXML
+        case "json": self = .biocJSON
+        default: return nil
+        }
+    }
 }
 
 /// The formats annotations are written in.

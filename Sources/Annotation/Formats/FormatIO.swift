@@ -15,14 +15,14 @@ func readWholeInput(path: String) throws(FormatError) -> Data {
 /// Splits a byte stream into lines (LF; a CR before it is dropped) without repairing bad UTF-8,
 /// counting lines from 1. Reads in 1 MiB chunks and scans each byte once, so a line of many
 /// megabytes costs linear time.
-struct ByteLineReader {
-    enum Line: Equatable {
+public struct ByteLineReader {
+    public enum Line: Equatable {
         case text(String)
         case invalidUTF8
     }
 
     /// The input's name in locations: the path, or `stdin`.
-    let name: String
+    public let name: String
     private let handle: FileHandle
     private var buffer: [UInt8] = []
     /// The first byte not yet returned.
@@ -31,9 +31,10 @@ struct ByteLineReader {
     private var scanned = 0
     private var finished = false
     /// The number of the line last returned.
-    private(set) var lineNumber = 0
+    public private(set) var lineNumber = 0
 
-    init(path: String) throws(FormatError) {
+    /// - Parameter path: a file, or `-` for standard input.
+    public init(path: String) throws(FormatError) {
         name = displayName(of: path)
         if path == "-" {
             handle = FileHandle.standardInput
@@ -45,7 +46,7 @@ struct ByteLineReader {
     }
 
     /// The next line without its terminator, or nil at the end of the input.
-    mutating func next() throws(FormatError) -> Line? {
+    public mutating func next() throws(FormatError) -> Line? {
         while true {
             let newline: Int? = buffer.withUnsafeBufferPointer { bytes in
                 guard let base = bytes.baseAddress, scanned < bytes.count,

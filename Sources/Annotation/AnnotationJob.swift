@@ -1,0 +1,163 @@
+import Foundation
+import Models
+
+/// Where annotated documents go: a format writer, the catalog, an HTTP response. A job calls
+/// `write` with each chunk of annotated documents in input order, `reject` with each record that
+/// could not be annotated, and `finish` once at the end.
+public protocol DocumentSink: AnyObject {
+    func write(_ documents: [Document], model: ModelIdentity) throws
+    func reject(_ reject: Reject) throws
+    /// Completes the output (closes a BioC collection, renames a file into place, commits).
+    func finish() throws
+}
+
+extension DocumentSink {
+    public func reject(_ reject: Reject) throws {}
+    public func finish() throws {}
+}
+
+/// What is already done: the catalog answers, for each document, whether this run still needs to
+/// annotate it (a record it holds with the same text does not).
+public protocol CompletedDocuments: AnyObject {
+    func needsAnnotation(_ documents: [Document]) throws -> [Bool]
+}
+
+/// One input of a job: a file (or `-` for standard input) in a known format.
+public struct AnnotationInput: Sendable, Equatable {
+    public var path: String
+    public var format: InputFormat
+    /// JSON lines: the fields that become passages, and the one holding the record id.
+    public var textFields: [String]
+    public var idField: String
+
+    public init(path: String, format: InputFormat, textFields: [String] = ["text"], idField: String = "id") {
+        self.path = path
+        self.format = format
+        self.textFields = textFields
+        self.idField = idField
+    }
+}
+
+/// Counts of one job, for progress and the summary.
+public struct AnnotationSummary: Sendable, Equatable {
+    public var records = 0
+    public var entities: [String: Int] = [:]
+    public var rejects = 0
+    /// Records the catalog already held for this run (not annotated again).
+    public var skipped = 0
+    public var entityCount: Int { entities.values.reduce(0, +) }
+
+    public init() {}
+
+    mutating func add(_ document: Document) {
+        records += 1
+        for passage in document.passages { for entity in passage.entities { entities[entity.type, default: 0] += 1 } }
+    }
+}
+
+/// Why a job stopped: the input, the model or a sink failed. Records that are merely bad do not
+/// stop it; they are rejects.
+public enum AnnotationJobError: Error, CustomStringConvertible {
+    case input(FormatError)
+    case annotation(AnnotationError)
+    /// A sink (a writer, the catalog) failed; its own message says where.
+    case sink(String)
+
+    public var description: String {
+        switch self {
+        case let .input(error): error.description
+        case let .annotation(error): error.description
+        case let .sink(message): message
+        }
+    }
+}
+
+/// The annotation job: inputs read in order ▶ chunks of records ▶ what is already done skipped ▶
+/// annotated ▶ every sink. The command line, the HTTP service and the queue workers all run
+/// annotation through it; each only chooses the inputs, the sinks and what to do with progress.
+public final class AnnotationJob {
+    public let annotator: Annotator
+    /// Records read and annotated together: more give fuller, better-sorted batches, fewer keep
+    /// memory low and output flowing.
+    public let chunk: Int
+    private let sinks: [any DocumentSink]
+    private let completed: (any CompletedDocuments)?
+    /// Called after each chunk with the counts so far.
+    public var onProgress: (AnnotationSummary) -> Void = { _ in }
+    /// Called with each record that could not be annotated.
+    public var onReject: (Reject) -> Void = { _ in }
+    public private(set) var summary = AnnotationSummary()
+    private var pending: [Document] = []
+
+    public init(annotator: Annotator, sinks: [any DocumentSink], completed: (any CompletedDocuments)? = nil, chunk: Int = 512) {
+        precondition(chunk >= 1, "a chunk holds at least one record")
+        self.annotator = annotator
+        self.sinks = sinks
+        self.completed = completed
+        self.chunk = chunk
+    }
+
+    /// Reads and annotates every input in turn, then finishes every sink. If anything fails, what
+    /// was read before the failure is still annotated and the sinks are finished, then the error
+    /// is thrown.
+    public func run(_ inputs: [AnnotationInput]) throws(AnnotationJobError) -> AnnotationSummary {
+        do throws(AnnotationJobError) {
+            for input in inputs {
+                var reader: any DocumentReader
+                do { reader = try makeReader(format: input.format, path: input.path, textFields: input.textFields, idField: input.idField) } catch {
+                    throw AnnotationJobError.input(error)
+                }
+                while true {
+                    let item: ReadItem?
+                    do { item = try reader.next() } catch { throw AnnotationJobError.input(error) }
+                    guard let item else { break }
+                    try consume(item)
+                }
+            }
+            try flush()
+        } catch {
+            // Keep what was annotated before the failure: finish the outputs, then report.
+            try? flush()
+            for sink in sinks { try? sink.finish() }
+            throw error
+        }
+        for sink in sinks {
+            do { try sink.finish() } catch { throw .sink("\(error)") }
+        }
+        return summary
+    }
+
+    /// One item read: a document waits for its chunk, a reject goes to every sink at once.
+    public func consume(_ item: ReadItem) throws(AnnotationJobError) {
+        switch item {
+        case let .document(document):
+            pending.append(document)
+            if pending.count >= chunk { try flush() }
+        case let .rejected(reject):
+            summary.rejects += 1
+            onReject(reject)
+            for sink in sinks {
+                do { try sink.reject(reject) } catch { throw .sink("\(error)") }
+            }
+        }
+    }
+
+    /// Annotates the records waiting (but those already done) and hands them to every sink.
+    public func flush() throws(AnnotationJobError) {
+        guard !pending.isEmpty else { return }
+        if let completed {
+            let needed: [Bool]
+            do { needed = try completed.needsAnnotation(pending) } catch { throw .sink("\(error)") }
+            summary.skipped += needed.filter { !$0 }.count
+            pending = zip(pending, needed).filter(\.1).map(\.0)
+        }
+        let annotated: [Document]
+        do { annotated = try annotator.annotate(pending) } catch { throw .annotation(error) }
+        for sink in sinks {
+            do { try sink.write(annotated, model: annotator.identity) } catch { throw .sink("\(error)") }
+        }
+        for document in annotated { summary.add(document) }
+        pending.removeAll(keepingCapacity: true)
+        onProgress(summary)
+    }
+}

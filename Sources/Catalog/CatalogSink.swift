@@ -1,0 +1,34 @@
+import Annotation
+import Foundation
+import Models
+
+/// One annotation run in the catalog as a job's sink and its record of what is done: chunks are
+/// stored in one transaction each, rejects kept with their place, and records the run already
+/// holds with the same text skipped, so a job stopped at any point resumes where it stopped.
+public final class CatalogSink: DocumentSink, CompletedDocuments {
+    public let catalog: SQLiteCatalog
+    /// The run: this model version with these settings (created on first use).
+    public let run: Int64
+
+    /// Opens (or creates) the run of `annotator`'s model, heads and settings.
+    public init(catalog: SQLiteCatalog, annotator: Annotator) throws(CatalogError) {
+        self.catalog = catalog
+        let settings: String
+        do { settings = String(decoding: try JSONEncoder.sorted.encode(annotator.settings), as: UTF8.self) } catch {
+            throw .database(path: catalog.path, reason: "cannot record the settings: \(error)")
+        }
+        run = try catalog.run(model: annotator.identity, tasks: annotator.tasks, settings: settings)
+    }
+
+    public func needsAnnotation(_ documents: [Document]) throws -> [Bool] {
+        try catalog.needsAnnotation(documents, run: run)
+    }
+
+    public func write(_ documents: [Document], model: ModelIdentity) throws {
+        try catalog.store(documents, run: run)
+    }
+
+    public func reject(_ reject: Reject) throws {
+        try catalog.reject(reject, run: run)
+    }
+}

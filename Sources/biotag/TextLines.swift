@@ -1,0 +1,41 @@
+import Annotation
+import Foundation
+
+/// The texts of `biotag tokenize` and `biotag encode`: one JSON object with a `"text"` string per
+/// line of a file or standard input (`-`). A line that is not one stops the command with its number.
+struct TextLines {
+    private var reader: ByteLineReader
+
+    init(path: String) throws {
+        do { reader = try ByteLineReader(path: path) } catch { throw CommandError(error.description) }
+    }
+
+    /// The next line's text, or nil at the end of the input.
+    mutating func next() throws -> String? {
+        let line: ByteLineReader.Line?
+        do { line = try reader.next() } catch { throw CommandError(error.description) }
+        switch line {
+        case nil: return nil
+        case .invalidUTF8: throw CommandError("line \(lineNumber): invalid UTF-8")
+        case let .text(text): return try Self.text(of: text, lineNumber: lineNumber)
+        }
+    }
+
+    var lineNumber: Int { reader.lineNumber }
+
+    /// Reads the `"text"` of one JSON-lines record.
+    static func text(of line: String, lineNumber: Int, field: String = "text") throws -> String {
+        guard !line.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw CommandError("line \(lineNumber): empty line (expected a JSON object with a \"\(field)\" string)")
+        }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed]) } catch {
+            throw CommandError("line \(lineNumber): not valid JSON")
+        }
+        guard let record = object as? [String: Any] else { throw CommandError("line \(lineNumber): expected a JSON object") }
+        guard let text = record[field] as? String else {
+            throw CommandError("line \(lineNumber): no \"\(field)\" string field")
+        }
+        return text
+    }
+}
