@@ -3,7 +3,7 @@ SWIFT        ?= swift
 BIOTAG       := .build/release/biotag
 DEB_PACKAGES := libdnnl-dev ocl-icd-libopencl1 libsqlite3-dev
 
-.PHONY: all deps build fetch-model test demo bench train-speed default-model clean
+.PHONY: all deps build fetch-model tokenizer-oracle test demo install bench train-speed default-model clean
 
 all: build
 
@@ -20,8 +20,22 @@ build: deps
 fetch-model: build
 	$(BIOTAG) fetch-model minilm
 
+ORACLE_VENV := .build/oracle-venv
+TOKENIZERS  := 0.22.2
+
+# Hugging Face's encodings of generated text for GeneratedTextParityTests: the pinned tokenizers
+# in $(ORACLE_VENV), Tests/oracle/tokenizer_oracle.py, both vocabularies (a few seconds).
+tokenizer-oracle: fetch-model
+	@$(ORACLE_VENV)/bin/python -c 'import tokenizers, sys; sys.exit(tokenizers.__version__ != "$(TOKENIZERS)")' 2>/dev/null || { \
+	  echo "installing tokenizers==$(TOKENIZERS) into $(ORACLE_VENV)"; \
+	  python3 -m venv $(ORACLE_VENV) && $(ORACLE_VENV)/bin/pip install -q tokenizers==$(TOKENIZERS); }
+	$(ORACLE_VENV)/bin/python Tests/oracle/tokenizer_oracle.py --seed 20240611 --count 4000 \
+	  --tokenizer uncased=$${BIOTAG_HOME:-$$HOME/.cache/biotag}/models/all-MiniLM-L6-v2/tokenizer.json \
+	  --tokenizer cased=$${BIOTAG_SHARED:-../shared}/fixtures/arch/cased-bert/tokenizer.json \
+	  --out .build/oracle/tokenizer_generated.jsonl
+
 # The whole suite, release build (numeric code is 10-100x slower in debug).
-test: fetch-model
+test: fetch-model tokenizer-oracle
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
 

@@ -106,11 +106,11 @@ public struct WordPieceTokenizer: Sendable {
             var index = 0
             let count = buffer.count
             while index < count {
-                let value = buffer[index]
-                if Self.isWhitespace(value) { index += 1; continue }
+                let kind = Self.preTokenizerClass(buffer[index])
+                if kind == .whitespace { index += 1; continue }
                 var end = index + 1
-                if !Self.isPunctuation(value) {
-                    while end < count, !Self.isWhitespace(buffer[end]), !Self.isPunctuation(buffer[end]) { end += 1 }
+                if kind == .word {
+                    while end < count, Self.preTokenizerClass(buffer[end]) == .word { end += 1 }
                 }
                 wordPiece(buffer, word: index..<end, alignment: alignment, wordId: wordCounter, into: &encoding)
                 wordCounter += 1
@@ -120,6 +120,8 @@ public struct WordPieceTokenizer: Sendable {
     }
 
     private func wordPiece(_ text: UnsafeBufferPointer<UInt32>, word: Range<Int>, alignment: [Int32], wordId: Int, into encoding: inout Encoding) {
+        // As `tokenizers` does: from the first scalar's start to the last one's end. Alignments
+        // never decrease along the normalized text (`BertNormalizer`), so this is a range.
         func originalRange(_ range: Range<Int>) -> Range<Int> {
             Int(alignment[range.lowerBound])..<(Int(alignment[range.upperBound - 1]) + 1)
         }
@@ -144,26 +146,21 @@ public struct WordPieceTokenizer: Sendable {
         }
     }
 
-    /// Unicode White_Space (what the pre-tokenizer splits on).
-    @inline(__always) static func isWhitespace(_ value: UInt32) -> Bool {
-        if value < 0x80 { return value == 0x20 || (value >= 0x09 && value <= 0x0D) }
-        return Unicode.Scalar(value)?.properties.isWhitespace ?? false
-    }
+    /// How `BertPreTokenizer` treats a normalized scalar.
+    enum PreTokenizerClass { case word, whitespace, punctuation }
 
-    /// ASCII punctuation and symbols (`!`–`/`, `:`–`@`, `[`–`` ` ``, `{`–`~`) and Unicode P*.
-    @inline(__always) static func isPunctuation(_ value: UInt32) -> Bool {
+    /// Whitespace (Rust's `char::is_whitespace`) separates words and is dropped; ASCII punctuation
+    /// and symbols (`!`–`/`, `:`–`@`, `[`–`` ` ``, `{`–`~`) and the P* categories of `tokenizers`'
+    /// Unicode tables are words of their own.
+    @inline(__always) static func preTokenizerClass(_ value: UInt32) -> PreTokenizerClass {
         if value < 0x80 {
-            return (value >= 0x21 && value <= 0x2F) || (value >= 0x3A && value <= 0x40)
+            if value == 0x20 || (value >= 0x09 && value <= 0x0D) { return .whitespace }
+            let punctuation = (value >= 0x21 && value <= 0x2F) || (value >= 0x3A && value <= 0x40)
                 || (value >= 0x5B && value <= 0x60) || (value >= 0x7B && value <= 0x7E)
+            return punctuation ? .punctuation : .word
         }
-        guard let scalar = Unicode.Scalar(value) else { return false }
-        switch scalar.properties.generalCategory {
-        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-             .initialPunctuation, .finalPunctuation, .otherPunctuation:
-            return true
-        default:
-            return false
-        }
+        let properties = BertScalarProperties(value)
+        return properties.isWhitespace ? .whitespace : properties.isPunctuation ? .punctuation : .word
     }
 }
 

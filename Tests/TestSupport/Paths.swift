@@ -27,6 +27,14 @@ public enum TestPaths {
         return (home as NSString).appendingPathComponent("models/all-MiniLM-L6-v2")
     }
 
+    /// Hugging Face's encodings of generated text that `make tokenizer-oracle` writes with
+    /// Tests/oracle/tokenizer_oracle.py: `$BIOTAG_TOKENIZER_ORACLE`, or
+    /// `.build/oracle/tokenizer_generated.jsonl` in the repository.
+    public static var tokenizerOracle: String {
+        if let path = ProcessInfo.processInfo.environment["BIOTAG_TOKENIZER_ORACLE"] { return path }
+        return repository.appendingPathComponent(".build/oracle/tokenizer_generated.jsonl").path
+    }
+
     /// Reads a JSON-lines file into dictionaries.
     public static func jsonLines(_ path: String) throws -> [[String: Any]] {
         let text = try String(contentsOfFile: path, encoding: .utf8)
