@@ -46,6 +46,16 @@ demo: build
 	$(BIOTAG) search --store .build/demo.db 'disease:"breast cancer" AND anatomy:liver'
 	$(BIOTAG) search --store .build/demo.db --limit 5 'chemical:cisplatin OR chemical:doxorubicin OR "single-cell"'
 
+# biotag on the PATH with the default model where it finds it from any folder:
+# $(PREFIX)/bin/biotag and $(PREFIX)/share/biotag/models/bioner-minilm-8 (DESTDIR for staging).
+PREFIX ?= /usr/local
+MODEL_DIR := $(DESTDIR)$(PREFIX)/share/biotag/models/bioner-minilm-8
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(MODEL_DIR)
+	install -m 755 $(BIOTAG) $(DESTDIR)$(PREFIX)/bin/biotag
+	install -m 644 models/bioner-minilm-8/* $(MODEL_DIR)/
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/biotag and the default model in $(MODEL_DIR)"
+
 # Full speed comparison against PyTorch and ONNX Runtime (creates bench/.venv on first use), each
 # figure the median of three rounds of biotag and the reference in turn (about 1.5 hours).
 bench: fetch-model

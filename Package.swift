@@ -34,10 +34,24 @@ let package = Package(
         .target(name: "Annotation", dependencies: ["Models", "Tensors", "Tokenization"]),
         // The annotation store: SQLite (GRDB), search with facets.
         .target(name: "Catalog", dependencies: ["Annotation", "Models", .product(name: "GRDB", package: "GRDB.swift")]),
+        // What every command shares: option groups (model, runtime, pipeline), errors, printing.
+        .target(
+            name: "CommandLineSupport",
+            dependencies: ["Annotation", "Models", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // `biotag bench`: the harness that measures biotag against PyTorch and ONNX Runtime.
+        .target(
+            name: "Benchmarks",
+            dependencies: [
+                "Annotation", "CKernels", "CommandLineSupport", "Models", "Tensors", "Tokenization", "Training",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The command line: argument parsing and printing only.
         .executableTarget(
             name: "biotag",
             dependencies: [
-                "Annotation", "Catalog", "CKernels", "Models", "Tensors", "Tokenization", "Training",
+                "Annotation", "Benchmarks", "Catalog", "CKernels", "CommandLineSupport", "Models", "Tensors", "Tokenization", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -46,7 +60,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Models", "TestSupport"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors", "Tokenization", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Tensors", "Tokenization", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Annotation", "Training", "Models", "Tensors", "Tokenization", "TestSupport"]),
         .testTarget(name: "AnnotationTests", dependencies: ["Annotation", "Models", "Tokenization", "TestSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Annotation", "Models", "TestSupport"]),
         .testTarget(name: "biotagTests", dependencies: ["Annotation", "Catalog", "Models", "Tensors", "TestSupport"]),

@@ -14,7 +14,7 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
     case bf16
 
     /// The safetensors metadata key `biotag quantize` sets.
-    public static let metadataKey = "biotag.precision"
+    public static let metadataKey = ModelMetadataKey.precision
 
     /// The precision a model file asks for (fp32 when it does not say).
     public init(metadata: [String: String]) {

@@ -1,5 +1,6 @@
 import Annotation
 import ArgumentParser
+import CommandLineSupport
 import Catalog
 import Foundation
 import Models
@@ -74,21 +75,13 @@ struct Annotate: ParsableCommand {
         } }
     }
 
-    /// The default model, or a sentence saying where it was looked for.
-    static func defaultModel() throws -> String {
-        guard let found = ModelLocations.defaultModel() else {
-            throw CommandError("no default model (looked in \(ModelLocations.defaultModelCandidates.joined(separator: ", "))): give one with --model DIR, or run `make install`")
-        }
-        return found
-    }
-
     func run() throws {
         let fields = commaList(textFields)
         let sources = (inputs.isEmpty ? ["-"] : inputs).map { path in
             AnnotationInput(path: path, format: inputFormat ?? (path == "-" ? .jsonl : InputFormat(path: path)!), textFields: fields, idField: idField)
         }
         let loaded: MultiTaskModel
-        do { loaded = try MultiTaskModel(directory: try model ?? Self.defaultModel()) } catch let error as ModelLoadError { throw CommandError(error.description) }
+        do { loaded = try MultiTaskModel(directory: try model ?? defaultModelDirectory()) } catch let error as ModelLoadError { throw CommandError(error.description) }
         let (threads, workers) = runtime.resolved(threads: 1, workers: 2)
         let annotator: Annotator
         do { annotator = try Annotator(model: loaded, settings: pipeline.settings(tasks: tasks.map(commaList)), threads: threads, workers: workers) } catch {

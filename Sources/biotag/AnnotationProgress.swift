@@ -1,4 +1,5 @@
 import Annotation
+import CommandLineSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc

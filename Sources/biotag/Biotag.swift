@@ -1,4 +1,6 @@
 import ArgumentParser
+import Benchmarks
+import CommandLineSupport
 
 @main
 struct Biotag: ParsableCommand {

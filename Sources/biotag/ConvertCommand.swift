@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import Models
 
@@ -48,6 +49,12 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
+        do {
+            try convert()
+        } catch let error as ModelWriteError { throw CommandError(error.description) }
+    }
+
+    private func convert() throws {
         let plan = StoragePlan(default: weights, rules: weightsFor.compactMap(StoragePlan.rule))
         var (tensors, metadata, source) = try ModelRewrite.tensors(of: model) { _ in true }
         // Only the storage changes here: a converted model computes in fp32 (`biotag quantize` sets the precision).
@@ -55,10 +62,11 @@ struct Convert: ParsableCommand {
         if !labelBias.isEmpty {
             let biases = labelBias.compactMap(LabelBias.init)
             try LabelBias.apply(biases, to: &tensors, model: model)
-            metadata[LabelBias.metadataKey] = ((metadata[LabelBias.metadataKey].map { [$0] } ?? []) + biases.map(\.description)).joined(separator: ", ")
+            metadata[ModelMetadataKey.labelBias] = ((metadata[ModelMetadataKey.labelBias].map { [$0] } ?? []) + biases.map(\.description)).joined(separator: ", ")
         }
-        try ModelRewrite.write(plan.convert(tensors), metadata: metadata.merging(["biotag.weights": plan.description]) { $1 },
-                               from: model, to: out, source: source, summary: "\(plan.description) weights")
+        let sizes = try ModelRewrite.write(plan.convert(tensors), metadata: metadata.merging([ModelMetadataKey.weights: plan.description]) { $1 },
+                                           from: model, to: out, source: source)
+        printSizes(sizes, summary: "\(plan.description) weights")
         if name != nil || modelVersion != nil {
             let tasksPath = (out as NSString).appendingPathComponent("tasks.json")
             do {
@@ -67,47 +75,6 @@ struct Convert: ParsableCommand {
                 file.modelVersion = modelVersion ?? file.modelVersion
                 try file.write(to: tasksPath)
             } catch { throw CommandError("\(tasksPath): cannot set the name and version: \(error)") }
-        }
-    }
-}
-
-/// `--label-bias TASK:LABEL=DELTA`: a shift of one label's logit in a head's classifier bias.
-struct LabelBias: CustomStringConvertible {
-    /// The file metadata that lists every shift a model's biases carry.
-    static let metadataKey = "biotag.label-bias"
-
-    let task: String
-    let label: String
-    let delta: Float
-
-    init?(_ text: String) {
-        guard let colon = text.firstIndex(of: ":"), let equals = text.lastIndex(of: "="), colon < equals else { return nil }
-        let task = String(text[..<colon]), label = String(text[text.index(after: colon)..<equals])
-        guard !task.isEmpty, !label.isEmpty, let delta = Float(text[text.index(after: equals)...]), delta.isFinite else { return nil }
-        (self.task, self.label, self.delta) = (task, label, delta)
-    }
-
-    var description: String { "\(task):\(label)=\(delta >= 0 ? "+" : "")\(delta)" }
-
-    /// Adds each shift to the fp32 bias of its head's classifier among `tensors`.
-    static func apply(_ biases: [LabelBias], to tensors: inout [TensorRecord], model: String) throws {
-        let path = (model as NSString).appendingPathComponent("tasks.json")
-        let specs: [TaskSpec]
-        do { specs = try TaskFile.load(path: path).tasks } catch { throw CommandError("--label-bias needs the model's heads: \(error.description)") }
-        for bias in biases {
-            guard let spec = specs.first(where: { $0.name == bias.task }) else {
-                throw CommandError("--label-bias \(bias.task):…: \(path) has no task '\(bias.task)' (tasks: \(specs.map(\.name).joined(separator: ", ")))")
-            }
-            guard let index = spec.labels.firstIndex(of: bias.label) else {
-                throw CommandError("--label-bias \(bias.task):\(bias.label): task '\(bias.task)' has no label '\(bias.label)' (labels: \(spec.labels.joined(separator: ", ")))")
-            }
-            let name = (spec.tensors["classifier"] ?? "") + ".bias"
-            guard let slot = tensors.firstIndex(where: { $0.name == name }), tensors[slot].dtype == .f32, tensors[slot].shape == [spec.labels.count] else {
-                throw CommandError("--label-bias \(bias.task):\(bias.label): the model has no fp32 tensor \(name) of \(spec.labels.count) values")
-            }
-            var values = tensors[slot].bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            values[index] += bias.delta
-            tensors[slot] = TensorRecord(name: name, shape: [values.count], floats: values)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Annotation
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import Models
 import Training
@@ -167,8 +168,4 @@ struct EvalReport: Encodable {
         case model, split, decoding, tasks, confusion
         case confusionTotals = "confusion_totals"
     }
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }

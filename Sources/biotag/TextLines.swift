@@ -1,4 +1,5 @@
 import Annotation
+import CommandLineSupport
 import Foundation
 
 /// The texts of `biotag tokenize` and `biotag encode`: one JSON object with a `"text"` string per

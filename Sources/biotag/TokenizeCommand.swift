@@ -1,5 +1,6 @@
 import Annotation
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import Models
 import Tokenization

@@ -18,7 +18,8 @@ public enum BiotagCommand {
         return TestPaths.repository.appendingPathComponent(".build/release/biotag").path
     }
 
-    public static func run(_ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:], workingDirectory: String? = nil) throws -> Result {
+    public static func run(_ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:], workingDirectory: String? = nil,
+                           executable: String = BiotagCommand.executable) throws -> Result {
         let process = Process()
         if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         if !environment.isEmpty {

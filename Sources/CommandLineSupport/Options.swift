@@ -3,36 +3,40 @@ import ArgumentParser
 import Foundation
 import Models
 
-struct ModelOptions: ParsableArguments {
+public struct ModelOptions: ParsableArguments {
+    public init() {}
+
     @Option(name: .long, help: ArgumentHelp(
         "Model directory (Hugging Face layout: config.json, model.safetensors, vocab.txt or tokenizer.json, optional tasks.json).",
         discussion: "Defaults to all-MiniLM-L6-v2 as fetched by `biotag fetch-model minilm`."))
-    var model: String?
+    public var model: String?
 
-    var directory: String { model ?? ModelLocations.fetched("all-MiniLM-L6-v2") }
+    public var directory: String { model ?? ModelLocations.fetched("all-MiniLM-L6-v2") }
 }
 
 /// The cores an inference command uses: independent workers × threads per worker. Each command
 /// has its own defaults (`resolved`): the annotation pipeline favours workers, one batch at a time
 /// favours threads.
-struct RuntimeOptions: ParsableArguments {
+public struct RuntimeOptions: ParsableArguments {
+    public init() {}
+
     @Option(help: ArgumentHelp(
         "Threads that split each operation of one forward pass, per worker.",
         discussion: "More threads lower the latency of one batch; on a machine with few cores, independent --workers usually give more throughput. Threads spin between operations instead of sleeping, because waking a sleeping vCPU costs milliseconds here. Default: 1 for annotate and eval, 2 for encode."))
-    var threads: Int?
+    public var threads: Int?
 
     @Option(help: ArgumentHelp(
         "Independent inference workers, each with --threads threads, working on different batches.",
         discussion: "Workers × threads should not exceed the cores available; each worker holds its own activations. Default: 2 for annotate and eval, 1 for encode."))
-    var workers: Int?
+    public var workers: Int?
 
-    func validate() throws {
+    public func validate() throws {
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
         if let workers, !(1...256).contains(workers) { throw ValidationError("--workers must be between 1 and 256, got \(workers)") }
     }
 
     /// The values given, or this command's defaults.
-    func resolved(threads defaultThreads: Int, workers defaultWorkers: Int) -> (threads: Int, workers: Int) {
+    public func resolved(threads defaultThreads: Int, workers defaultWorkers: Int) -> (threads: Int, workers: Int) {
         (threads ?? defaultThreads, workers ?? defaultWorkers)
     }
 }
@@ -43,31 +47,33 @@ extension AggregationStrategy: ExpressibleByArgument {}
 /// How the annotation pipeline reads a model's outputs: the same flags, with the same meaning, for
 /// `biotag annotate`, `biotag eval` and `biotag bench annotate`, so that eval scores what annotate
 /// writes.
-struct PipelineOptions: ParsableArguments {
+public struct PipelineOptions: ParsableArguments {
+    public init() {}
+
     @Option(help: ArgumentHelp(
         "How wordpiece predictions become word predictions.",
         discussion: "first (the default) matches how the models are trained; average and max pool a word's wordpieces; simple labels wordpieces alone, so an entity can end inside a word."))
-    var aggregation: AggregationStrategy = .first
+    public var aggregation: AggregationStrategy = .first
 
     @Option(help: ArgumentHelp(
         "How word labels are read: argmax (each word's best label, read as seqeval's default mode reads IOB2) or viterbi (the best valid IOB2 sequence per sentence; slower, see docs/RESULTS.md for whether it helps).",
         valueName: "argmax|viterbi"))
-    var decoding: Decoding = .argmax
+    public var decoding: Decoding = .argmax
 
     @Flag(help: .hidden)
-    var viterbi = false
+    public var viterbi = false
 
     @Option(help: ArgumentHelp("Longest piece in wordpieces; longer sentences are cut into overlapping windows.", discussion: "The models are trained on 128. Longer pieces give more context and cost quadratically more in attention."))
-    var maxLength: Int = 128
+    public var maxLength: Int = 128
 
     @Option(help: ArgumentHelp("Wordpieces shared by consecutive windows.", discussion: "Each wordpiece takes the prediction of the window where it has the most context; more overlap costs more passes."))
-    var stride: Int = 32
+    public var stride: Int = 32
 
     @Option(help: ArgumentHelp("Most wordpieces in one forward pass.", discussion: "Bigger batches use the cores better and hold more memory; pieces of many records are sorted by length and packed without padding."))
-    var tokenBudget: Int = 8192
+    public var tokenBudget: Int = 8192
 
     /// The settings for these heads (nil: all).
-    func settings(tasks: [String]?) -> AnnotationSettings {
+    public func settings(tasks: [String]?) -> AnnotationSettings {
         var settings = AnnotationSettings()
         settings.tasks = tasks
         settings.aggregation = aggregation
@@ -80,17 +86,36 @@ struct PipelineOptions: ParsableArguments {
 }
 
 /// `a, b,c` → `["a", "b", "c"]`: a comma-separated list option.
-func commaList(_ value: String) -> [String] {
+public func commaList(_ value: String) -> [String] {
     value.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
 }
 
 /// Writes to stderr (progress and diagnostics; stdout carries data).
-func printError(_ message: String) {
+public func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
 /// A plain message error for the command line.
-struct CommandError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct CommandError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// `source: 90.6 MiB → destination: 32.0 MiB (what was done)` on stderr.
+public func printSizes(_ sizes: ModelRewrite.Sizes, summary: String) {
+    printError(String(format: "%@: %.1f MiB → %@: %.1f MiB (%@)", sizes.source, Double(sizes.before) / 1_048_576, sizes.destination,
+                      Double(sizes.after) / 1_048_576, summary))
+}
+
+/// The default model, or a sentence saying where it was looked for.
+public func defaultModelDirectory() throws -> String {
+    guard let found = ModelLocations.defaultModel() else {
+        throw CommandError("no default model (looked in \(ModelLocations.defaultModelCandidates.joined(separator: ", "))): give one with --model DIR, or run `make install`")
+    }
+    return found
+}
+
+extension String {
+    /// The string right-aligned in `width` characters (never cut).
+    public func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }

@@ -1,12 +1,15 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import Models
 import Training
 import Synchronization
 import Tokenization
 
-struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Bench: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         abstract: "Measure biotag against reference runtimes on the same sentences, same cores, same run.",
         subcommands: [BenchEncode.self, BenchTasks.self, BenchAnnotate.self, BenchGemm.self])
 }

@@ -1,12 +1,12 @@
 import Foundation
 
 /// Runs a program to completion, capturing its output.
-struct Subprocess {
-    let status: Int32
-    let output: String
-    let errorOutput: String
+public struct Subprocess {
+    public let status: Int32
+    public let output: String
+    public let errorOutput: String
 
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Subprocess {
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Subprocess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [executable] + arguments

@@ -1,5 +1,6 @@
 import Annotation
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import Models
 import Training
@@ -51,7 +52,7 @@ struct BenchAnnotate: ParsableCommand {
     }
 
     func run() throws {
-        let directory = try model ?? Annotate.defaultModel()
+        let directory = try model ?? defaultModelDirectory()
         let loaded: MultiTaskModel
         do { loaded = try MultiTaskModel(directory: directory) } catch { throw CommandError(error.description) }
         let texts = try IOBReader.sentenceTexts(path: sentences ?? SharedData.path("data/bioner/disease/test.tsv"))

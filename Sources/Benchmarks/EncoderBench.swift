@@ -1,4 +1,5 @@
 import CKernels
+import CommandLineSupport
 import Foundation
 import Models
 import Synchronization

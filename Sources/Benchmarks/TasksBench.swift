@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import Models
 
@@ -31,7 +32,7 @@ struct BenchTasks: ParsableCommand {
     var json = false
 
     func run() throws {
-        let directory = try model ?? Annotate.defaultModel()
+        let directory = try model ?? defaultModelDirectory()
         let (path, texts) = try bench.texts()
         let (threads, batchSize, repeats) = (bench.threads, bench.batchSize, bench.repeats)
 

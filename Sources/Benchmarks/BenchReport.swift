@@ -1,3 +1,4 @@
+import CommandLineSupport
 import Foundation
 
 /// One configuration measured by the reference script.
