@@ -22,11 +22,8 @@ struct BenchAnnotate: ParsableCommand {
     @Option(help: "IOB file; a sentence is its tokens joined by spaces.")
     var sentences: String?
 
-    @Option(help: "Threads splitting each operation, per worker.")
-    var threads: Int = 2
-
-    @Option(help: "Forward passes at once on different batches (the pipeline; the engine figure uses one runner with --threads).")
-    var workers: Int = 1
+    /// The pipeline's workers × threads; the engine figure uses one runner with --threads.
+    @OptionGroup var runtime: RuntimeOptions
 
     @Option(help: "Timed passes per measurement; the median is reported.")
     var repeats: Int = 3
@@ -35,9 +32,7 @@ struct BenchAnnotate: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
-        guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be between 1 and 256") }
     }
 
     struct Report: Encodable {
@@ -52,6 +47,7 @@ struct BenchAnnotate: ParsableCommand {
     }
 
     func run() throws {
+        let (threads, workers) = runtime.resolved(threads: 2, workers: 1)
         let directory = try model ?? defaultModelDirectory()
         let loaded: MultiTaskModel
         do { loaded = try MultiTaskModel(directory: directory) } catch { throw CommandError(error.description) }

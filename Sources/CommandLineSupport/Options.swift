@@ -22,12 +22,12 @@ public struct RuntimeOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp(
         "Threads that split each operation of one forward pass, per worker.",
-        discussion: "More threads lower the latency of one batch; on a machine with few cores, independent --workers usually give more throughput. Threads spin between operations instead of sleeping, because waking a sleeping vCPU costs milliseconds here. Default: 1 for annotate and eval, 2 for encode."))
+        discussion: "More threads lower the latency of one batch; on a machine with few cores, independent --workers usually give more throughput. Threads spin between operations instead of sleeping, because waking a sleeping vCPU costs milliseconds here. Default: 1 for annotate and eval, 2 for encode and bench annotate."))
     public var threads: Int?
 
     @Option(help: ArgumentHelp(
         "Independent inference workers, each with --threads threads, working on different batches.",
-        discussion: "Workers × threads should not exceed the cores available; each worker holds its own activations. Default: 2 for annotate and eval, 1 for encode."))
+        discussion: "Workers × threads should not exceed the cores available; each worker holds its own activations. Default: 2 for annotate and eval, 1 for encode and bench annotate."))
     public var workers: Int?
 
     public func validate() throws {
