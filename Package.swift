@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors", "Tokenization", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Annotation", "Training", "Models", "Tensors", "Tokenization", "TestSupport"]),
         .testTarget(name: "AnnotationTests", dependencies: ["Annotation", "Models", "Tokenization", "TestSupport"]),
-        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Annotation", "Models", "TestSupport"]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Annotation", "Models", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "biotagTests", dependencies: ["Annotation", "Catalog", "Models", "Tensors", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

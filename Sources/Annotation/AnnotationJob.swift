@@ -3,17 +3,22 @@ import Models
 
 /// Where annotated documents go: a format writer, the catalog, an HTTP response. A job calls
 /// `write` with each chunk of annotated documents in input order, `reject` with each record that
-/// could not be annotated, and `finish` once at the end.
+/// could not be annotated, then once either `finish` (everything was read) or `abandon` (the job
+/// failed).
 public protocol DocumentSink: AnyObject {
     func write(_ documents: [Document], model: ModelIdentity) throws
     func reject(_ reject: Reject) throws
     /// Completes the output (closes a BioC collection, renames a file into place, commits).
     func finish() throws
+    /// Gives the output up after a failure: a file output is left as it was before the job (all
+    /// or nothing); the catalog keeps the chunks it committed (a run resumes from them).
+    func abandon()
 }
 
 extension DocumentSink {
     public func reject(_ reject: Reject) throws {}
     public func finish() throws {}
+    public func abandon() {}
 }
 
 /// What is already done: the catalog answers, for each document, whether this run still needs to
@@ -82,12 +87,18 @@ public final class AnnotationJob {
     public let chunk: Int
     private let sinks: [any DocumentSink]
     private let completed: (any CompletedDocuments)?
+    /// The longest record annotated, in Unicode scalars over all its passages; a longer one is a
+    /// reject (a record of many megabytes is almost always a mistake, and would hold the job).
+    public var maxRecordCharacters = 2_000_000
     /// Called after each chunk with the counts so far.
     public var onProgress: (AnnotationSummary) -> Void = { _ in }
     /// Called with each record that could not be annotated.
     public var onReject: (Reject) -> Void = { _ in }
     public private(set) var summary = AnnotationSummary()
     private var pending: [Document] = []
+    /// Where each record id was first read: a later record with the same id is a reject (a
+    /// catalog keys records by id, and two texts under one id would overwrite each other).
+    private var seen: [String: String] = [:]
 
     public init(annotator: Annotator, sinks: [any DocumentSink], completed: (any CompletedDocuments)? = nil, chunk: Int = 512) {
         precondition(chunk >= 1, "a chunk holds at least one record")
@@ -97,9 +108,9 @@ public final class AnnotationJob {
         self.chunk = chunk
     }
 
-    /// Reads and annotates every input in turn, then finishes every sink. If anything fails, what
-    /// was read before the failure is still annotated and the sinks are finished, then the error
-    /// is thrown.
+    /// Reads and annotates every input in turn, then finishes every sink. If anything fails, the
+    /// records read before the failure are still annotated (the catalog keeps them), every sink
+    /// is abandoned (no file output appears, complete-looking or not), and the error is thrown.
     public func run(_ inputs: [AnnotationInput]) throws(AnnotationJobError) -> AnnotationSummary {
         do throws(AnnotationJobError) {
             for input in inputs {
@@ -107,30 +118,48 @@ public final class AnnotationJob {
                 do { reader = try makeReader(format: input.format, path: input.path, textFields: input.textFields, idField: input.idField) } catch {
                     throw AnnotationJobError.input(error)
                 }
+                var ordinal = 0
                 while true {
                     let item: ReadItem?
                     do { item = try reader.next() } catch { throw AnnotationJobError.input(error) }
                     guard let item else { break }
-                    try consume(item)
+                    ordinal += 1
+                    try consume(item, place: "\(input.path == "-" ? "stdin" : input.path), record \(ordinal)")
                 }
             }
             try flush()
         } catch {
-            // Keep what was annotated before the failure: finish the outputs, then report.
+            // What was read before the failure reaches the catalog; no output looks complete.
             try? flush()
-            for sink in sinks { try? sink.finish() }
+            for sink in sinks { sink.abandon() }
             throw error
         }
-        for sink in sinks {
-            do { try sink.finish() } catch { throw .sink("\(error)") }
+        for (index, sink) in sinks.enumerated() {
+            do { try sink.finish() } catch {
+                for other in sinks[(index + 1)...] { other.abandon() }
+                throw .sink("\(error)")
+            }
         }
         return summary
     }
 
-    /// One item read: a document waits for its chunk, a reject goes to every sink at once.
-    public func consume(_ item: ReadItem) throws(AnnotationJobError) {
+    /// One item read: a document waits for its chunk, a reject goes to every sink at once. A
+    /// document whose id an earlier one of this job had is rejected (the first is kept).
+    /// - Parameter place: where the item was read, for duplicate ids (`file, record 7`).
+    public func consume(_ item: ReadItem, place: String) throws(AnnotationJobError) {
         switch item {
         case let .document(document):
+            if let first = seen[document.id] {
+                try consume(.rejected(Reject(id: document.id, location: place, reason: "duplicate id: \(first) has it too (the first is kept)")), place: place)
+                return
+            }
+            seen[document.id] = place
+            let length = document.passages.reduce(0) { $0 + $1.length }
+            if length > maxRecordCharacters {
+                try consume(.rejected(Reject(id: document.id, location: place,
+                                             reason: "\(length) characters, more than the longest record annotated (\(maxRecordCharacters), --max-record-chars)")), place: place)
+                return
+            }
             pending.append(document)
             if pending.count >= chunk { try flush() }
         case let .rejected(reject):

@@ -69,8 +69,9 @@ public final class Annotator: @unchecked Sendable {
             throw .engine(error.description)
         }
         self.runners = runners
-        identity = ModelIdentity(name: model.name ?? (model.directory as NSString).lastPathComponent,
-                                 version: model.version ?? Self.fingerprint(path: (model.directory as NSString).appendingPathComponent("model.safetensors")))
+        let fingerprint = Self.fingerprint(path: (model.directory as NSString).appendingPathComponent("model.safetensors"))
+        identity = ModelIdentity(name: model.name ?? (model.directory as NSString).lastPathComponent, version: model.version ?? fingerprint,
+                                 weights: fingerprint)
     }
 
     public func shutdown() { for runner in runners { runner.shutdown() } }

@@ -74,14 +74,19 @@ public struct Entity: Sendable, Equatable, Hashable, Codable {
     }
 }
 
-/// The model that produced a set of annotations, as output formats record it.
+/// The model that produced a set of annotations: its name and version, as output formats record
+/// them, and a fingerprint of its weights file, by which the catalog tells apart two copies that
+/// carry the same version but not the same weights.
 public struct ModelIdentity: Sendable, Equatable, Hashable, Codable {
     public var name: String
     public var version: String
+    /// `fnv1a64:` + the FNV-1a hash of `model.safetensors` (nil where unknown).
+    public var weights: String?
 
-    public init(name: String, version: String) {
+    public init(name: String, version: String, weights: String? = nil) {
         self.name = name
         self.version = version
+        self.weights = weights
     }
 }
 

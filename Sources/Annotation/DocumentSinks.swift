@@ -6,8 +6,8 @@ import Models
 public final class FormatSink: DocumentSink {
     private var writer: any DocumentWriter
 
-    public init(format: OutputFormat, destination: String) throws(FormatError) {
-        writer = try makeWriter(format: format, destination: destination)
+    public init(format: OutputFormat, destination: String, overwrite: Bool = false) throws(FormatError) {
+        writer = try makeWriter(format: format, destination: destination, overwrite: overwrite)
     }
 
     public func write(_ documents: [Document], model: ModelIdentity) throws {
@@ -15,34 +15,32 @@ public final class FormatSink: DocumentSink {
     }
 
     public func finish() throws { try writer.finish() }
+
+    public func abandon() { writer.abandon() }
 }
 
-/// Rejected records as JSON lines (`{"id", "location", "reason"}`), one per line, as they come.
+/// Rejected records as JSON lines (`{"id", "location", "reason"}`), one per line. A file is
+/// written under a temporary name and moved into place at the end, as every output is; a device
+/// or pipe is written directly, and every write is checked (`/dev/full` is an error, not silence).
 public final class RejectsFile: DocumentSink {
     public let path: String
-    private let handle: FileHandle
+    private let output: OutputSink
     private let encoder = JSONEncoder.sorted
-    private var closed = false
 
     public init(path: String) throws(FormatError) {
         self.path = path
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw FormatError(file: path, message: "cannot create the file")
-        }
-        self.handle = handle
+        output = try OutputSink(destination: path)
     }
 
     public func write(_ documents: [Document], model: ModelIdentity) throws {}
 
     public func reject(_ reject: Reject) throws {
-        do { try handle.write(contentsOf: try encoder.encode(reject) + Data("\n".utf8)) } catch {
-            throw FormatError(file: path, message: "cannot write: \(error.localizedDescription)")
-        }
+        let line: Data
+        do { line = try encoder.encode(reject) } catch { throw FormatError(file: path, message: "cannot encode a reject: \(error)") }
+        try output.write(String(decoding: line, as: UTF8.self) + "\n")
     }
 
-    public func finish() throws {
-        guard !closed else { return }
-        closed = true
-        do { try handle.close() } catch { throw FormatError(file: path, message: "cannot close: \(error.localizedDescription)") }
-    }
+    public func finish() throws { try output.finish() }
+
+    public func abandon() { output.abandon() }
 }

@@ -10,11 +10,16 @@ public final class CatalogSink: DocumentSink, CompletedDocuments {
     /// The run: this model version with these settings (created on first use).
     public let run: Int64
 
-    /// Opens (or creates) the run of `annotator`'s model, heads and settings.
+    /// Opens (or creates) the run of `annotator`'s model, heads and settings. Only settings that can
+    /// change results tell runs apart: the token budget (like workers, threads and chunk size,
+    /// which are not recorded) only changes how sentences are batched, which never changes a
+    /// result (`PipelineTests.batchingNeverChangesTheResult`), so it is recorded as the default.
     public init(catalog: SQLiteCatalog, annotator: Annotator) throws(CatalogError) {
         self.catalog = catalog
+        var identity = annotator.settings
+        identity.tokenBudget = AnnotationSettings().tokenBudget
         let settings: String
-        do { settings = String(decoding: try JSONEncoder.sorted.encode(annotator.settings), as: UTF8.self) } catch {
+        do { settings = String(decoding: try JSONEncoder.sorted.encode(identity), as: UTF8.self) } catch {
             throw .database(path: catalog.path, reason: "cannot record the settings: \(error)")
         }
         run = try catalog.run(model: annotator.identity, tasks: annotator.tasks, settings: settings)

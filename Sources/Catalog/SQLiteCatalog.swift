@@ -16,8 +16,9 @@ public enum CatalogError: Error, CustomStringConvertible {
     }
 }
 
-/// One annotation run: a model version with its settings. Re-running it changes nothing; a new
-/// model version or other settings make a new run beside the old ones.
+/// One annotation run: a model version (and its weights' fingerprint) with its settings.
+/// Re-running it changes nothing; a new model version, other weights or other settings make a
+/// new run beside the old ones.
 public struct CatalogRun: Sendable, Equatable, Codable {
     public var id: Int64
     public var model: ModelIdentity
@@ -94,21 +95,50 @@ public final class SQLiteCatalog: Sendable {
                     UNIQUE (run_id, location));
                 """)
         }
+        // A run is also told apart by its weights' fingerprint: two copies of a model with the same
+        // version and other weights are not the same model. (SQLite cannot change a UNIQUE
+        // constraint in place: the table is rebuilt, foreign keys checked after the migration.)
+        migrator.registerMigration("v3-model-weights") { db in
+            try db.execute(sql: """
+                CREATE TABLE run_new (
+                    id INTEGER PRIMARY KEY,
+                    model_name TEXT NOT NULL,
+                    model_version TEXT NOT NULL,
+                    model_weights TEXT NOT NULL DEFAULT '',
+                    tasks TEXT NOT NULL,
+                    settings TEXT NOT NULL,
+                    started_at REAL NOT NULL,
+                    UNIQUE (model_name, model_version, model_weights, settings));
+                INSERT INTO run_new (id, model_name, model_version, tasks, settings, started_at)
+                    SELECT id, model_name, model_version, tasks, settings, started_at FROM run;
+                DROP TABLE run;
+                ALTER TABLE run_new RENAME TO run;
+                """)
+        }
+        // Search answers by default from each record's latest annotation, whatever its run: entity
+        // terms then find their records by type and value alone.
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: "CREATE INDEX entity_by_type_value ON entity (type, normalized)")
+        }
         return migrator
     }
 
+    /// Runs a database operation; its errors say what SQLite said, never the statement (which
+    /// would show a user SQL they did not write).
     func wrap<T>(_ body: () throws -> T) throws(CatalogError) -> T {
-        do { return try body() } catch let error as CatalogError { throw error } catch { throw .database(path: path, reason: "\(error)") }
+        do { return try body() } catch let error as CatalogError { throw error } catch let error as DatabaseError {
+            throw .database(path: path, reason: "SQLite error \(error.resultCode.rawValue): \(error.message ?? "unknown")")
+        } catch { throw .database(path: path, reason: "\(error)") }
     }
 
     /// The run for this model and settings, created on first use.
     public func run(model: ModelIdentity, tasks: [String], settings: String) throws(CatalogError) -> Int64 {
         try wrap {
             try database.write { db in
-                try db.execute(sql: "INSERT OR IGNORE INTO run (model_name, model_version, tasks, settings, started_at) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [model.name, model.version, tasks.joined(separator: ","), settings, Date().timeIntervalSince1970])
-                return try Int64.fetchOne(db, sql: "SELECT id FROM run WHERE model_name = ? AND model_version = ? AND settings = ?",
-                                          arguments: [model.name, model.version, settings])!
+                try db.execute(sql: "INSERT OR IGNORE INTO run (model_name, model_version, model_weights, tasks, settings, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [model.name, model.version, model.weights ?? "", tasks.joined(separator: ","), settings, Date().timeIntervalSince1970])
+                return try Int64.fetchOne(db, sql: "SELECT id FROM run WHERE model_name = ? AND model_version = ? AND model_weights = ? AND settings = ?",
+                                          arguments: [model.name, model.version, model.weights ?? "", settings])!
             }
         }
     }
@@ -194,7 +224,8 @@ public final class SQLiteCatalog: Sendable {
                            (SELECT COUNT(*) FROM entity e WHERE e.run_id = r.id) AS entities
                     FROM run r ORDER BY r.id
                     """).map { row in
-                    CatalogRun(id: row["id"], model: ModelIdentity(name: row["model_name"], version: row["model_version"]),
+                    CatalogRun(id: row["id"], model: ModelIdentity(name: row["model_name"], version: row["model_version"],
+                                                                   weights: (row["model_weights"] as String).isEmpty ? nil : row["model_weights"]),
                                tasks: (row["tasks"] as String).split(separator: ",").map(String.init), settings: row["settings"],
                                startedAt: Date(timeIntervalSince1970: row["started_at"]), records: row["records"], entities: row["entities"])
                 }

@@ -22,7 +22,11 @@ public struct SearchResult: Sendable, Codable {
         }
     }
 
+    /// The newest run the answer draws from.
     public var run: CatalogRun
+    /// Every run whose annotations answered: one pinned run, or by default the run of each
+    /// record's latest annotation.
+    public var runs: [Int64]
     public var total: Int
     public var hits: [Hit]
     /// Per entity type: how many matching records mention it.
@@ -32,27 +36,37 @@ public struct SearchResult: Sendable, Codable {
 }
 
 extension SQLiteCatalog {
-    /// Runs a parsed query against one run (the latest when nil).
+    /// Runs a parsed query over every record's latest annotation (the newest run that annotated
+    /// it), or over one run when `run` is given.
     /// - Parameters:
     ///   - limit: most records returned (all are counted).
     ///   - facetLimit: most surface forms listed per type.
     public func search(_ query: SearchQuery, run runId: Int64? = nil, limit: Int = 20, facetLimit: Int = 10) throws(CatalogError) -> SearchResult {
         let runs = try runs()
-        guard let run = runId.flatMap({ id in runs.first { $0.id == id } }) ?? runs.last else { throw .noRun(path: path) }
+        guard !runs.isEmpty else { throw .noRun(path: path) }
+        if let runId, !runs.contains(where: { $0.id == runId }) {
+            throw .database(path: path, reason: "no run \(runId) (runs: \(runs.map { String($0.id) }.joined(separator: ", ")))")
+        }
+        // `pair(record_id, run_id)`: the annotation each record is answered from.
+        let pair = runId.map { "pair(record_id, run_id) AS (SELECT record_id, run_id FROM annotated WHERE run_id = \($0))" }
+            ?? "pair(record_id, run_id) AS (SELECT record_id, MAX(run_id) FROM annotated GROUP BY record_id)"
         var arguments = StatementArguments()
-        let condition = Self.sql(query, run: run.id, arguments: &arguments)
+        // Which of a record's entities count: the pinned run's, or those of its latest annotation.
+        let entityRun = runId.map { "e.run_id = \($0)" } ?? "e.run_id = (SELECT MAX(a.run_id) FROM annotated a WHERE a.record_id = e.record_id)"
+        let condition = Self.sql(query, entityRun: entityRun, arguments: &arguments)
         return try wrap {
             try database.read { db in
-                // The matching records as a common table expression, its values bound before each query's own.
-                let hit = "WITH hit(id) AS (SELECT r.id FROM record r JOIN annotated a ON a.record_id = r.id AND a.run_id = \(run.id) WHERE \(condition)) "
+                // The matching records as common table expressions, their values bound before each query's own.
+                let hit = "WITH \(pair), hit(id, run_id) AS (SELECT r.id, p.run_id FROM record r JOIN pair p ON p.record_id = r.id WHERE \(condition)) "
                 let total = try Int.fetchOne(db, sql: hit + "SELECT COUNT(*) FROM hit", arguments: arguments) ?? 0
+                let answering = try Int64.fetchAll(db, sql: hit + "SELECT DISTINCT run_id FROM hit ORDER BY run_id", arguments: arguments)
                 var hits: [SearchResult.Hit] = []
                 let terms = query.entityTerms
-                for row in try Row.fetchAll(db, sql: hit + "SELECT r.id, r.key, r.passages FROM record r JOIN hit h ON h.id = r.id ORDER BY r.key LIMIT ?", arguments: arguments + [limit]) {
+                for row in try Row.fetchAll(db, sql: hit + "SELECT r.id, r.key, r.passages, h.run_id FROM record r JOIN hit h ON h.id = r.id ORDER BY r.key LIMIT ?", arguments: arguments + [limit]) {
                     let passages = try Self.passages(fromJSON: row["passages"])
                     var matched: [Entity] = []
                     for entity in try Row.fetchAll(db, sql: "SELECT passage, type, start, \"end\", text, normalized, score FROM entity WHERE record_id = ? AND run_id = ? ORDER BY passage, start",
-                                                   arguments: [row["id"] as Int64, run.id]) {
+                                                   arguments: [row["id"] as Int64, row["run_id"] as Int64]) {
                         let type: String = entity["type"], normalized: String = entity["normalized"]
                         guard terms.contains(where: { $0.type == type && ($0.prefix ? normalized.hasPrefix($0.value) : normalized == $0.value) }) else { continue }
                         let passage: Int = entity["passage"]
@@ -62,31 +76,33 @@ extension SQLiteCatalog {
                     hits.append(SearchResult.Hit(id: row["key"], text: passages.map(\.text).joined(separator: "\n"), matched: matched))
                 }
                 let types = try Row.fetchAll(db, sql: hit + """
-                    SELECT e.type, COUNT(DISTINCT e.record_id) AS n FROM entity e JOIN hit h ON h.id = e.record_id
-                    WHERE e.run_id = ? GROUP BY e.type ORDER BY n DESC, e.type
-                    """, arguments: arguments + [run.id]).map { SearchResult.Facet(value: $0["type"], records: $0["n"]) }
+                    SELECT e.type, COUNT(DISTINCT e.record_id) AS n FROM entity e JOIN hit h ON h.id = e.record_id AND h.run_id = e.run_id
+                    GROUP BY e.type ORDER BY n DESC, e.type
+                    """, arguments: arguments).map { SearchResult.Facet(value: $0["type"], records: $0["n"]) }
                 var values: [String: [SearchResult.Facet]] = [:]
                 for type in types {
                     values[type.value] = try Row.fetchAll(db, sql: hit + """
-                        SELECT e.normalized, COUNT(DISTINCT e.record_id) AS n FROM entity e JOIN hit h ON h.id = e.record_id
-                        WHERE e.run_id = ? AND e.type = ? GROUP BY e.normalized ORDER BY n DESC, e.normalized LIMIT ?
-                        """, arguments: arguments + [run.id, type.value, facetLimit]).map { SearchResult.Facet(value: $0["normalized"], records: $0["n"]) }
+                        SELECT e.normalized, COUNT(DISTINCT e.record_id) AS n FROM entity e JOIN hit h ON h.id = e.record_id AND h.run_id = e.run_id
+                        WHERE e.type = ? GROUP BY e.normalized ORDER BY n DESC, e.normalized LIMIT ?
+                        """, arguments: arguments + [type.value, facetLimit]).map { SearchResult.Facet(value: $0["normalized"], records: $0["n"]) }
                 }
-                return SearchResult(run: run, total: total, hits: hits, types: types, values: values)
+                let newest = runId.flatMap { id in runs.first { $0.id == id } } ?? runs.last { answering.contains($0.id) } ?? runs.last!
+                return SearchResult(run: newest, runs: runId.map { [$0] } ?? answering, total: total, hits: hits, types: types, values: values)
             }
         }
     }
 
     /// The WHERE condition for a query over `record r`, values appended to `arguments`.
-    static func sql(_ query: SearchQuery, run: Int64, arguments: inout StatementArguments) -> String {
+    /// - Parameter entityRun: the condition on `entity e` that picks the annotation answering.
+    static func sql(_ query: SearchQuery, entityRun: String, arguments: inout StatementArguments) -> String {
         switch query {
         case let .entity(type, value, prefix):
             if prefix {
-                arguments += [run, type, Self.likeEscaped(value) + "%"]
-                return "r.id IN (SELECT record_id FROM entity WHERE run_id = ? AND type = ? AND normalized LIKE ? ESCAPE '\\')"
+                arguments += [type, Self.likeEscaped(value) + "%"]
+                return "r.id IN (SELECT e.record_id FROM entity e WHERE e.type = ? AND e.normalized LIKE ? ESCAPE '\\' AND \(entityRun))"
             }
-            arguments += [run, type, value]
-            return "r.id IN (SELECT record_id FROM entity WHERE run_id = ? AND type = ? AND normalized = ?)"
+            arguments += [type, value]
+            return "r.id IN (SELECT e.record_id FROM entity e WHERE e.type = ? AND e.normalized = ? AND \(entityRun))"
         case let .text(value, prefix):
             // A quoted FTS5 phrase: the words of the value in order, operators taken literally.
             guard value.contains(where: { $0.isLetter || $0.isNumber }) else { return "0" }
@@ -94,13 +110,27 @@ extension SQLiteCatalog {
             let words = String(String.UnicodeScalarView(value.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
             arguments += ["\"" + words.replacingOccurrences(of: "\"", with: "\"\"") + "\"" + (prefix ? "*" : "")]
             return "r.id IN (SELECT rowid FROM record_text WHERE record_text MATCH ?)"
-        case let .and(a, b):
-            return "(\(sql(a, run: run, arguments: &arguments)) AND \(sql(b, run: run, arguments: &arguments)))"
-        case let .or(a, b):
-            return "(\(sql(a, run: run, arguments: &arguments)) OR \(sql(b, run: run, arguments: &arguments)))"
+        case .and:
+            return joined(query.operands(of: "AND"), with: "AND", entityRun: entityRun, arguments: &arguments)
+        case .or:
+            return joined(query.operands(of: "OR"), with: "OR", entityRun: entityRun, arguments: &arguments)
         case let .not(a):
-            return "(NOT \(sql(a, run: run, arguments: &arguments)))"
+            return "(NOT \(sql(a, entityRun: entityRun, arguments: &arguments)))"
         }
+    }
+
+    /// A flat list of terms under one operator, as a balanced tree of groups of at most eight:
+    /// SQLite's parser overflows its stack on a few hundred nested parentheses and refuses
+    /// expressions deeper than 1,000, which a left-nested chain of one pair per term reaches with
+    /// the terms a 10,000-character query can hold; this nests log₈(terms) deep.
+    static func joined(_ operands: [SearchQuery], with keyword: String, entityRun: String, arguments: inout StatementArguments) -> String {
+        guard operands.count > 8 else {
+            return "(" + operands.map { sql($0, entityRun: entityRun, arguments: &arguments) }.joined(separator: " \(keyword) ") + ")"
+        }
+        let size = (operands.count + 7) / 8
+        return "(" + stride(from: 0, to: operands.count, by: size).map { start in
+            joined(Array(operands[start..<min(start + size, operands.count)]), with: keyword, entityRun: entityRun, arguments: &arguments)
+        }.joined(separator: " \(keyword) ") + ")"
     }
 
     static func likeEscaped(_ value: String) -> String {

@@ -36,6 +36,14 @@ public indirect enum SearchQuery: Equatable, Sendable {
         return query
     }
 
+    /// The terms of a chain of one operator (`a OR b OR c` → [a, b, c]), however it nests.
+    func operands(of keyword: String) -> [SearchQuery] {
+        switch (self, keyword) {
+        case let (.and(a, b), "AND"), let (.or(a, b), "OR"): a.operands(of: keyword) + b.operands(of: keyword)
+        default: [self]
+        }
+    }
+
     /// Entity terms anywhere in the query (for reporting which entities matched).
     public var entityTerms: [(type: String, value: String, prefix: Bool)] {
         switch self {

@@ -119,3 +119,24 @@ extension String {
     /// The string right-aligned in `width` characters (never cut).
     public func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }
+
+/// On SIGINT, SIGTERM or SIGHUP a command that writes outputs removes its temporary files and
+/// folders (`TemporaryOutputs`) before it exits with 128 + the signal's number, so that a stopped
+/// run leaves every output as it was. (SIGKILL cannot be caught: the next run cleans up.)
+public enum SignalCleanup {
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+
+    public static func install() {
+        guard sources.isEmpty else { return }
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                TemporaryOutputs.removeAll()
+                _exit(128 + number)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}

@@ -24,6 +24,7 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(file: String, tensor: String, expected: [Int], found: [Int])
     case invalidTasks(file: String, reason: String)
     case tokenizer(String)
+    case nonFinite(file: String, tensor: String, index: Int)
 
     public var description: String {
         switch self {
@@ -34,6 +35,7 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
         case let .shapeMismatch(file, tensor, expected, found): "\(file): tensor '\(tensor)' has shape \(found), the config implies \(expected)"
         case let .invalidTasks(file, reason): "\(file): invalid tasks.json: \(reason)"
         case let .tokenizer(reason): "tokenizer: \(reason)"
+        case let .nonFinite(file, tensor, index): "\(file): tensor '\(tensor)' holds a NaN or an infinity (element \(index)): the weights are damaged"
         }
     }
 }

@@ -42,6 +42,7 @@ public final class MultiTaskModel: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: path("model.safetensors")) else { throw .missingFile(path("model.safetensors")) }
         let file: SafetensorsFile
         do { file = try SafetensorsFile(path: path("model.safetensors")) } catch { throw .weights(error) }
+        if let bad = file.firstNonFinite() { throw .nonFinite(file: path("model.safetensors"), tensor: bad.tensor, index: bad.index) }
         weightsFile = file
         encoder = try EncoderWeights(config: config, file: file, precision: precision)
         do { tokenizer = try WordPieceTokenizer.load(directory: directory) } catch {

@@ -327,3 +327,31 @@ public enum SafetensorsWriter {
         }
     }
 }
+
+extension SafetensorsFile {
+    /// The first tensor (in name order) holding a NaN or an infinity, with the element's index:
+    /// floating-point tensors are checked by their bits (an exponent of all ones), integer ones
+    /// cannot hold either. A model with such a weight computes garbage without failing.
+    public func firstNonFinite() -> (tensor: String, index: Int)? {
+        for name in names {
+            guard let info = header.tensors[name], let bytes = try? rawBytes(name) else { continue }
+            let index: Int?
+            switch info.dtype {
+            case .f32: index = Self.firstAllOnes(bytes, as: UInt32.self, exponent: 0x7F80_0000)
+            case .f16: index = Self.firstAllOnes(bytes, as: UInt16.self, exponent: 0x7C00)
+            case .bf16: index = Self.firstAllOnes(bytes, as: UInt16.self, exponent: 0x7F80)
+            case .i8, .i32, .i64: index = nil
+            }
+            if let index { return (name, index) }
+        }
+        return nil
+    }
+
+    private static func firstAllOnes<Bits: FixedWidthInteger>(_ bytes: UnsafeRawBufferPointer, as: Bits.Type, exponent: Bits) -> Int? {
+        let size = MemoryLayout<Bits>.size
+        for i in 0..<(bytes.count / size) where bytes.loadUnaligned(fromByteOffset: i * size, as: Bits.self) & exponent == exponent {
+            return i
+        }
+        return nil
+    }
+}

@@ -13,14 +13,3 @@ public func softmax(_ logits: UnsafePointer<Float>, count: Int, into target: Uns
     }
     for i in 0..<count { target[i] /= total }
 }
-
-/// The log-probabilities of one row of logits: `target[i] = logits[i] − log Σ exp(logits)`.
-@inlinable
-public func logSoftmax(_ logits: UnsafePointer<Float>, count: Int, into target: UnsafeMutablePointer<Float>) {
-    var largest = -Float.infinity
-    for i in 0..<count { largest = Swift.max(largest, logits[i]) }
-    var total: Float = 0
-    for i in 0..<count { total += expf(logits[i] - largest) }
-    let logTotal = logf(total) + largest
-    for i in 0..<count { target[i] = logits[i] - logTotal }
-}

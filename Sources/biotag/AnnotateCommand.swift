@@ -57,14 +57,25 @@ struct Annotate: ParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
 
+    @Option(help: ArgumentHelp("The longest record annotated, in characters (Unicode scalars) over all its fields; a longer one is rejected.", discussion: "A record of many megabytes is almost always a mistake (a whole file in one field); its reject says how long it was."))
+    var maxRecordChars = 2_000_000
+
     @Option(help: ArgumentHelp("Write rejected records (place and reason) as JSON lines to this file.", valueName: "path"))
     var rejects: String?
 
     @Flag(help: "No progress bar and no summary on stderr.")
     var quiet = false
 
+    @Flag(help: ArgumentHelp("Exit with status 0 even when every record was rejected.", discussion: "Without it a run that annotated nothing because every record was rejected fails (status 1), so that a script notices."))
+    var allowEmpty = false
+
+    @Flag(help: ArgumentHelp("--to brat: replace a non-empty output directory whole.", discussion: "Without it a non-empty directory is refused, so that no file of an earlier run is left beside the new ones."))
+    var overwrite = false
+
     func validate() throws {
         guard chunk >= 1 else { throw ValidationError("--chunk must be at least 1, got \(chunk)") }
+        guard maxRecordChars >= 1 else { throw ValidationError("--max-record-chars must be at least 1, got \(maxRecordChars)") }
+        if let tasks, commaList(tasks).allSatisfy(\.isEmpty) { throw ValidationError("--tasks names no head: give one or more, comma-separated, or leave it out for all") }
         if inputs.filter({ $0 == "-" }).count > 1 { throw ValidationError("stdin ('-') can be read only once") }
         for input in inputs where input != "-" && !FileManager.default.isReadableFile(atPath: input) {
             throw ValidationError("\(input): no such readable file")
@@ -76,6 +87,7 @@ struct Annotate: ParsableCommand {
     }
 
     func run() throws {
+        SignalCleanup.install()
         let fields = commaList(textFields)
         let sources = (inputs.isEmpty ? ["-"] : inputs).map { path in
             AnnotationInput(path: path, format: inputFormat ?? (path == "-" ? .jsonl : InputFormat(path: path)!), textFields: fields, idField: idField)
@@ -84,7 +96,7 @@ struct Annotate: ParsableCommand {
         do { loaded = try MultiTaskModel(directory: try model ?? defaultModelDirectory()) } catch let error as ModelLoadError { throw CommandError(error.description) }
         let (threads, workers) = runtime.resolved(threads: 1, workers: 2)
         let annotator: Annotator
-        do { annotator = try Annotator(model: loaded, settings: pipeline.settings(tasks: tasks.map(commaList)), threads: threads, workers: workers) } catch {
+        do { annotator = try Annotator(model: loaded, settings: pipeline.settings(tasks: tasks.map { commaList($0).filter { !$0.isEmpty } }), threads: threads, workers: workers) } catch {
             throw CommandError(error.description)
         }
         defer { annotator.shutdown() }
@@ -98,12 +110,13 @@ struct Annotate: ParsableCommand {
                 completed = catalog
             }
             if let destination = output ?? (store == nil ? "-" : nil) {
-                sinks.append(try FormatSink(format: outputFormat, destination: destination))
+                sinks.append(try FormatSink(format: outputFormat, destination: destination, overwrite: overwrite))
             }
             if let rejects { sinks.append(try RejectsFile(path: rejects)) }
         } catch { throw CommandError("\(error)") }
 
         let job = AnnotationJob(annotator: annotator, sinks: sinks, completed: completed, chunk: chunk)
+        job.maxRecordCharacters = maxRecordChars
         let progress = ProgressReporter(enabled: !quiet)
         if progress.live, !sources.contains(where: { $0.path == "-" }) {
             // The ETA needs a total: counted cheaply from the files (stdin has none).
@@ -111,11 +124,16 @@ struct Annotate: ParsableCommand {
         }
         job.onProgress = { progress.update($0) }
         job.onReject = { reject in progress.note("rejected \(reject.id.map { "'\($0)' " } ?? "")at \(reject.location): \(reject.reason)") }
+        let summary: AnnotationSummary
         do {
-            progress.finish(try job.run(sources))
+            summary = try job.run(sources)
+            progress.finish(summary)
         } catch {
             progress.finish(job.summary)
             throw CommandError(error.description)
+        }
+        if summary.records == 0, summary.skipped == 0, summary.rejects > 0, !allowEmpty {
+            throw CommandError("every record was rejected (\(summary.rejects)): nothing was annotated (--allow-empty accepts that)")
         }
     }
 }

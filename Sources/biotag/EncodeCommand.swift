@@ -38,22 +38,9 @@ struct Encode: ParsableCommand {
             sequences.append(encoding.ids)
         }
         let (threads, workers) = runtime.resolved(threads: 2, workers: 1)
-        let runners = try (0..<workers).map { _ in try EncoderRunner(weights: loaded.encoder, threads: threads) }
-        defer { runners.forEach { $0.shutdown() } }
-        let hidden = loaded.config.hiddenSize
-        let batches = Batcher().batches(sequences)
-        // Each batch's hidden states, copied out per line before its runner takes the next batch.
-        let states = try Batcher.dispatch(batches.count, over: runners) { runner, index in
-            let batch = batches[index]
-            let output = try runner.forward(batch.packed)
-            return batch.members.indices.map { slot in
-                Array(UnsafeBufferPointer(start: output + batch.firstRow(slot) * hidden, count: batch.packed.rows(of: slot).count * hidden))
-            }
-        }
-        var byLine = [[Float]](repeating: [], count: sequences.count)
-        for (batch, values) in zip(batches, states) { for (slot, line) in batch.members.enumerated() { byLine[line] = values[slot] } }
+        let byLine = try loaded.encoder.hiddenStates(sequences, threads: threads, workers: workers)
         let records = byLine.enumerated().map { line, values in
-            TensorRecord(name: "s\(line)", shape: [sequences[line].count, hidden], floats: values)
+            TensorRecord(name: "s\(line)", shape: [sequences[line].count, loaded.config.hiddenSize], floats: values)
         }
         do { try SafetensorsWriter.write(records, metadata: ["format": "pt", "producer": "biotag encode"], to: output) } catch {
             throw CommandError(error.description)

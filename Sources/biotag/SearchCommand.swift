@@ -21,7 +21,7 @@ struct Search: ParsableCommand {
     @Option(help: ArgumentHelp("Catalog written by `biotag annotate --store`.", valueName: "path"))
     var store: String
 
-    @Option(name: .customLong("run"), help: ArgumentHelp("Annotation run to search (default: the latest; the JSON output names each run).", valueName: "id"))
+    @Option(name: .customLong("run"), help: ArgumentHelp("Annotation run to search (default: each record's latest annotation, whichever run made it; the JSON output names the runs).", valueName: "id"))
     var runId: Int64?
 
     @Option(help: "Most records listed (all matching records are counted and go into the facets).")
@@ -51,7 +51,10 @@ struct Search: ParsableCommand {
             print(String(decoding: try encoder.encode(result), as: UTF8.self))
             return
         }
-        print("\(result.total) record\(result.total == 1 ? "" : "s") match \(query)   [run \(result.run.id): \(result.run.model.name) \(result.run.model.version)]")
+        let source = result.runs.count > 1
+            ? "latest annotation of each record: runs \(result.runs.map(String.init).joined(separator: ", ")), newest \(result.run.model.name) \(result.run.model.version)"
+            : "run \(result.run.id): \(result.run.model.name) \(result.run.model.version)"
+        print("\(result.total) record\(result.total == 1 ? "" : "s") match \(query)   [\(source)]")
         for hit in result.hits {
             let text = hit.text.replacingOccurrences(of: "\n", with: " ")
             print("\n\(hit.id)  \(text.count > 160 ? String(text.prefix(157)) + "..." : text)")

@@ -113,7 +113,8 @@ enum GeneratedText {
         #expect(!(try filtered.annotate([Document(id: "a", text: text)])[0].documentEntities.contains { $0.type == "disease" }))
         #expect(throws: AnnotationError.unknownTask("gene", available: ["disease", "mixed"])) { try TestModel.annotator { $0.tasks = ["gene"] } }
         #expect(throws: AnnotationError.self) { try TestModel.annotator { $0.maxLength = 4 } }
-        #expect(annotator.identity == ModelIdentity(name: "test-model", version: "0.1"))
+        #expect(annotator.identity.name == "test-model" && annotator.identity.version == "0.1")
+        #expect(annotator.identity.weights?.hasPrefix("fnv1a64:") == true)
     }
 }
 

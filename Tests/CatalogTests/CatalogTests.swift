@@ -2,6 +2,7 @@ import Annotation
 import Catalog
 import Foundation
 import Models
+import GRDB
 import Testing
 
 private func temporaryStore() throws -> SQLiteCatalog {
@@ -112,5 +113,71 @@ private let records = [
         }
         #expect(parsed > 200)
         #expect(try store.runs().first?.records == 4)
+    }
+
+    /// A real list of gene names joined by OR (or AND), up to the query length cap: one flat
+    /// list, answered like the same terms one by one, never "parser stack overflow".
+    @Test func longFlatListsOfTermsWork() throws {
+        let store = try temporaryStore()
+        let run = try store.run(model: model, tasks: [], settings: "{}")
+        try store.store(records, run: run)
+        let genes = (0..<76).map { "GENE\($0)" }
+        let orList = (genes + ["tamoxifen"]).map { "chemical:\($0)" }.joined(separator: " OR ")
+        #expect(try store.search(try SearchQuery.parse(orList)).hits.map(\.id) == ["r1"])
+        // As many terms as 10,000 characters hold, of every kind, both ways.
+        var terms: [String] = ["chemical:cisplatin"]
+        while true {
+            let next = ["g\(terms.count)", "disease:x\(terms.count)", "\"p \(terms.count)\""][terms.count % 3]
+            guard (terms + [next]).joined(separator: " OR ").count <= SearchQuery.maximumLength else { break }
+            terms.append(next)
+        }
+        let longest = terms.joined(separator: " OR ")
+        #expect(longest.count <= SearchQuery.maximumLength)
+        #expect(try store.search(try SearchQuery.parse(longest)).hits.map(\.id) == ["r4"])
+        let all = ["liver"] + (0..<900).map { _ in "liver" }
+        #expect(try store.search(try SearchQuery.parse(all.joined(separator: " AND "))).total == 3)
+        #expect(try store.search(try SearchQuery.parse("(" + all.joined(separator: " ") + ") AND NOT mice")).total == 2)
+    }
+
+    /// What SQLite says reaches the user; the statement never does.
+    @Test func databaseErrorsNeverShowSQL() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-catalog-\(UUID().uuidString).db").path
+        let store = try SQLiteCatalog(path: path)
+        let run = try store.run(model: model, tasks: [], settings: "{}")
+        try store.store(records, run: run)
+        // A catalog whose search index was dropped behind its back.
+        try DatabaseQueue(path: path).write { try $0.execute(sql: "DROP TABLE record_text") }
+        do {
+            _ = try store.search(try SearchQuery.parse("fibrosis"))
+            Issue.record("a search on a broken catalog succeeded")
+        } catch {
+            #expect("\(error)".contains("SQLite error"), "\(error)")
+            #expect(!"\(error)".contains("SELECT") && !"\(error)".contains("MATCH"), "\(error)")
+        }
+    }
+
+    /// A record added by a later run does not hide the others: search answers from each
+    /// record's latest annotation unless a run is pinned.
+    @Test func searchAnswersFromEachRecordsLatestAnnotation() throws {
+        let store = try temporaryStore()
+        let first = try store.run(model: model, tasks: [], settings: "{}")
+        try store.store(records, run: first)
+        let second = try store.run(model: model, tasks: [], settings: "{\"other\":1}")
+        let added = document("r5", "Mice and rats with liver injury.", [("species", "Mice"), ("anatomy", "liver")])
+        try store.store([added], run: second)
+        let mice = try store.search(try SearchQuery.parse("species:mice"))
+        #expect(mice.hits.map(\.id) == ["r2", "r5"])
+        #expect(mice.runs == [first, second] && mice.run.id == second)
+        #expect(try store.search(try SearchQuery.parse("anatomy:liver")).total == 4)
+        #expect(try store.search(try SearchQuery.parse("anatomy:liver"), run: second).hits.map(\.id) == ["r5"])
+        #expect(try store.search(try SearchQuery.parse("anatomy:liver"), run: first).total == 3)
+        // A record annotated again by the later run answers from it alone.
+        var again = records[0]
+        again.passages[0].entities = []
+        try store.store([again], run: second)
+        #expect(try store.search(try SearchQuery.parse("chemical:tamoxifen")).total == 0)
+        #expect(try store.search(try SearchQuery.parse("chemical:tamoxifen"), run: first).total == 1)
+        let facets = try store.search(try SearchQuery.parse("liver"))
+        #expect(facets.types.first { $0.value == "anatomy" }?.records == 3)
     }
 }

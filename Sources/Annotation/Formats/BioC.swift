@@ -16,6 +16,9 @@ struct BioCRawDocument {
     func item(location: String) -> ReadItem {
         let id = id.flatMap { $0.isEmpty ? nil : $0 }
         if let problem { return .rejected(Reject(id: id, location: location, reason: problem)) }
+        if let negative = passages.first(where: { $0.offset < 0 }) {
+            return .rejected(Reject(id: id, location: location, reason: "passage offset \(negative.offset) is negative"))
+        }
         guard let id else { return .rejected(Reject(location: location, reason: "document without an id")) }
         return .document(Document(id: id, passages: passages.map(\.passage), infons: infons))
     }

@@ -159,16 +159,33 @@ private struct AnyKey: CodingKey {
     init?(intValue: Int) { nil }
 }
 
-/// A decoding error as `at documents[2].passages[0].offset: <what went wrong>`.
+/// A decoding error in words, as `at documents[2].passages[0].offset: <what went wrong>`: what
+/// was expected where, never the decoder's own debugging text.
 private func describe(_ error: Error) -> String {
-    let context: DecodingError.Context
-    switch error as? DecodingError {
-    case .typeMismatch(_, let found)?, .valueNotFound(_, let found)?, .keyNotFound(_, let found)?, .dataCorrupted(let found)?:
-        context = found
-    default: return "\(error)"
+    guard let error = error as? DecodingError else { return "not valid BioC JSON" }
+    func place(_ context: DecodingError.Context) -> String {
+        var path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        if path.hasPrefix(".") { path.removeFirst() }
+        return path.isEmpty ? "" : "at \(path): "
     }
-    let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-    return path.isEmpty ? context.debugDescription : "at \(path.drop { $0 == "." }): \(context.debugDescription)"
+    func kind(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is Double.Type: "a number"
+        case is Bool.Type: "true or false"
+        case is [Any].Type: "an array"
+        default: "an object"
+        }
+    }
+    switch error {
+    case let .typeMismatch(type, context): return place(context) + "expected \(kind(type)), found another kind of value"
+    case let .valueNotFound(type, context): return place(context) + "expected \(kind(type)), found null or nothing"
+    case let .keyNotFound(key, context): return place(context) + "missing field \"\(key.stringValue)\""
+    case let .dataCorrupted(context):
+        // Our own checks say what was wrong; the JSON parser's own text is replaced by ours.
+        return context.underlyingError == nil && !context.codingPath.isEmpty ? place(context) + context.debugDescription : place(context) + "not valid JSON"
+    @unknown default: return "not valid BioC JSON"
+    }
 }
 
 /// Writes a BioC JSON collection in the PubTator3 layout, one document per line: the header with
@@ -198,6 +215,8 @@ struct BioCJSONWriter: DocumentWriter {
         }.joined(separator: ",")
         try output.write(json + "],\"relations\":[]}")
     }
+
+    mutating func abandon() { output.abandon() }
 
     mutating func finish() throws(FormatError) {
         guard !finished else { return }

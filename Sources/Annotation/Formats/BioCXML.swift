@@ -20,6 +20,14 @@ struct BioCXMLReader: DocumentReader {
         if let bad = firstInvalidUTF8(data) {
             throw FormatError(file: name, line: bad.line, message: "not valid UTF-8 (byte \(bad.offset + 1) of the file)")
         }
+        // XMLParser (libxml2) drops an internal DTD entity's text, and everything after an
+        // external one, from the characters it reports, without an error: the passage read would
+        // not be the text the file holds. So a file that declares entities is refused.
+        if let declaration = Self.entityDeclaration(in: data) {
+            throw FormatError(file: name, line: declaration.line, message: declaration.external
+                ? "declares the external entity '\(declaration.name)': external entities are refused (only the file's own text is annotated)"
+                : "declares the entity '\(declaration.name)' in its DTD: biotag does not expand DTD entities (it would annotate another text than the file's); write its text in place of &\(declaration.name);")
+        }
         let parser = XMLParser(stream: InputStream(data: data))
         parser.shouldResolveExternalEntities = false
         let handler = BioCXMLHandler(location: name)
@@ -36,6 +44,30 @@ struct BioCXMLReader: DocumentReader {
         items = handler.items.makeIterator()
     }
 
+    /// The first `<!ENTITY` declaration of the prolog (before the root element), with its line
+    /// and whether it names an external resource (SYSTEM or PUBLIC).
+    static func entityDeclaration(in data: Data) -> (line: Int, name: String, external: Bool)? {
+        let bytes = [UInt8](data.prefix(1 << 20))
+        let marker = Array("<!ENTITY".utf8)
+        var line = 1, index = 0
+        while index + marker.count <= bytes.count {
+            let byte = bytes[index]
+            if byte == 0x0A { line += 1 }
+            // The root element's start tag ends the prolog: `<` followed by a name character.
+            if byte == 0x3C, index + 1 < bytes.count, bytes[index + 1] != 0x21, bytes[index + 1] != 0x3F { return nil }
+            if byte == 0x3C, Array(bytes[index..<(index + marker.count)]) == marker {
+                var rest = String(decoding: bytes[(index + marker.count)...].prefix(400), as: UTF8.self)
+                    .split(whereSeparator: { $0.isWhitespace }).map(String.init)
+                if rest.first == "%" { rest.removeFirst() }
+                let name = rest.first.map { String($0.prefix { $0 != ">" && $0 != "\"" && $0 != "'" }) } ?? ""
+                let external = rest.count > 1 && (rest[1] == "SYSTEM" || rest[1] == "PUBLIC")
+                return (line, name, external)
+            }
+            index += 1
+        }
+        return nil
+    }
+
     /// The parser's error in words. swift-corelibs-foundation reports only libxml2's error
     /// number (`xmlerror.h`), so the common ones are spelled out here.
     private static func explain(_ error: Error?) -> String {
@@ -48,6 +80,11 @@ struct BioCXMLReader: DocumentReader {
             9: "a character that XML does not allow",
             23: "an entity reference without its ';'",
             26: "an undeclared entity (XML defines only &amp; &lt; &gt; &quot; &apos;)",
+            27: "an undeclared entity (XML defines only &amp; &lt; &gt; &quot; &apos;)",
+            82: "an external entity (refused: only the file's own text is annotated)",
+            88: "a parameter entity inside a declaration (entity expansion refused)",
+            89: "an entity that refers to itself (entity expansion refused)",
+            104: "an entity that cannot be processed (entity expansion refused)",
             68: "a name is expected here (an unescaped '&' or '<' in text?)",
             73: "'>' expected",
             76: "a closing tag does not match the element it closes",
@@ -184,6 +221,8 @@ struct BioCXMLWriter: DocumentWriter {
         }
         try output.write(xml + "  </document>\n")
     }
+
+    mutating func abandon() { output.abandon() }
 
     mutating func finish() throws(FormatError) {
         guard !finished else { return }

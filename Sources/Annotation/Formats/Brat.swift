@@ -11,18 +11,46 @@ import Foundation
 /// (`start end;start end`), its text the fragments joined by a space (brat's rule); types have
 /// white space replaced by `_`. File names come from the id: `/`, `\` and control characters
 /// become `_`, a leading `.` becomes `_`, long names are cut to 200 bytes, and a name already
-/// used in this run (ignoring case) gets `-2`, `-3`, ... Each file is written through a
-/// temporary file renamed into place once complete.
+/// used in this run (ignoring case) gets `-2`, `-3`, ...
+///
+/// All or nothing: the files are written into a temporary folder beside the destination
+/// (`.NAME.PID.UUID.tmp`), which `finish()` renames into place; a run that fails or is stopped
+/// leaves the destination as it was. A destination that exists must be empty, unless `overwrite`
+/// (then it is replaced whole at the end, so no file of an earlier run stays beside the new ones).
 struct BratWriter: DocumentWriter {
+    /// The destination folder.
+    let destination: String
+    /// Where the files are written until `finish()`.
     let directory: String
+    let overwrite: Bool
     private var used: Set<String> = []
+    private var done = false
 
-    init(directory: String) throws(FormatError) {
-        guard directory != "-" else { throw FormatError(file: directory, message: "brat output needs a directory, not standard output") }
-        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw FormatError(file: directory, message: "cannot create the output directory: \(error.localizedDescription)")
+    init(directory destination: String, overwrite: Bool = false) throws(FormatError) {
+        guard destination != "-" else { throw FormatError(file: destination, message: "brat output needs a directory, not standard output") }
+        let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        if manager.fileExists(atPath: destination, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw FormatError(file: destination, message: "exists and is not a directory") }
+            let entries = (try? manager.contentsOfDirectory(atPath: destination)) ?? []
+            guard entries.isEmpty || overwrite else {
+                throw FormatError(file: destination, message: "the directory is not empty (\(entries.count) entries): give an empty or new one, or --overwrite to replace it whole")
+            }
         }
-        self.directory = directory
+        let trimmed = URL(fileURLWithPath: destination).standardizedFileURL.path
+        let parent = (trimmed as NSString).deletingLastPathComponent
+        do { try manager.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
+            throw FormatError(file: destination, message: "cannot create the output directory: \(error.localizedDescription)")
+        }
+        TemporaryOutputs.removeAbandoned(beside: trimmed)
+        let staging = TemporaryOutputs.create(beside: trimmed)
+        do { try manager.createDirectory(atPath: staging, withIntermediateDirectories: false) } catch {
+            TemporaryOutputs.release(staging)
+            throw FormatError(file: destination, message: "cannot create a folder in \(parent): \(error.localizedDescription)")
+        }
+        self.destination = trimmed
+        self.directory = staging
+        self.overwrite = overwrite
     }
 
     mutating func write(_ document: Document, model: ModelIdentity) throws(FormatError) {
@@ -47,7 +75,31 @@ struct BratWriter: DocumentWriter {
         try writeFileAtomically(annotations, to: base + ".ann")
     }
 
-    mutating func finish() throws(FormatError) {}
+    /// Moves the finished folder into place (replacing an empty one, or any with `overwrite`).
+    mutating func finish() throws(FormatError) {
+        guard !done else { return }
+        done = true
+        defer { TemporaryOutputs.release(directory) }
+        let manager = FileManager.default
+        if manager.fileExists(atPath: destination) {
+            do { try manager.removeItem(atPath: destination) } catch {
+                try? manager.removeItem(atPath: directory)
+                throw FormatError(file: destination, message: "cannot replace the directory: \(error.localizedDescription)")
+            }
+        }
+        guard rename(directory, destination) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? manager.removeItem(atPath: directory)
+            throw FormatError(file: destination, message: "cannot move the finished files into place: \(reason)")
+        }
+    }
+
+    mutating func abandon() {
+        guard !done else { return }
+        done = true
+        try? FileManager.default.removeItem(atPath: directory)
+        TemporaryOutputs.release(directory)
+    }
 
     /// The document text and each passage's offset in it (Unicode scalars).
     static func layout(_ passages: [Passage]) -> (text: String, offsets: [Int]) {

@@ -85,11 +85,13 @@ public protocol DocumentReader {
 }
 
 /// A writer to one destination. Documents are written as they come; `finish()` completes the
-/// output (closes the BioC collection, renames the temporary file into place) and must be called
-/// once at the end. Without `finish()` a file destination is left untouched.
+/// output (closes the BioC collection, renames the temporary file or folder into place) and must
+/// be called once at the end. `abandon()` gives the output up after a failure: a file or folder
+/// destination is left as it was, all or nothing.
 public protocol DocumentWriter {
     mutating func write(_ document: Document, model: ModelIdentity) throws(FormatError)
     mutating func finish() throws(FormatError)
+    mutating func abandon()
 }
 
 /// Opens a reader.
@@ -110,15 +112,17 @@ public func makeReader(
 }
 
 /// Opens a writer.
-/// - Parameter destination: a file path or `-` for standard output; for `brat` a directory
-///   (created if missing) that receives `<id>.txt` and `<id>.ann` per document.
-public func makeWriter(format: OutputFormat, destination: String) throws(FormatError) -> any DocumentWriter {
+/// - Parameters:
+///   - destination: a file path or `-` for standard output; for `brat` a directory (created if
+///     missing, empty if it exists) that receives `<id>.txt` and `<id>.ann` per document.
+///   - overwrite: brat only: replace a non-empty destination folder (refused otherwise).
+public func makeWriter(format: OutputFormat, destination: String, overwrite: Bool = false) throws(FormatError) -> any DocumentWriter {
     switch format {
     case .jsonl: return JSONLinesWriter(output: try OutputSink(destination: destination))
     case .biocXML: return BioCXMLWriter(output: try OutputSink(destination: destination))
     case .biocJSON: return BioCJSONWriter(output: try OutputSink(destination: destination))
     case .pubtator: return PubTatorWriter(output: try OutputSink(destination: destination))
-    case .brat: return try BratWriter(directory: destination)
+    case .brat: return try BratWriter(directory: destination, overwrite: overwrite)
     }
 }
 

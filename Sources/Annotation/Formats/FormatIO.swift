@@ -117,15 +117,15 @@ final class OutputSink {
             paths = nil
             return
         }
-        let url = URL(fileURLWithPath: destination)
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp").path
-        guard FileManager.default.createFile(atPath: temporary, contents: nil),
-              let opened = FileHandle(forWritingAtPath: temporary) else {
-            unlink(temporary)
-            throw FormatError(file: destination, message: "cannot create a file in \(url.deletingLastPathComponent().path)")
+        TemporaryOutputs.removeAbandoned(beside: destination)
+        let temporary = TemporaryOutputs.create(beside: destination)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            TemporaryOutputs.release(temporary)
+            throw FormatError(file: destination, message: "cannot create a file in \(URL(fileURLWithPath: destination).deletingLastPathComponent().path): \(reason)")
         }
-        handle = opened
+        handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         paths = (temporary, destination)
     }
 
@@ -151,6 +151,7 @@ final class OutputSink {
         do { try handle.close() } catch {
             throw FormatError(file: name, message: "cannot close: \(error.localizedDescription)")
         }
+        defer { TemporaryOutputs.release(paths.temporary) }
         guard rename(paths.temporary, paths.final) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(paths.temporary)
@@ -158,16 +159,23 @@ final class OutputSink {
         }
     }
 
-    /// Unfinished: standard output gets what was buffered, a temporary file is removed.
-    deinit {
+    /// Gives the output up: a file's temporary copy is removed and the destination left as it
+    /// was; standard output, a device or a pipe gets what was buffered (a BioC collection stays
+    /// unclosed, so no reader takes it for complete). Later calls do nothing.
+    func abandon() {
         guard !finished else { return }
+        finished = true
         guard let paths else {
             try? flush()
             return
         }
         try? handle.close()
         unlink(paths.temporary)
+        TemporaryOutputs.release(paths.temporary)
     }
+
+    /// Unfinished: abandoned.
+    deinit { abandon() }
 }
 
 /// Writes `text` to `path` through a temporary file renamed into place.

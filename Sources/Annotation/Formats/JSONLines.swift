@@ -31,6 +31,10 @@ struct JSONLinesReader: DocumentReader {
 
     private func item(from line: String, location: String) -> ReadItem {
         func reject(_ reason: String, id: String? = nil) -> ReadItem { .rejected(Reject(id: id, location: location, reason: reason)) }
+        // JSON allows no raw control character (a string must escape it, as \u0000).
+        if let (column, control) = line.unicodeScalars.enumerated().first(where: { $0.element.value < 0x20 && $0.element != "\t" && $0.element != "\r" }) {
+            return reject(String(format: "not valid JSON: control character U+%04X at column %d (escape it, as \\u%04X)", control.value, column + 1, control.value))
+        }
         let record: [String: FieldValue]
         do { record = try decoder.decode([String: FieldValue].self, from: Data(line.utf8)) } catch DecodingError.typeMismatch {
             return reject("not a JSON object")
@@ -41,7 +45,8 @@ struct JSONLinesReader: DocumentReader {
         switch record[idField] {
         case .string(let value) where !value.isEmpty: id = value
         case .number(let value): id = value
-        case nil, .null, .string: return reject("no \"\(idField)\" field")
+        case .string: return reject("field \"\(idField)\" is empty")
+        case nil, .null: return reject("no \"\(idField)\" field")
         case .other: return reject("field \"\(idField)\" is not a string or a number")
         }
         var passages: [Passage] = []
@@ -110,6 +115,8 @@ struct JSONLinesWriter: DocumentWriter {
         line += ",\"entities\":[" + entities.joined(separator: ",") + "]}\n"
         try output.write(line)
     }
+
+    mutating func abandon() { output.abandon() }
 
     mutating func finish() throws(FormatError) { try output.finish() }
 

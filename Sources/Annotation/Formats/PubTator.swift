@@ -132,6 +132,8 @@ struct PubTatorWriter: DocumentWriter {
         try output.write(block + "\n")
     }
 
+    mutating func abandon() { output.abandon() }
+
     mutating func finish() throws(FormatError) { try output.finish() }
 
     private static func key(of passage: Passage, index: Int, count: Int) -> String {
