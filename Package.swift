@@ -32,6 +32,9 @@ let package = Package(
         ),
         // Documents, the annotation pipeline and the JSONL / BioC / PubTator / BRAT codecs.
         .target(name: "Annotation", dependencies: ["Models", "Tensors", "Tokenization"]),
+        // Entity linking: concept dictionaries, normalized exact lookup, abbreviations, character
+        // n-gram candidates.
+        .target(name: "Linking"),
         // The annotation store: SQLite (GRDB), search with facets.
         .target(name: "Catalog", dependencies: ["Annotation", "Models", .product(name: "GRDB", package: "GRDB.swift")]),
         // What every command shares: option groups (model, runtime, pipeline), errors, printing.
@@ -51,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "biotag",
             dependencies: [
-                "Annotation", "Benchmarks", "Catalog", "CKernels", "CommandLineSupport", "Models", "Tensors", "Tokenization", "Training",
+                "Annotation", "Benchmarks", "Catalog", "CKernels", "CommandLineSupport", "Linking", "Models", "Tensors", "Tokenization", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -62,6 +65,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors", "Tokenization", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Annotation", "Training", "Models", "Tensors", "Tokenization", "TestSupport"]),
         .testTarget(name: "AnnotationTests", dependencies: ["Annotation", "Models", "Tokenization", "TestSupport"]),
+        .testTarget(name: "LinkingTests", dependencies: ["Linking", "TestSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Annotation", "Models", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "biotagTests", dependencies: ["Annotation", "Catalog", "Models", "Tensors", "TestSupport"]),
     ],

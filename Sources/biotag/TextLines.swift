@@ -22,6 +22,17 @@ struct TextLines {
         }
     }
 
+    /// The next line as it is (for commands that read several fields), or nil at the end.
+    mutating func nextLine() throws -> String? {
+        let line: ByteLineReader.Line?
+        do { line = try reader.next() } catch { throw CommandError(error.description) }
+        switch line {
+        case nil: return nil
+        case .invalidUTF8: throw CommandError("line \(lineNumber): invalid UTF-8")
+        case let .text(text): return text
+        }
+    }
+
     var lineNumber: Int { reader.lineNumber }
 
     /// Reads the `"text"` of one JSON-lines record.

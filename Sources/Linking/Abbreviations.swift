@@ -1,0 +1,60 @@
+/// Abbreviations defined in a document, found the way Schwartz and Hearst (2003) describe:
+/// a short form in parentheses after its long form, `Duchenne muscular dystrophy (DMD)`; the long
+/// form is the shortest run of words before the parenthesis that holds the short form's letters
+/// in order, its first letter at the start of a word.
+public struct Abbreviations: Sendable, Equatable {
+    /// Short form → long form, as written in the document.
+    public private(set) var longForms: [String: String] = [:]
+
+    public init(longForms: [String: String] = [:]) { self.longForms = longForms }
+
+    /// The abbreviations of `text`; the first definition of a short form wins.
+    public init(text: String) {
+        let characters = Array(text)
+        var index = 0
+        while index < characters.count {
+            guard characters[index] == "(", let close = characters[(index + 1)...].firstIndex(of: ")"), close - index - 1 <= 12 else {
+                index += 1
+                continue
+            }
+            let short = String(characters[(index + 1)..<close]).trimmingCharacters(in: .whitespaces)
+            if Self.isShortForm(short), longForms[short] == nil {
+                let before = String(characters[..<index])
+                if let long = Self.longForm(for: short, before: before) { longForms[short] = long }
+            }
+            index = close + 1
+        }
+    }
+
+    /// 2–10 characters, at most two words, a letter among them, starting with a letter or digit.
+    static func isShortForm(_ text: String) -> Bool {
+        guard (2...10).contains(text.count), text.split(separator: " ").count <= 2,
+              let first = text.first, first.isLetter || first.isNumber, text.contains(where: \.isLetter) else { return false }
+        return true
+    }
+
+    /// The long form ending just before the parenthesis, or nil when the words there do not
+    /// hold the short form's letters.
+    static func longForm(for short: String, before text: String) -> String? {
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" })
+        let window = min(words.count, min(short.count + 5, short.count * 2))
+        guard window > 0 else { return nil }
+        let candidate = words.suffix(window).joined(separator: " ")
+        let letters = Array(candidate.lowercased()), wanted = Array(short.lowercased())
+        var s = wanted.count - 1, l = letters.count - 1
+        while s >= 0 {
+            let c = wanted[s]
+            guard c.isLetter || c.isNumber else { s -= 1; continue }
+            // Find c in the long form, leftwards; the short form's first character must begin a word.
+            while l >= 0, letters[l] != c || (s == 0 && l > 0 && (letters[l - 1].isLetter || letters[l - 1].isNumber)) { l -= 1 }
+            guard l >= 0 else { return nil }
+            l -= 1
+            s -= 1
+        }
+        // The long form starts at the word holding the short form's first character.
+        let start = letters[..<(l + 1)].lastIndex(of: " ").map { $0 + 1 } ?? 0
+        let long = String(Array(candidate)[start...]).trimmingCharacters(in: .whitespaces)
+        guard long.count > short.count, !long.contains("(") else { return nil }
+        return long
+    }
+}
