@@ -69,8 +69,10 @@ public final class Annotator: @unchecked Sendable {
             throw .engine(error.description)
         }
         self.runners = runners
-        let fingerprint = Self.fingerprint(path: (model.directory as NSString).appendingPathComponent("model.safetensors"))
-        identity = ModelIdentity(name: model.name ?? (model.directory as NSString).lastPathComponent, version: model.version ?? fingerprint,
+        // Hashing the weights costs about 50 ms at start: done here only when tasks.json names no
+        // version (the catalog, which also tells weights apart, asks for it itself).
+        let fingerprint = model.version == nil ? Self.weightsFingerprint(of: model) : nil
+        identity = ModelIdentity(name: model.name ?? (model.directory as NSString).lastPathComponent, version: model.version ?? fingerprint!,
                                  weights: fingerprint)
     }
 
@@ -79,10 +81,10 @@ public final class Annotator: @unchecked Sendable {
     /// The tasks this annotator runs, in the model's order.
     public var tasks: [String] { heads.map(\.name) }
 
-    /// `fnv1a64:` + the FNV-1a hash of the weights file: tells model versions apart when
-    /// `tasks.json` names none.
-    static func fingerprint(path: String) -> String {
-        guard let file = try? MappedFile(path: path) else { return "unknown" }
+    /// `fnv1a64:` + the FNV-1a hash of the model's weights file: tells model versions apart when
+    /// `tasks.json` names none, and copies with the same version but other weights apart.
+    public static func weightsFingerprint(of model: MultiTaskModel) -> String {
+        guard let file = try? MappedFile(path: (model.directory as NSString).appendingPathComponent("model.safetensors")) else { return "unknown" }
         var hash = FNV1a64()
         hash.combine(file.bytes)
         return "fnv1a64:" + hash.hex

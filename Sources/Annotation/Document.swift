@@ -80,7 +80,8 @@ public struct Entity: Sendable, Equatable, Hashable, Codable {
 public struct ModelIdentity: Sendable, Equatable, Hashable, Codable {
     public var name: String
     public var version: String
-    /// `fnv1a64:` + the FNV-1a hash of `model.safetensors` (nil where unknown).
+    /// `fnv1a64:` + the FNV-1a hash of `model.safetensors`; nil until someone needs it (the
+    /// catalog does, to tell runs apart).
     public var weights: String?
 
     public init(name: String, version: String, weights: String? = nil) {

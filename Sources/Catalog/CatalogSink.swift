@@ -22,7 +22,9 @@ public final class CatalogSink: DocumentSink, CompletedDocuments {
         do { settings = String(decoding: try JSONEncoder.sorted.encode(identity), as: UTF8.self) } catch {
             throw .database(path: catalog.path, reason: "cannot record the settings: \(error)")
         }
-        run = try catalog.run(model: annotator.identity, tasks: annotator.tasks, settings: settings)
+        var model = annotator.identity
+        if model.weights == nil { model.weights = Annotator.weightsFingerprint(of: annotator.model) }
+        run = try catalog.run(model: model, tasks: annotator.tasks, settings: settings)
     }
 
     public func needsAnnotation(_ documents: [Document]) throws -> [Bool] {

@@ -58,8 +58,9 @@ struct Link: ParsableCommand {
         var reader = try TextLines(path: "-")
         let output = FileHandle.standardOutput
         while let line = try reader.nextLine() {
-            let mention = try TextLines.text(of: line, lineNumber: reader.lineNumber)
-            let context = (try? TextLines.text(of: line, lineNumber: reader.lineNumber, field: "context")) ?? ""
+            let record = try TextLines.object(of: line, lineNumber: reader.lineNumber)
+            let mention = try TextLines.string("text", of: record, lineNumber: reader.lineNumber)
+            let context = record["context"] as? String ?? ""
             let candidates = linker.link(mention, abbreviations: Abbreviations(text: context), top: top)
             let concepts: [[String: Any]] = candidates.map {
                 ["id": $0.id, "name": $0.name, "score": (Double($0.score) * 10_000).rounded() / 10_000, "stage": $0.stage.rawValue]

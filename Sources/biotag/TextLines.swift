@@ -13,13 +13,7 @@ struct TextLines {
 
     /// The next line's text, or nil at the end of the input.
     mutating func next() throws -> String? {
-        let line: ByteLineReader.Line?
-        do { line = try reader.next() } catch { throw CommandError(error.description) }
-        switch line {
-        case nil: return nil
-        case .invalidUTF8: throw CommandError("line \(lineNumber): invalid UTF-8")
-        case let .text(text): return try Self.text(of: text, lineNumber: lineNumber)
-        }
+        try nextLine().map { try Self.text(of: $0, lineNumber: lineNumber) }
     }
 
     /// The next line as it is (for commands that read several fields), or nil at the end.
@@ -36,18 +30,26 @@ struct TextLines {
     var lineNumber: Int { reader.lineNumber }
 
     /// Reads the `"text"` of one JSON-lines record.
-    static func text(of line: String, lineNumber: Int, field: String = "text") throws -> String {
+    static func text(of line: String, lineNumber: Int) throws -> String {
+        try string("text", of: try object(of: line, lineNumber: lineNumber), lineNumber: lineNumber)
+    }
+
+    /// One JSON-lines record as an object.
+    static func object(of line: String, lineNumber: Int) throws -> [String: Any] {
         guard !line.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw CommandError("line \(lineNumber): empty line (expected a JSON object with a \"\(field)\" string)")
+            throw CommandError("line \(lineNumber): empty line (expected a JSON object with a \"text\" string)")
         }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed]) } catch {
             throw CommandError("line \(lineNumber): not valid JSON")
         }
         guard let record = object as? [String: Any] else { throw CommandError("line \(lineNumber): expected a JSON object") }
-        guard let text = record[field] as? String else {
-            throw CommandError("line \(lineNumber): no \"\(field)\" string field")
-        }
+        return record
+    }
+
+    /// A record's string field.
+    static func string(_ field: String, of record: [String: Any], lineNumber: Int) throws -> String {
+        guard let text = record[field] as? String else { throw CommandError("line \(lineNumber): no \"\(field)\" string field") }
         return text
     }
 }

@@ -114,7 +114,8 @@ enum GeneratedText {
         #expect(throws: AnnotationError.unknownTask("gene", available: ["disease", "mixed"])) { try TestModel.annotator { $0.tasks = ["gene"] } }
         #expect(throws: AnnotationError.self) { try TestModel.annotator { $0.maxLength = 4 } }
         #expect(annotator.identity.name == "test-model" && annotator.identity.version == "0.1")
-        #expect(annotator.identity.weights?.hasPrefix("fnv1a64:") == true)
+        // The weights are hashed only where needed (the catalog: CatalogRunTests).
+        #expect(annotator.identity.weights == nil)
     }
 }
 

@@ -44,5 +44,6 @@ import TestSupport
         let runs = try SQLiteCatalog(path: store).runs()
         #expect(runs.map(\.records) == [1, 1])
         #expect(runs.map(\.model.version) == ["0.1", "0.1"] && runs[0].model.weights != runs[1].model.weights)
+        #expect(runs.allSatisfy { $0.model.weights?.hasPrefix("fnv1a64:") == true })
     }
 }
