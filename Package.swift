@@ -33,8 +33,8 @@ let package = Package(
         // Documents, the annotation pipeline and the JSONL / BioC / PubTator / BRAT codecs.
         .target(name: "Annotation", dependencies: ["Models", "Tensors", "Tokenization"]),
         // Entity linking: concept dictionaries, normalized exact lookup, abbreviations, character
-        // n-gram candidates.
-        .target(name: "Linking"),
+        // n-gram candidates, composite mentions; compiled indexes used in place through mmap.
+        .target(name: "Linking", dependencies: ["Annotation", "Models"]),
         // The annotation store: SQLite (GRDB), search with facets.
         .target(name: "Catalog", dependencies: ["Annotation", "Models", .product(name: "GRDB", package: "GRDB.swift")]),
         // What every command shares: option groups (model, runtime, pipeline), errors, printing.

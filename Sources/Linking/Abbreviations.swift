@@ -5,8 +5,23 @@
 public struct Abbreviations: Sendable, Equatable {
     /// Short form → long form, as written in the document.
     public private(set) var longForms: [String: String] = [:]
+    /// Binomial names the document writes out, by the key of their abbreviated form: `p aeruginosa`
+    /// (`TermNormalizer.key("P. aeruginosa")`) → `Pseudomonas aeruginosa`; the first one wins.
+    public private(set) var binomials: [String: String] = [:]
 
-    public init(longForms: [String: String] = [:]) { self.longForms = longForms }
+    public init(longForms: [String: String] = [:], binomials: [String: String] = [:]) {
+        self.longForms = longForms
+        self.binomials = binomials
+    }
+
+    /// The long form of a mention: the definition of a short form, or the binomial name that an
+    /// abbreviated one (`P. aeruginosa`, `S.tuberosum`) stands for.
+    public func expansion(of mention: String) -> String? {
+        if let long = longForms[mention.trimmingCharacters(in: .whitespaces)] { return long }
+        let words = TermNormalizer.words(mention)
+        guard words.count == 2, words[0].count == 1 else { return nil }
+        return binomials[TermNormalizer.key(mention)]
+    }
 
     /// The abbreviations of `text`; the first definition of a short form wins.
     public init(text: String) {
@@ -23,6 +38,14 @@ public struct Abbreviations: Sendable, Equatable {
                 if let long = Self.longForm(for: short, before: before) { longForms[short] = long }
             }
             index = close + 1
+        }
+        // "Genus species": a capitalized word of three letters or more, then a lower-case one.
+        let words = text.split(whereSeparator: { !$0.isLetter })
+        for (genus, species) in zip(words, words.dropFirst()) {
+            guard genus.count >= 3, species.count >= 3, genus.first!.isUppercase, genus.dropFirst().allSatisfy(\.isLowercase),
+                  species.allSatisfy(\.isLowercase) else { continue }
+            let key = TermNormalizer.key("\(genus.first!) \(species)")
+            if binomials[key] == nil { binomials[key] = "\(genus) \(species)" }
         }
     }
 

@@ -29,26 +29,34 @@ public struct DictionaryError: Error, CustomStringConvertible, Equatable {
 }
 
 /// A concept dictionary in the layout of `../shared/data/normalization/dictionaries/`: one concept
-/// per line, `id<TAB>name<TAB>synonym|synonym…<TAB>extra|extra…`, ids unique. The 4th column's
-/// entries that look like ids (`PREFIX:local`) are kept as alternate ids; other extras (an NCBI
-/// rank, a species) are not.
+/// per line, `id<TAB>name<TAB>synonym|synonym…<TAB>extra|extra…`, ids unique. Unless told
+/// otherwise, the 4th column's entries that look like ids (`PREFIX:local`) are kept as alternate
+/// ids; other extras (an NCBI rank) are not.
 public struct ConceptDictionary: Sendable {
     public let concepts: [Concept]
     /// Where it was read from, for messages.
     public let source: String
+    /// How often training corpora used each normalized term (`TermNormalizer.key`) for each
+    /// concept (by index): when a term names several concepts ("human": the genus *Homo* and
+    /// *Homo sapiens*), the one the corpora used most comes first.
+    public let usage: [String: [Int: Int]]
 
-    public init(concepts: [Concept], source: String = "dictionary") {
+    public init(concepts: [Concept], source: String = "dictionary", usage: [String: [Int: Int]] = [:]) {
         self.concepts = concepts
         self.source = source
+        self.usage = usage
     }
 
-    public static func load(path: String) throws(DictionaryError) -> ConceptDictionary {
+    /// - Parameter extrasAreIds: whether the 4th column's ids name the same concept (MEDIC's
+    ///   `AltDiseaseIDs`, OBO `alt_id`s, HGNC's cross-references) or something else (the headings a
+    ///   MeSH supplementary chemical is mapped to, a cell line's species), which must not count.
+    public static func load(path: String, extrasAreIds: Bool = true) throws(DictionaryError) -> ConceptDictionary {
         guard let data = FileManager.default.contents(atPath: path) else { throw DictionaryError(file: path, line: nil, reason: "cannot read the file") }
         guard let text = String(validating: data, as: UTF8.self) else { throw DictionaryError(file: path, line: nil, reason: "not valid UTF-8") }
-        return try parse(text, file: path)
+        return try parse(text, file: path, extrasAreIds: extrasAreIds)
     }
 
-    public static func parse(_ text: String, file: String) throws(DictionaryError) -> ConceptDictionary {
+    public static func parse(_ text: String, file: String, extrasAreIds: Bool = true) throws(DictionaryError) -> ConceptDictionary {
         var concepts: [Concept] = []
         var seen: [String: Int] = [:]
         var number = 0
@@ -66,7 +74,7 @@ public struct ConceptDictionary: Sendable {
             if let first = seen[id] { throw DictionaryError(file: file, line: number, reason: "concept \(id) is defined twice (first on line \(first))") }
             seen[id] = number
             let synonyms = columns[2].split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            let alternates = columns[3].split(separator: "|").map(String.init).filter(Self.looksLikeId)
+            let alternates = extrasAreIds ? columns[3].split(separator: "|").map(String.init).filter(Self.looksLikeId) : []
             concepts.append(Concept(id: id, name: name, synonyms: synonyms, alternateIds: alternates))
         }
         guard !concepts.isEmpty else { throw DictionaryError(file: file, line: nil, reason: "no concepts") }
@@ -81,20 +89,38 @@ public struct ConceptDictionary: Sendable {
 }
 
 extension ConceptDictionary {
+    /// Several dictionaries as one (the `cell` head links to cell types and cell lines); an id
+    /// may appear in only one of them.
+    public static func merged(_ dictionaries: [ConceptDictionary]) throws(DictionaryError) -> ConceptDictionary {
+        guard dictionaries.count != 1 else { return dictionaries[0] }
+        var seen: [String: String] = [:]
+        for dictionary in dictionaries {
+            for concept in dictionary.concepts {
+                if let other = seen[concept.id] {
+                    throw DictionaryError(file: dictionary.source, line: nil, reason: "concept \(concept.id) is also defined in \(other)")
+                }
+                seen[concept.id] = dictionary.source
+            }
+        }
+        return ConceptDictionary(concepts: dictionaries.flatMap(\.concepts), source: dictionaries.map(\.source).joined(separator: "+"))
+    }
+
     /// The dictionary with the gold mentions of training corpora added as synonyms of their
     /// concept (a mention with one id, found among the concepts' ids and alternate ids): the way
-    /// corpus-trained linkers learn a corpus's own usage ("DMD", "copper toxicosis"). Evaluate
-    /// only on other splits.
+    /// corpus-trained linkers learn a corpus's own usage ("DMD", "copper toxicosis"), and
+    /// counted in `usage`. Evaluate only on other splits.
     public func addingSynonyms(from corpora: [LinkingCorpus]) -> ConceptDictionary {
         var index: [String: Int] = [:]
         for (position, concept) in concepts.enumerated() {
             for id in concept.ids where index[id] == nil { index[id] = position }
         }
         var added = [[String]](repeating: [], count: concepts.count)
+        var usage = self.usage
         for corpus in corpora {
             for mention in corpus.mentions where mention.ids.count == 1 {
                 guard let position = index[mention.ids[0]] else { continue }
                 added[position].append(mention.text)
+                usage[TermNormalizer.key(mention.text), default: [:]][position, default: 0] += 1
             }
         }
         let merged = zip(concepts, added).map { concept, extra -> Concept in
@@ -102,6 +128,6 @@ extension ConceptDictionary {
             let new = extra.filter { known.insert($0).inserted }
             return Concept(id: concept.id, name: concept.name, synonyms: concept.synonyms + new, alternateIds: concept.alternateIds)
         }
-        return ConceptDictionary(concepts: merged, source: source)
+        return ConceptDictionary(concepts: merged, source: source, usage: usage)
     }
 }

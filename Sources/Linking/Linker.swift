@@ -8,7 +8,7 @@ public struct LinkCandidate: Sendable, Equatable {
     /// otherwise.
     public let score: Float
     public let stage: LinkStage
-    /// Index into the dictionary's concepts.
+    /// Index into the index's concepts.
     public let concept: Int
 }
 
@@ -16,67 +16,117 @@ public struct LinkCandidate: Sendable, Equatable {
 public enum LinkStage: String, Sendable, Codable, CaseIterable {
     /// A dictionary term equal to the mention once normalized (case, punctuation, plural, order).
     case exact
-    /// The same, after a short form was replaced by the long form the document defines.
+    /// The same, after a short form was replaced by the long form the document defines (or an
+    /// abbreviated binomial, `P. aeruginosa`, by the name the document writes out).
     case abbreviation
+    /// A coordination split into the mentions it abbreviates ("breast and ovarian cancer" →
+    /// "breast cancer", "ovarian cancer"), each found by exact lookup.
+    case composite
     /// Character 3-gram TF-IDF similarity.
     case ngram
 }
 
-/// Links mentions of one entity type to the concepts of its dictionary: normalized exact lookup,
-/// abbreviations resolved within the document, then character 3-gram TF-IDF candidates. The
-/// answer depends on the mention, its document and the dictionary only (ties broken by the
-/// dictionary's order), so the same input always gives the same ids.
+/// Links mentions of one entity type to the concepts of its index: normalized exact lookup,
+/// abbreviations resolved within the document, composite mentions split, then character 3-gram
+/// TF-IDF candidates. The answer depends on the mention, its document and the index only (ties
+/// broken by the dictionary's order), so the same input always gives the same ids.
 public struct Linker: Sendable {
-    public let dictionary: ConceptDictionary
+    public let index: LinkerIndex
     /// Which stages run (all by default), for measuring each one's gain.
     public let stages: Set<LinkStage>
-    private let exact: [String: [Int32]]
-    private let ngrams: CharacterNGramIndex?
 
-    public init(dictionary: ConceptDictionary, stages: Set<LinkStage> = Set(LinkStage.allCases)) {
-        self.dictionary = dictionary
+    public init(index: LinkerIndex, stages: Set<LinkStage> = Set(LinkStage.allCases)) {
+        self.index = index
         self.stages = stages
-        // Concepts whose preferred name gives a key come before those with a synonym giving it,
-        // each in dictionary order.
-        var byName: [String: [Int32]] = [:], bySynonym: [String: [Int32]] = [:]
-        var terms: [(text: String, concept: Int)] = []
-        for (index, concept) in dictionary.concepts.enumerated() {
-            for (position, term) in ([concept.name] + concept.synonyms).enumerated() {
-                let key = TermNormalizer.key(term)
-                guard !key.isEmpty else { continue }
-                if position == 0 { byName[key, default: []].append(Int32(index)) } else { bySynonym[key, default: []].append(Int32(index)) }
-                terms.append((term, index))
-            }
-        }
-        exact = byName.merging(bySynonym) { $0 + $1 }.mapValues { Self.unique($0) }
-        ngrams = stages.contains(.ngram) ? CharacterNGramIndex(terms: terms) : nil
     }
 
-    /// The best `top` concepts for a mention, best first.
+    /// Compiles the dictionary in memory (`LinkerIndexBuilder`); the same index a file holds.
+    public init(dictionary: ConceptDictionary, stages: Set<LinkStage> = Set(LinkStage.allCases)) throws(LinkerIndexError) {
+        self.init(index: try LinkerIndex(bytes: LinkerIndexBuilder.build(dictionary), source: dictionary.source), stages: stages)
+    }
+
+    /// Mentions longer than this are not linked (no concept name is this long).
+    public static let maximumMentionLength = 1_000
+
+    /// The concepts a mention names: one ranked list of candidates per concept, best first, so
+    /// a composite mention ("breast and ovarian cancer") gives one list per part. Empty when
+    /// nothing in the index resembles the mention.
     /// - Parameter abbreviations: the mention's document's abbreviations (`Abbreviations(text:)`).
-    public func link(_ mention: String, abbreviations: Abbreviations = Abbreviations(), top: Int = 5) -> [LinkCandidate] {
-        guard top > 0, mention.count <= 1_000 else { return [] }
+    public func link(_ mention: String, abbreviations: Abbreviations = Abbreviations(), top: Int = 5) -> [[LinkCandidate]] {
+        guard top > 0, mention.unicodeScalars.count <= Self.maximumMentionLength else { return [] }
+        let whole = linkWhole(mention, abbreviations: abbreviations, top: top)
+        if whole.first.map({ $0.stage == .exact || $0.stage == .abbreviation }) == true { return [whole] }
+        if stages.contains(.composite), let parts = composite(mention, abbreviations: abbreviations, top: top) { return parts }
+        return whole.isEmpty ? [] : [whole]
+    }
+
+    /// The best `top` concepts for the mention taken as one concept, best first.
+    public func linkWhole(_ mention: String, abbreviations: Abbreviations = Abbreviations(), top: Int = 5) -> [LinkCandidate] {
+        guard top > 0, mention.unicodeScalars.count <= Self.maximumMentionLength else { return [] }
         var result: [LinkCandidate] = []
-        func add(_ concepts: [Int32], _ stage: LinkStage, score: Float) {
-            for index in concepts where result.count < top && !result.contains(where: { $0.concept == Int(index) }) {
-                let concept = dictionary.concepts[Int(index)]
-                result.append(LinkCandidate(id: concept.id, name: concept.name, score: score, stage: stage, concept: Int(index)))
-            }
+        func add(_ concept: Int, _ stage: LinkStage, score: Float) {
+            guard result.count < top, !result.contains(where: { $0.concept == concept }) else { return }
+            let record = index.concept(concept)
+            result.append(LinkCandidate(id: record.id, name: record.name, score: score, stage: stage, concept: concept))
         }
         var text = mention
-        if stages.contains(.exact) { add(exact[TermNormalizer.key(mention)] ?? [], .exact, score: 1) }
-        if stages.contains(.abbreviation), let long = abbreviations.longForms[mention.trimmingCharacters(in: .whitespaces)] {
+        if stages.contains(.exact) { index.exactConcepts(key: TermNormalizer.key(mention)).forEach { add($0, .exact, score: 1) } }
+        if stages.contains(.abbreviation), let long = abbreviations.expansion(of: mention) {
             text = long
-            if result.isEmpty { add(exact[TermNormalizer.key(long)] ?? [], .abbreviation, score: 1) }
+            if result.isEmpty { index.exactConcepts(key: TermNormalizer.key(long)).forEach { add($0, .abbreviation, score: 1) } }
         }
-        if let ngrams, result.count < top {
-            for candidate in ngrams.search(text, count: top) { add([Int32(candidate.concept)], .ngram, score: candidate.score) }
+        if stages.contains(.ngram), result.count < top {
+            for candidate in index.similarConcepts(text, count: top) { add(candidate.concept, .ngram, score: candidate.score) }
         }
         return result
     }
 
-    private static func unique(_ values: [Int32]) -> [Int32] {
-        var seen = Set<Int32>()
-        return values.filter { seen.insert($0).inserted }
+    /// The parts of a coordination when each names a concept exactly and they are not all one.
+    private func composite(_ mention: String, abbreviations: Abbreviations, top: Int) -> [[LinkCandidate]]? {
+        reading: for parts in CompositeMention.readings(of: mention) {
+            var lists: [[LinkCandidate]] = []
+            for part in parts {
+                let candidates = index.exactConcepts(key: TermNormalizer.key(part)).prefix(top).map { concept in
+                    let record = index.concept(concept)
+                    return LinkCandidate(id: record.id, name: record.name, score: 1, stage: .composite, concept: concept)
+                }
+                guard !candidates.isEmpty else { continue reading }
+                if !lists.contains(where: { $0[0].concept == candidates[0].concept }) { lists.append(candidates) }
+            }
+            if lists.count >= 2 { return lists }
+        }
+        return nil
+    }
+}
+
+/// Coordinated mentions that share words: "breast and ovarian cancer", "colorectal, endometrial,
+/// and ovarian cancers", "type 1 and type 2 diabetes", "Duchenne/Becker muscular dystrophy" share
+/// their last words; "colorectal adenomas and carcinoma", "spinocerebellar ataxias 1 and 2" their
+/// first.
+enum CompositeMention {
+    /// The ways to read a coordination as several mentions, the shared-ending reading first;
+    /// `[]` when it is not one. A conjunct shorter than the last borrows the last one's words past
+    /// its own length ("type 1" + "type 2 diabetes" → "type 1 diabetes"); a conjunct shorter than
+    /// the first borrows the first one's leading words ("colorectal adenomas" + "carcinoma" →
+    /// "colorectal carcinoma").
+    static func readings(of mention: String) -> [[String]] {
+        var text = " " + mention.split(whereSeparator: \.isWhitespace).joined(separator: " ") + " "
+        for separator in [", and/or ", ", and ", ", or ", " and/or ", " and ", " or ", ", ", "/"] {
+            text = text.replacingOccurrences(of: separator, with: "\u{1F}")
+        }
+        let conjuncts = text.split(separator: "\u{1F}").map { $0.split(separator: " ").map(String.init) }.filter { !$0.isEmpty }
+        guard conjuncts.count >= 2, conjuncts.count <= 8, let first = conjuncts.first, let last = conjuncts.last else { return [] }
+        var readings: [[String]] = []
+        if last.count >= 2 {
+            readings.append(conjuncts.map { words in
+                (words.count < last.count ? words + last[words.count...] : words).joined(separator: " ")
+            })
+        }
+        if first.count >= 2 {
+            readings.append(conjuncts.map { words in
+                (words.count < first.count ? first[..<(first.count - words.count)] + words : words).joined(separator: " ")
+            })
+        }
+        return readings
     }
 }

@@ -10,6 +10,15 @@ public struct GoldMention: Sendable, Equatable {
     /// The gold ids, prefixed as the dictionaries write them (`D012345` → `MESH:D012345`); a
     /// composite mention has several.
     public let ids: [String]
+
+    public init(document: String, start: Int, end: Int, text: String, type: String, ids: [String]) {
+        self.document = document
+        self.start = start
+        self.end = end
+        self.text = text
+        self.type = type
+        self.ids = ids
+    }
 }
 
 /// A PubTator corpus with concept ids (`PMID|t|`, `PMID|a|`, mention lines), as the
@@ -55,6 +64,62 @@ public struct LinkingCorpus: Sendable {
         return LinkingCorpus(texts: texts, mentions: mentions)
     }
 
+    /// A corpus named on the command line: a PubTator file, or a standoff table of
+    /// `../shared/data/normalization/corpora/` with its split, `DIR/NAME.tsv:SPLIT`
+    /// (`craft/CL.tsv:test`, `linnaeus/filtered_tags.tsv:devel`).
+    public static func load(specification: String) throws(DictionaryError) -> LinkingCorpus {
+        if let colon = specification.lastIndex(of: ":"), specification[..<colon].hasSuffix(".tsv") {
+            return try loadStandoff(path: String(specification[..<colon]), split: String(specification[specification.index(after: colon)...]))
+        }
+        if specification.hasSuffix(".tsv") {
+            throw DictionaryError(file: specification, line: nil, reason: "a standoff table needs its split: \(specification):train, :devel or :test")
+        }
+        return try load(path: specification)
+    }
+
+    /// A standoff table, `id document start end text` (LINNAEUS's `filtered_tags.tsv`) or
+    /// `document start end text id` (CRAFT's `<ONTOLOGY>.tsv`), one header line; the texts are
+    /// `DIR/txt/<document>.txt`, the split's documents `DIR/split/<split>.txt`. Offsets are
+    /// Unicode scalar offsets into the texts; `species:ncbi:N` ids become `NCBITaxon:N`.
+    public static func loadStandoff(path: String, split: String) throws(DictionaryError) -> LinkingCorpus {
+        let directory = (path as NSString).deletingLastPathComponent
+        let splitPath = (directory as NSString).appendingPathComponent("split/\(split).txt")
+        guard let splitText = try? String(contentsOfFile: splitPath, encoding: .utf8) else {
+            throw DictionaryError(file: splitPath, line: nil, reason: "cannot read the split '\(split)' (expected a list of documents)")
+        }
+        let documents = Set(splitText.split(whereSeparator: \.isNewline).map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        guard let data = FileManager.default.contents(atPath: path), let table = String(validating: data, as: UTF8.self) else {
+            throw DictionaryError(file: path, line: nil, reason: "cannot read the file as UTF-8")
+        }
+        var texts: [String: String] = [:], mentions: [GoldMention] = []
+        var idFirst: Bool?
+        for (offset, raw) in table.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let number = offset + 1
+            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
+            if line.isEmpty { continue }
+            let columns = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            if idFirst == nil {  // the header says which layout
+                idFirst = !columns[0].lowercased().contains("doc")
+                continue
+            }
+            guard columns.count >= 5, let start = Int(columns[2 - (idFirst! ? 0 : 1)]), let end = Int(columns[3 - (idFirst! ? 0 : 1)]), start < end else {
+                throw DictionaryError(file: path, line: number, reason: "expected id, document, start, end, text or document, start, end, text, id")
+            }
+            let (id, document, text) = idFirst! ? (columns[0], columns[1], columns[4]) : (columns[4], columns[0], columns[3])
+            guard documents.contains(document) else { continue }
+            if texts[document] == nil {
+                let textPath = (directory as NSString).appendingPathComponent("txt/\(document).txt")
+                guard let body = try? String(contentsOfFile: textPath, encoding: .utf8) else {
+                    throw DictionaryError(file: textPath, line: nil, reason: "cannot read the text of document \(document)")
+                }
+                texts[document] = body
+            }
+            let ids = id.split(separator: "|").map { $0.hasPrefix("species:ncbi:") ? "NCBITaxon:" + $0.dropFirst(13) : String($0) }
+            mentions.append(GoldMention(document: document, start: start, end: end, text: text, type: "", ids: ids))
+        }
+        return LinkingCorpus(texts: texts, mentions: mentions)
+    }
+
     /// `D012345`/`C…` → `MESH:D012345`; ids with a prefix stay as they are.
     static func prefixed(_ id: String) -> String {
         let trimmed = id.trimmingCharacters(in: .whitespaces)
@@ -64,9 +129,11 @@ public struct LinkingCorpus: Sendable {
     }
 }
 
-/// Gold-span accuracy: the share of gold mentions (those with an id) whose gold ids include an id
-/// of the linker's first candidate (accuracy@1) or of one of its first five (@5). A concept counts
-/// under its own id and its alternate ids, as the gold may use either.
+/// Gold-span accuracy: the share of gold mentions (those with an id) that the linker gets right.
+/// At 1: the first candidate of each concept the linker finds, taken together, are the gold
+/// concepts (one each; a composite mention needs all its parts and no other). At 5: every gold id
+/// is among the first five candidates of some part. A concept counts under its own id and its
+/// alternate ids, as the gold may use either.
 public struct LinkingAccuracy: Sendable, Codable, Equatable {
     public let mentions: Int
     public let atOne: Double
@@ -79,11 +146,15 @@ public struct LinkingAccuracy: Sendable, Codable, Equatable {
             counted += 1
             let context = abbreviations[mention.document] ?? Abbreviations(text: corpus.texts[mention.document] ?? "")
             abbreviations[mention.document] = context
-            let candidates = linker.link(mention.text, abbreviations: context, top: 5)
+            let parts = linker.link(mention.text, abbreviations: context, top: 5)
             let gold = Set(mention.ids)
-            let hits = candidates.map { !gold.isDisjoint(with: linker.dictionary.concepts[$0.concept].ids) }
-            if hits.first == true { one += 1 }
-            if hits.contains(true) { five += 1 }
+            func ids(_ candidate: LinkCandidate) -> Set<String> { Set(linker.index.ids(ofConcept: candidate.concept)) }
+            let firsts = parts.compactMap(\.first).map(ids)
+            // Each gold id names one found concept and each found concept one gold id.
+            if firsts.count == gold.count, firsts.allSatisfy({ !$0.isDisjoint(with: gold) }),
+               gold.allSatisfy({ id in firsts.contains { $0.contains(id) } }) { one += 1 }
+            let found = parts.flatMap { $0.map(ids) }.reduce(into: Set<String>()) { $0.formUnion($1) }
+            if gold.isSubset(of: found) { five += 1 }
         }
         let total = Double(max(counted, 1))
         return LinkingAccuracy(mentions: counted, atOne: Double(one) / total, atFive: Double(five) / total)

@@ -5,34 +5,52 @@ import Linking
 
 extension LinkStage: ExpressibleByArgument {}
 
-/// The dictionary and stages a linking command uses.
+/// Where a linking command's concepts come from: dictionaries compiled on the spot, or an index
+/// `biotag build-linker` wrote.
 struct LinkerOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Concept dictionary (id, name, synonyms, extras; tab-separated), e.g. ../shared/data/normalization/dictionaries/disease.tsv.", valueName: "file"))
-    var dictionary: String
+    @Option(help: ArgumentHelp("Concept dictionary (id, name, synonyms, extras; tab-separated), e.g. ../shared/data/normalization/dictionaries/disease.tsv; repeat to merge several.", valueName: "file"))
+    var dictionary: [String] = []
 
-    @Option(help: ArgumentHelp("Stages to run, comma-separated: exact (normalized lookup), abbreviation (short forms the document defines), ngram (character 3-gram TF-IDF).", valueName: "names"))
+    @Option(help: ArgumentHelp("A compiled linker index (`biotag build-linker`), instead of --dictionary.", valueName: "file"))
+    var index: String?
+
+    @Option(help: ArgumentHelp("Stages to run, comma-separated: exact (normalized lookup), abbreviation (short forms the document defines), composite (coordinations split: \"breast and ovarian cancer\"), ngram (character 3-gram TF-IDF).", valueName: "names"))
     var stages: String = LinkStage.allCases.map(\.rawValue).joined(separator: ",")
 
-    @Option(name: .customLong("train"), help: ArgumentHelp("A PubTator corpus with ids whose gold mentions become synonyms of their concepts (repeatable; never the split evaluated).", valueName: "file"))
+    @Option(name: .customLong("train"), help: ArgumentHelp("A corpus with ids (PubTator, or standoff table:split) whose gold mentions become synonyms of their concepts (repeatable; never the split evaluated; with --dictionary).", valueName: "file"))
     var training: [String] = []
+
+    @Flag(help: "The dictionaries' 4th column does not hold other ids of the same concept (chemical.tsv: the headings a supplementary record is mapped to; cell_line.tsv: the species), so it must not count as the concept's ids.")
+    var ignoreExtras = false
 
     func validate() throws {
         for name in commaList(stages) where LinkStage(rawValue: name) == nil {
-            throw ValidationError("--stages: unknown stage '\(name)' (exact, abbreviation, ngram)")
+            throw ValidationError("--stages: unknown stage '\(name)' (\(LinkStage.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
+        guard dictionary.isEmpty != (index == nil) else { throw ValidationError("give either --dictionary (one or more) or --index") }
+        guard (training.isEmpty && !ignoreExtras) || index == nil else { throw ValidationError("--train and --ignore-extras read dictionaries; an --index has them compiled in already") }
     }
 
     var chosenStages: Set<LinkStage> { Set(commaList(stages).compactMap(LinkStage.init(rawValue:))) }
 
-    /// The dictionary with the training corpora's mentions added.
+    /// The dictionaries merged, with the training corpora's mentions added.
     func loadDictionary() throws -> ConceptDictionary {
         do {
-            let corpora = try training.map { path throws(DictionaryError) in try LinkingCorpus.load(path: path) }
-            return try ConceptDictionary.load(path: dictionary).addingSynonyms(from: corpora)
+            let corpora = try training.map { path throws(DictionaryError) in try LinkingCorpus.load(specification: path) }
+            let dictionaries = try dictionary.map { path throws(DictionaryError) in try ConceptDictionary.load(path: path, extrasAreIds: !ignoreExtras) }
+            return try ConceptDictionary.merged(dictionaries).addingSynonyms(from: corpora)
         } catch { throw CommandError(error.description) }
     }
 
-    func linker() throws -> Linker { Linker(dictionary: try loadDictionary(), stages: chosenStages) }
+    func loadIndex() throws -> LinkerIndex {
+        do {
+            if let index { return try LinkerIndex(path: index) }
+            let dictionary = try loadDictionary()
+            return try LinkerIndex(bytes: LinkerIndexBuilder.build(dictionary), source: dictionary.source)
+        } catch let error as LinkerIndexError { throw CommandError(error.description) }
+    }
+
+    var sourceName: String { index ?? dictionary.joined(separator: "+") }
 }
 
 struct Link: ParsableCommand {
@@ -40,7 +58,8 @@ struct Link: ParsableCommand {
         abstract: "Link mentions to the concepts of a dictionary.",
         discussion: """
             Reads JSON lines {"text": mention, "context": optional document text} on stdin and writes, per line, \
-            {"text", "concepts": [{"id", "name", "score", "stage"}]}, best first. The context's abbreviations \
+            {"text", "concepts": [{"id", "name", "score", "stage"}]}, best first, and for a composite mention \
+            ("breast and ovarian cancer") "parts": one such list per concept it names. The context's abbreviations \
             ("Duchenne muscular dystrophy (DMD)") are resolved. The answer depends on the input and the dictionary only.
             """)
 
@@ -54,20 +73,87 @@ struct Link: ParsableCommand {
     }
 
     func run() throws {
-        let linker = try linking.linker()
+        let linker = Linker(index: try linking.loadIndex(), stages: linking.chosenStages)
         var reader = try TextLines(path: "-")
         let output = FileHandle.standardOutput
+        func json(_ candidates: [LinkCandidate]) -> [[String: Any]] {
+            candidates.map { ["id": $0.id, "name": $0.name, "score": (Double($0.score) * 10_000).rounded() / 10_000, "stage": $0.stage.rawValue] }
+        }
         while let line = try reader.nextLine() {
             let record = try TextLines.object(of: line, lineNumber: reader.lineNumber)
             let mention = try TextLines.string("text", of: record, lineNumber: reader.lineNumber)
             let context = record["context"] as? String ?? ""
-            let candidates = linker.link(mention, abbreviations: Abbreviations(text: context), top: top)
-            let concepts: [[String: Any]] = candidates.map {
-                ["id": $0.id, "name": $0.name, "score": (Double($0.score) * 10_000).rounded() / 10_000, "stage": $0.stage.rawValue]
-            }
-            let data = try JSONSerialization.data(withJSONObject: ["text": mention, "concepts": concepts], options: [.sortedKeys, .withoutEscapingSlashes])
+            let parts = linker.link(mention, abbreviations: Abbreviations(text: context), top: top)
+            var object: [String: Any] = ["text": mention, "concepts": json(parts.first ?? [])]
+            if parts.count > 1 { object["parts"] = parts.map(json) }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
             output.write(data + Data("\n".utf8))
         }
+    }
+}
+
+struct BuildLinker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build-linker",
+        abstract: "Compile dictionaries into a linker index for one head, in a linker directory.",
+        discussion: """
+            Writes DIR/<task>.linker, an index used in place through a memory mapping (normalized exact lookup and \
+            character 3-gram TF-IDF), and records it in DIR/linkers.json with its sources and licence. \
+            `biotag annotate` links each head's entities with the linkers of the model's linking/ directory and of \
+            --linkers directories. `make linkers` builds the model's own from the dictionaries whose terms allow \
+            shipping them.
+            """)
+
+    @Option(help: ArgumentHelp("The head whose entities this linker links (disease, chemical, cell, ...).", valueName: "name"))
+    var task: String
+
+    @Option(help: ArgumentHelp("Concept dictionary (tab-separated); repeat to merge several.", valueName: "file"))
+    var dictionary: [String]
+
+    @Option(name: .customLong("train"), help: ArgumentHelp("A PubTator corpus with ids whose gold mentions become synonyms (repeatable).", valueName: "file"))
+    var training: [String] = []
+
+    @Flag(help: "The dictionaries' 4th column does not hold other ids of the same concept (chemical.tsv, cell_line.tsv).")
+    var ignoreExtras = false
+
+    @Option(help: ArgumentHelp("Concepts whose id starts with this prefix are found by exact lookup only, their terms left out of the 3-gram index (repeatable; e.g. MESH:C for MeSH's 250,000 supplementary chemical records, which would make the index ten times larger and slower).", valueName: "prefix"))
+    var exactOnly: [String] = []
+
+    @Option(help: ArgumentHelp("The sources' licences or terms, recorded in the manifest.", valueName: "text"))
+    var licence: String
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("The linker directory (created if missing).", valueName: "dir"))
+    var output: String
+
+    func validate() throws {
+        guard !dictionary.isEmpty else { throw ValidationError("give at least one --dictionary") }
+        guard !task.isEmpty, task.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+            throw ValidationError("--task must be a head name (letters, digits, _ and -), got '\(task)'")
+        }
+    }
+
+    func run() throws {
+        let options = try LinkerOptions.parse(dictionary.flatMap { ["--dictionary", $0] } + training.flatMap { ["--train", $0] } + (ignoreExtras ? ["--ignore-extras"] : []))
+        let started = ContinuousClock.now
+        let dictionary = try options.loadDictionary()
+        let bytes: [UInt8]
+        do { bytes = try LinkerIndexBuilder.build(dictionary, exactOnly: exactOnly) } catch { throw CommandError(error.description) }
+        do {
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            let file = task + ".linker"
+            try Data(bytes).write(to: URL(fileURLWithPath: (output as NSString).appendingPathComponent(file)), options: .atomic)
+            let entry = LinkerManifestEntry(
+                task: task, file: file, dictionaries: self.dictionary.map { ($0 as NSString).lastPathComponent },
+                trainingCorpora: training.map { $0.split(separator: "/").suffix(2).joined(separator: "/") },
+                exactOnly: exactOnly, concepts: dictionary.concepts.count, bytes: bytes.count, licence: licence)
+            try LinkerManifest.read(directory: output).replacing(entry).write(directory: output)
+        } catch let error as LinkerIndexError {
+            throw CommandError(error.description)
+        } catch {
+            throw CommandError("cannot write the linker to \(output): \(error.localizedDescription)")
+        }
+        let seconds = (ContinuousClock.now - started).seconds
+        print("\(task): \(dictionary.concepts.count) concepts, \(bytes.count / 1024) KiB, \(String(format: "%.1f", seconds)) s → \(output)/\(task).linker")
     }
 }
 
@@ -76,43 +162,44 @@ struct EvalLink: ParsableCommand {
         commandName: "eval-link",
         abstract: "Gold-span linking accuracy: accuracy@1 and @5 on a PubTator corpus with concept ids, stage by stage.",
         discussion: """
-            Every gold mention with an id is linked from its text alone (and its document's abbreviations); it counts when \
-            a gold id is an id of the first candidate (@1) or of one of the first five (@5), a concept's alternate ids \
-            included. With --ablation the stages are added one at a time, to show what each one buys.
+            Every gold mention with an id is linked from its text alone (and its document's abbreviations). At 1 it \
+            counts when the first candidates of the concepts found are the gold concepts (a composite mention needs \
+            all its parts); at 5 when every gold id is among the first five candidates. A concept's alternate ids \
+            count. With --ablation the stages are added one at a time, to show what each one buys.
             """)
 
     @OptionGroup var linking: LinkerOptions
 
-    @Option(help: ArgumentHelp("PubTator corpus with ids, e.g. ../shared/data/normalization/corpora/ncbi-disease/devel.pubtator.", valueName: "file"))
+    @Option(help: ArgumentHelp("Corpus with ids: a PubTator file (../shared/data/normalization/corpora/ncbi-disease/devel.pubtator) or a standoff table with its split (…/craft/CL.tsv:test, …/linnaeus/filtered_tags.tsv:devel).", valueName: "file"))
     var corpus: String
 
     @Option(help: ArgumentHelp("Only gold mentions of these types (comma-separated, e.g. Disease for BC5CDR's diseases; default: all).", valueName: "types"))
     var mentionTypes: String?
 
-    @Flag(help: "Also measure exact alone, then exact + abbreviation, then all stages.")
+    @Flag(help: "Also measure exact alone, then with each further stage added.")
     var ablation = false
 
     @Flag(help: "Print one JSON object.")
     var json = false
 
     func run() throws {
-        let dictionary = try linking.loadDictionary()
         var gold: LinkingCorpus
-        do { gold = try LinkingCorpus.load(path: corpus) } catch { throw CommandError(error.description) }
+        do { gold = try LinkingCorpus.load(specification: corpus) } catch { throw CommandError(error.description) }
         if let mentionTypes {
             let wanted = Set(commaList(mentionTypes))
             gold = LinkingCorpus(texts: gold.texts, mentions: gold.mentions.filter { wanted.contains($0.type) })
             guard !gold.mentions.isEmpty else { throw CommandError("\(corpus): no gold mention of type \(mentionTypes)") }
         }
-        if linking.training.contains(where: { URL(fileURLWithPath: $0).standardizedFileURL == URL(fileURLWithPath: corpus).standardizedFileURL }) {
+        if linking.training.contains(where: { $0 == corpus || URL(fileURLWithPath: $0).standardizedFileURL == URL(fileURLWithPath: corpus).standardizedFileURL }) {
             throw CommandError("--train \(corpus) is the corpus evaluated: its gold mentions would be their own answers")
         }
+        let index = try linking.loadIndex()
         let chosen = linking.chosenStages
         let ordered = LinkStage.allCases.filter(chosen.contains)
         let configurations: [[LinkStage]] = ablation ? ordered.indices.map { Array(ordered[...$0]) } : [ordered]
         var rows: [(stages: String, accuracy: LinkingAccuracy)] = []
         for stages in configurations {
-            let accuracy = LinkingAccuracy.measure(Linker(dictionary: dictionary, stages: Set(stages)), on: gold)
+            let accuracy = LinkingAccuracy.measure(Linker(index: index, stages: Set(stages)), on: gold)
             rows.append((stages.map(\.rawValue).joined(separator: "+"), accuracy))
         }
         if json {
@@ -120,10 +207,10 @@ struct EvalLink: ParsableCommand {
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
             return
         }
-        print("\(corpus) against \(linking.dictionary) (\(dictionary.concepts.count) concepts), \(rows.first?.accuracy.mentions ?? 0) gold mentions with ids")
-        print("stages                         acc@1   acc@5")
+        print("\(corpus) against \(linking.sourceName) (\(index.conceptCount) concepts), \(rows.first?.accuracy.mentions ?? 0) gold mentions with ids")
+        print("stages                             acc@1   acc@5")
         for row in rows {
-            print(row.stages.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: " %7.2f %7.2f", 100 * row.accuracy.atOne, 100 * row.accuracy.atFive))
+            print(row.stages.padding(toLength: 32, withPad: " ", startingAt: 0) + String(format: " %7.2f %7.2f", 100 * row.accuracy.atOne, 100 * row.accuracy.atFive))
         }
     }
 }

@@ -1,0 +1,109 @@
+import Foundation
+
+/// One linker of a directory: the head whose mentions it links, its index file, and where its
+/// concepts come from.
+public struct LinkerManifestEntry: Sendable, Codable, Equatable {
+    /// The head (task) whose entities it links: `disease`, `cell`, ...
+    public var task: String
+    /// The index file, relative to the directory.
+    public var file: String
+    /// The dictionaries compiled into it (file names).
+    public var dictionaries: [String]
+    /// Training corpora whose gold mentions were added as synonyms (file names).
+    public var trainingCorpora: [String]
+    /// Id prefixes of the concepts found by exact lookup only (left out of the 3-gram index).
+    public var exactOnly: [String]
+    public var concepts: Int
+    public var bytes: Int
+    /// The sources' licences or terms, as the person who built it stated them.
+    public var licence: String
+
+    enum CodingKeys: String, CodingKey {
+        case task, file, dictionaries, concepts, bytes, licence
+        case trainingCorpora = "training_corpora"
+        case exactOnly = "exact_only"
+    }
+
+    public init(task: String, file: String, dictionaries: [String], trainingCorpora: [String], exactOnly: [String], concepts: Int, bytes: Int, licence: String) {
+        self.task = task
+        self.file = file
+        self.dictionaries = dictionaries
+        self.trainingCorpora = trainingCorpora
+        self.exactOnly = exactOnly
+        self.concepts = concepts
+        self.bytes = bytes
+        self.licence = licence
+    }
+}
+
+/// `linkers.json`: what a linker directory holds.
+public struct LinkerManifest: Sendable, Codable, Equatable {
+    public var version: Int
+    public var linkers: [LinkerManifestEntry]
+
+    public static let fileName = "linkers.json"
+
+    public init(linkers: [LinkerManifestEntry] = []) {
+        self.version = 1
+        self.linkers = linkers
+    }
+
+    /// The manifest of `directory`, or an empty one when the directory has none.
+    public static func read(directory: String) throws(LinkerIndexError) -> LinkerManifest {
+        let path = (directory as NSString).appendingPathComponent(fileName)
+        guard FileManager.default.fileExists(atPath: path) else { return LinkerManifest() }
+        guard let data = FileManager.default.contents(atPath: path) else { throw LinkerIndexError(file: path, reason: "cannot read the file") }
+        let manifest: LinkerManifest
+        do { manifest = try JSONDecoder().decode(LinkerManifest.self, from: data) } catch {
+            throw LinkerIndexError(file: path, reason: "not a linker manifest: \(error)")
+        }
+        guard manifest.version == 1 else { throw LinkerIndexError(file: path, reason: "manifest version \(manifest.version); this biotag reads version 1") }
+        return manifest
+    }
+
+    public func write(directory: String) throws(LinkerIndexError) {
+        let path = (directory as NSString).appendingPathComponent(Self.fileName)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        do {
+            try (encoder.encode(self) + Data("\n".utf8)).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch { throw LinkerIndexError(file: path, reason: "cannot write: \(error.localizedDescription)") }
+    }
+
+    /// The manifest with `entry` added, replacing any linker for the same task.
+    public func replacing(_ entry: LinkerManifestEntry) -> LinkerManifest {
+        LinkerManifest(linkers: (linkers.filter { $0.task != entry.task } + [entry]).sorted { $0.task < $1.task })
+    }
+}
+
+/// The linkers of one or more directories, by task. A later directory's linker for a task
+/// replaces an earlier one's: a user's directory (say, with a disease linker built from CTD's
+/// vocabulary) overrides the model's own.
+public struct LinkerSet: Sendable {
+    public let linkers: [String: Linker]
+    /// Per task, the directory entry it was loaded from.
+    public let entries: [String: LinkerManifestEntry]
+
+    public init(linkers: [String: Linker] = [:], entries: [String: LinkerManifestEntry] = [:]) {
+        self.linkers = linkers
+        self.entries = entries
+    }
+
+    public var isEmpty: Bool { linkers.isEmpty }
+
+    /// Opens (memory-maps) every linker the directories' manifests list.
+    public static func load(directories: [String]) throws(LinkerIndexError) -> LinkerSet {
+        var linkers: [String: Linker] = [:], entries: [String: LinkerManifestEntry] = [:]
+        for directory in directories {
+            for entry in try LinkerManifest.read(directory: directory).linkers {
+                let path = (directory as NSString).appendingPathComponent(entry.file)
+                linkers[entry.task] = Linker(index: try LinkerIndex(path: path))
+                entries[entry.task] = entry
+            }
+        }
+        return LinkerSet(linkers: linkers, entries: entries)
+    }
+
+    /// A model directory's own linkers: its `linking/` folder.
+    public static func directory(ofModel model: String) -> String { (model as NSString).appendingPathComponent("linking") }
+}

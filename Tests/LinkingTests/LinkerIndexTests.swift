@@ -1,0 +1,116 @@
+import Foundation
+import Linking
+import Testing
+
+/// The compiled index: a file answers as the in-memory build does, damage is refused, the
+/// manifest records what a directory holds; composite mentions, binomials and usage priors.
+@Suite struct LinkerIndexTests {
+    static let dictionary = LinkingTests.dictionary
+
+    func temporaryDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-linker-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test func aFileAnswersAsTheInMemoryBuild() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let bytes = try LinkerIndexBuilder.build(Self.dictionary)
+        try Data(bytes).write(to: URL(fileURLWithPath: "\(directory)/disease.linker"))
+        let mapped = Linker(index: try LinkerIndex(path: "\(directory)/disease.linker"))
+        let memory = try Linker(dictionary: Self.dictionary)
+        #expect(mapped.index.conceptCount == 6 && mapped.index.byteCount == bytes.count)
+        for mention in ["breast cancer", "colorectal carcinomas", "Duchene muscular dystrophy", "NIDDM", "xyz", ""] {
+            #expect(mapped.link(mention, top: 5) == memory.link(mention, top: 5), "\(mention)")
+        }
+        let record = mapped.index.concept(0)
+        #expect(record.id == "MESH:D003924" && record.name == "Diabetes Mellitus, Type 2" && record.alternateIds == ["OMIM:125853"])
+    }
+
+    @Test func damagedIndexesAreRefused() throws {
+        let bytes = try LinkerIndexBuilder.build(Self.dictionary)
+        #expect(throws: LinkerIndexError.self) { try LinkerIndex(bytes: Array(bytes.dropLast(8))) }
+        #expect(throws: LinkerIndexError.self) { try LinkerIndex(bytes: Array("not an index at all, just some text of some length....................".utf8)) }
+        #expect(throws: LinkerIndexError.self) { try LinkerIndex(bytes: []) }
+        var wrongVersion = bytes
+        wrongVersion[8] = 99
+        #expect(throws: LinkerIndexError.self) { try LinkerIndex(bytes: wrongVersion) }
+        #expect(throws: LinkerIndexError.self) { try LinkerIndex(path: "/nonexistent/disease.linker") }
+    }
+
+    @Test func compositeMentionsGiveOneConceptPerPart() throws {
+        let dictionary = try ConceptDictionary.parse("""
+            MESH:D001943\tBreast Neoplasms\tbreast cancer\t
+            MESH:D010051\tOvarian Neoplasms\tovarian cancer\t
+            MESH:D015179\tColorectal Neoplasms\tcolorectal carcinoma\t
+            MESH:D018256\tAdenomatous Polyps\tcolorectal adenomas\t
+            MESH:D003922\tDiabetes Mellitus, Type 1\ttype 1 diabetes\t
+            MESH:D003924\tDiabetes Mellitus, Type 2\ttype 2 diabetes\t
+            """, file: "d.tsv")
+        let linker = try Linker(dictionary: dictionary)
+        func ids(_ mention: String) -> [String] { linker.link(mention, top: 3).compactMap(\.first?.id) }
+        #expect(ids("breast and ovarian cancer") == ["MESH:D001943", "MESH:D010051"])
+        #expect(ids("breast and/or ovarian cancers") == ["MESH:D001943", "MESH:D010051"])
+        #expect(ids("type 1 and type 2 diabetes") == ["MESH:D003922", "MESH:D003924"])
+        #expect(ids("colorectal adenomas and carcinoma") == ["MESH:D018256", "MESH:D015179"])
+        #expect(ids("breast cancer") == ["MESH:D001943"])
+        // Not every part names a concept: the whole mention is linked as one.
+        #expect(linker.link("breast and lung cancer", top: 3).count <= 1)
+        #expect(try Linker(dictionary: dictionary, stages: [.exact, .ngram]).link("breast and ovarian cancer", top: 3).count == 1)
+    }
+
+    @Test func abbreviatedBinomialsAndCorpusUsage() throws {
+        let dictionary = try ConceptDictionary.parse("""
+            NCBITaxon:287\tPseudomonas aeruginosa\t\tspecies
+            NCBITaxon:9605\tHomo\thuman\tgenus
+            NCBITaxon:9606\tHomo sapiens\thuman\tspecies
+            """, file: "species.tsv")
+        let context = Abbreviations(text: "Pseudomonas aeruginosa grew. Later P. aeruginosa died.")
+        #expect(context.expansion(of: "P. aeruginosa") == "Pseudomonas aeruginosa")
+        #expect(context.expansion(of: "X. aeruginosa") == nil)
+        let linker = try Linker(dictionary: dictionary)
+        #expect(linker.link("P. aeruginosa", abbreviations: context, top: 1).first?.first?.stage == .abbreviation)
+        #expect(linker.link("human", top: 1).first?.first?.id == "NCBITaxon:9605")  // dictionary order
+        let corpus = LinkingCorpus(texts: ["1": "human cells"], mentions: [GoldMention(document: "1", start: 0, end: 5, text: "human", type: "", ids: ["NCBITaxon:9606"])])
+        let trained = try Linker(dictionary: dictionary.addingSynonyms(from: [corpus]))
+        #expect(trained.link("Humans", top: 1).first?.first?.id == "NCBITaxon:9606")  // what the corpus used
+    }
+
+    @Test func manifestsRecordAndReplaceLinkers() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try LinkerManifest.read(directory: directory).linkers.isEmpty)
+        let entry = LinkerManifestEntry(task: "disease", file: "disease.linker", dictionaries: ["d.tsv"], trainingCorpora: [], exactOnly: [], concepts: 6, bytes: 1, licence: "test")
+        try LinkerManifest().replacing(entry).write(directory: directory)
+        try Data(try LinkerIndexBuilder.build(Self.dictionary)).write(to: URL(fileURLWithPath: "\(directory)/disease.linker"))
+        var second = entry
+        second.licence = "replaced"
+        let manifest = try LinkerManifest.read(directory: directory).replacing(second)
+        #expect(manifest.linkers == [second])
+        let set = try LinkerSet.load(directories: [directory])
+        #expect(set.linkers.keys.sorted() == ["disease"])
+        try "{".write(toFile: "\(directory)/linkers.json", atomically: true, encoding: .utf8)
+        #expect(throws: LinkerIndexError.self) { try LinkerSet.load(directories: [directory]) }
+    }
+
+    @Test func standoffCorporaReadTheirSplitAndTexts() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: "\(directory)/txt", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(directory)/split", withIntermediateDirectories: true)
+        try "Mice and humans.".write(toFile: "\(directory)/txt/a.txt", atomically: true, encoding: .utf8)
+        try "a\n".write(toFile: "\(directory)/split/test.txt", atomically: true, encoding: .utf8)
+        try "b\n".write(toFile: "\(directory)/split/train.txt", atomically: true, encoding: .utf8)
+        try "#entity id\tdocument\tstart\tend\ttext\tcomment\nspecies:ncbi:10090\ta\t0\t4\tMice\t\nspecies:ncbi:9606\tb\t0\t5\thuman\t\n"
+            .write(toFile: "\(directory)/tags.tsv", atomically: true, encoding: .utf8)
+        let test = try LinkingCorpus.load(specification: "\(directory)/tags.tsv:test")
+        #expect(test.mentions.map(\.ids) == [["NCBITaxon:10090"]] && test.texts["a"] == "Mice and humans.")
+        #expect(throws: DictionaryError.self) { try LinkingCorpus.load(specification: "\(directory)/tags.tsv") }
+        #expect(throws: DictionaryError.self) { try LinkingCorpus.load(specification: "\(directory)/tags.tsv:nosuchsplit") }
+        try "docid\tstart\tend\ttext\tconcept_id\na\t0\tx\tMice\tNCBITaxon:10088\n".write(toFile: "\(directory)/bad.tsv", atomically: true, encoding: .utf8)
+        #expect(throws: DictionaryError(file: "\(directory)/bad.tsv", line: 2, reason: "expected id, document, start, end, text or document, start, end, text, id")) {
+            try LinkingCorpus.load(specification: "\(directory)/bad.tsv:test")
+        }
+    }
+}
