@@ -3,7 +3,7 @@ SWIFT        ?= swift
 BIOTAG       := .build/release/biotag
 DEB_PACKAGES := libdnnl-dev ocl-icd-libopencl1 libsqlite3-dev
 
-.PHONY: all deps build fetch-model tokenizer-oracle test demo install bench train-speed default-model clean
+.PHONY: all deps build fetch-model tokenizer-oracle test demo install bench train-speed default-model linkers disease-linker clean
 
 all: build
 
@@ -51,9 +51,10 @@ demo: build
 PREFIX ?= /usr/local
 MODEL_DIR := $(DESTDIR)$(PREFIX)/share/biotag/models/bioner-minilm-8
 install: build
-	install -d $(DESTDIR)$(PREFIX)/bin $(MODEL_DIR)
+	install -d $(DESTDIR)$(PREFIX)/bin $(MODEL_DIR)/linking
 	install -m 755 $(BIOTAG) $(DESTDIR)$(PREFIX)/bin/biotag
-	install -m 644 models/bioner-minilm-8/* $(MODEL_DIR)/
+	install -m 644 $$(find models/bioner-minilm-8 -maxdepth 1 -type f) $(MODEL_DIR)/
+	install -m 644 models/bioner-minilm-8/linking/* $(MODEL_DIR)/linking/
 	@echo "installed $(DESTDIR)$(PREFIX)/bin/biotag and the default model in $(MODEL_DIR)"
 
 # Full speed comparison against PyTorch and ONNX Runtime (creates bench/.venv on first use), each
@@ -84,6 +85,42 @@ default-model: fetch-model
 	  --weights-for word_embeddings=int8-g32 --weights-for intermediate=int8-g32 --label-bias gene:O=0.5 \
 	  --name bioner-minilm-8 --model-version 0.3.1
 	rm -f models/bioner-minilm-8/tokenizer.json
+
+# The default model's linkers (models/bioner-minilm-8/linking/, 45.5 MiB), from the dictionaries of
+# $(NORM) whose terms allow shipping them, each with the gold mentions of a training split that
+# may ship too (../shared/data/normalization/README.md gives every source and licence):
+# chemical = MeSH 2024 (NLM) + BC5CDR train (NCBI public domain); supplementary records found by
+# exact lookup only. gene = HGNC (CC0). species = NCBI Taxonomy (public domain), UniProt species
+# names (CC BY 4.0), MeSH + LINNAEUS train, species clues such as "patients" included (CC BY 4.0). cell_type, cell (+ DepMap cell lines,
+# CC BY 4.0) = Cell Ontology (CC BY 4.0) + CRAFT train (CC BY 3.0); anatomy = UBERON (CC BY)
+# + CRAFT; cellular_component = GO (CC BY 4.0) + CRAFT. Not disease: CTD's terms ask every
+# application to notify CTD and link to its pages, which a shipped model cannot promise for
+# its users; `make disease-linker` builds it into a directory of the user's (see docs/LINKING.md).
+NORM := $${BIOTAG_SHARED:-../shared}/data/normalization
+DICT := $(NORM)/dictionaries
+CORP := $(NORM)/corpora
+LINKING := models/bioner-minilm-8/linking
+linkers: build
+	$(BIOTAG) build-linker -o $(LINKING) --task chemical --dictionary $(DICT)/chemical.tsv --ignore-extras --exact-only MESH:C \
+	  --train $(CORP)/bc5cdr/train.pubtator --licence "MeSH 2024 (U.S. National Library of Medicine, free under NLM terms); BC5CDR train (NCBI public domain notice)"
+	$(BIOTAG) build-linker -o $(LINKING) --task gene --dictionary $(DICT)/gene.tsv --licence "HGNC (CC0)"
+	$(BIOTAG) build-linker -o $(LINKING) --task species --dictionary $(DICT)/species.tsv --train $(CORP)/linnaeus/tags.tsv:train \
+	  --licence "NCBI Taxonomy (public domain); UniProt species list names (CC BY 4.0); MeSH (NLM); LINNAEUS train with species clues (CC BY 4.0)"
+	$(BIOTAG) build-linker -o $(LINKING) --task cell_type --dictionary $(DICT)/cell_type.tsv --train $(CORP)/craft/CL.tsv:train \
+	  --licence "Cell Ontology (CC BY 4.0); CRAFT train (CC BY 3.0)"
+	$(BIOTAG) build-linker -o $(LINKING) --task cell --dictionary $(DICT)/cell_type.tsv --dictionary $(DICT)/cell_line.tsv --ignore-extras \
+	  --train $(CORP)/craft/CL.tsv:train --licence "Cell Ontology (CC BY 4.0); DepMap cell lines with Cellosaurus ids (CC BY 4.0); CRAFT train (CC BY 3.0)"
+	$(BIOTAG) build-linker -o $(LINKING) --task anatomy --dictionary $(DICT)/anatomy.tsv --train $(CORP)/craft/UBERON.tsv:train \
+	  --licence "UBERON 2015-04-23 (CC BY 3.0); CRAFT train (CC BY 3.0)"
+	$(BIOTAG) build-linker -o $(LINKING) --task cellular_component --dictionary $(DICT)/cellular_component.tsv --train $(CORP)/craft/GO_CC.tsv:train \
+	  --licence "Gene Ontology (CC BY 4.0); CRAFT train (CC BY 3.0)"
+
+# A disease linker from CTD's MEDIC vocabulary and NCBI-disease train, into DISEASE_LINKERS (not the
+# model: see above); use it with `biotag annotate --linkers $(DISEASE_LINKERS)`.
+DISEASE_LINKERS ?= $${BIOTAG_HOME:-$$HOME/.cache/biotag}/linkers
+disease-linker: build
+	$(BIOTAG) build-linker -o $(DISEASE_LINKERS) --task disease --dictionary $(DICT)/disease.tsv --train $(CORP)/ncbi-disease/train.pubtator \
+	  --licence "CTD MEDIC (CTD terms of use: cite CTD, link to CTD pages, notify CTD); NCBI-disease train (NCBI public domain notice)"
 
 clean:
 	rm -rf .build

@@ -21,6 +21,12 @@ extension DocumentSink {
     public func abandon() {}
 }
 
+/// A step after annotation that links each entity to its concepts (`Linking.DocumentLinker`):
+/// it fills `Entity.concepts` and may merge entities several heads found.
+public protocol EntityLinking: Sendable {
+    func link(_ documents: [Document]) -> [Document]
+}
+
 /// What is already done: the catalog answers, for each document, whether this run still needs to
 /// annotate it (a record it holds with the same text does not).
 public protocol CompletedDocuments: AnyObject {
@@ -78,13 +84,15 @@ public enum AnnotationJobError: Error, CustomStringConvertible {
 }
 
 /// The annotation job: inputs read in order ▶ chunks of records ▶ what is already done skipped ▶
-/// annotated ▶ every sink. The command line, the HTTP service and the queue workers all run
+/// annotated ▶ linked ▶ every sink. The command line, the HTTP service and the queue workers all run
 /// annotation through it; each only chooses the inputs, the sinks and what to do with progress.
 public final class AnnotationJob {
     public let annotator: Annotator
     /// Records read and annotated together: more give fuller, better-sorted batches, fewer keep
     /// memory low and output flowing.
     public let chunk: Int
+    /// Links the entities of each chunk before the sinks see it (nil: spans only).
+    public let linking: (any EntityLinking)?
     private let sinks: [any DocumentSink]
     private let completed: (any CompletedDocuments)?
     /// The longest record annotated, in Unicode scalars over all its passages; a longer one is a
@@ -100,9 +108,10 @@ public final class AnnotationJob {
     /// catalog keys records by id, and two texts under one id would overwrite each other).
     private var seen: [String: String] = [:]
 
-    public init(annotator: Annotator, sinks: [any DocumentSink], completed: (any CompletedDocuments)? = nil, chunk: Int = 512) {
+    public init(annotator: Annotator, sinks: [any DocumentSink], completed: (any CompletedDocuments)? = nil, linking: (any EntityLinking)? = nil, chunk: Int = 512) {
         precondition(chunk >= 1, "a chunk holds at least one record")
         self.annotator = annotator
+        self.linking = linking
         self.sinks = sinks
         self.completed = completed
         self.chunk = chunk
@@ -180,8 +189,9 @@ public final class AnnotationJob {
             summary.skipped += needed.filter { !$0 }.count
             pending = zip(pending, needed).filter(\.1).map(\.0)
         }
-        let annotated: [Document]
+        var annotated: [Document]
         do { annotated = try annotator.annotate(pending) } catch { throw .annotation(error) }
+        if let linking { annotated = linking.link(annotated) }
         for sink in sinks {
             do { try sink.write(annotated, model: annotator.identity) } catch { throw .sink("\(error)") }
         }

@@ -21,7 +21,8 @@ public enum AnnotationError: Error, CustomStringConvertible, Equatable {
 
 /// The annotation pipeline: documents ▶ sentences ▶ wordpieces (windows for long ones) ▶
 /// length-sorted batches under a token budget, every head in the same pass ▶ windows merged ▶
-/// word aggregation and IOB2 decoding ▶ entities with Unicode scalar offsets into the passages.
+/// word aggregation and IOB2 decoding ▶ entities with Unicode scalar offsets into the passages
+/// (those without a letter dropped).
 ///
 /// One caller at a time (it owns its inference runners and their threads). With several
 /// workers, each runs whole batches on its own runner: on a machine with few cores that beats
@@ -181,11 +182,13 @@ public final class Annotator: @unchecked Sendable {
             let scalars = texts[position], sentence = inferred[index]
             return heads.enumerated().map { h, head in
                 let spans = sentence.probabilities[h].withUnsafeBufferPointer { head.decoder.decode(probabilities: $0, wordIds: sentence.wordIds) }
-                return spans.map { span in
+                return spans.compactMap { span in
                     let start = sentence.offsets[span.tokens.lowerBound].lowerBound, end = sentence.offsets[span.tokens.upperBound].upperBound
                     let base = scalars.startIndex
-                    return Entity(type: span.type, start: start, end: end, text: String(String.UnicodeScalarView(scalars[(base + start)..<(base + end)])),
-                                  score: span.score)
+                    let text = scalars[(base + start)..<(base + end)]
+                    // Punctuation and numbers alone ("(", "2", "3.5") name nothing: not reported.
+                    guard text.contains(where: \.properties.isAlphabetic) else { return nil }
+                    return Entity(type: span.type, start: start, end: end, text: String(String.UnicodeScalarView(text)), score: span.score)
                 }
             }
         }

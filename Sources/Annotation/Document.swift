@@ -60,17 +60,43 @@ public struct Entity: Sendable, Equatable, Hashable, Codable {
     /// The model's confidence: the mean over the entity's words of each word's probability for
     /// the label it got. 1 for annotations read from input files that carry none.
     public var score: Double
+    /// The ontology concepts it names, once linked: one, or one per part of a composite mention
+    /// ("breast and ovarian cancer"); empty when not linked or nothing matched.
+    public var concepts: [ConceptReference]
+    /// Other heads that found the same span and linked it to the same concept (`cell_type`
+    /// beside `cell` for "hepatocytes"): one thing, reported once.
+    public var otherTypes: [String]
 
-    public init(type: String, start: Int, end: Int, text: String, score: Double = 1) {
+    public init(type: String, start: Int, end: Int, text: String, score: Double = 1, concepts: [ConceptReference] = [], otherTypes: [String] = []) {
         self.type = type
         self.start = start
         self.end = end
         self.text = text
         self.score = score
+        self.concepts = concepts
+        self.otherTypes = otherTypes
     }
 
     public func shifted(by delta: Int) -> Entity {
-        Entity(type: type, start: start + delta, end: end + delta, text: text, score: score)
+        var copy = self
+        copy.start += delta
+        copy.end += delta
+        return copy
+    }
+}
+
+/// A concept an entity was linked to: its id (`MESH:D001943`, `NCBITaxon:9606`), preferred
+/// name, and how sure the linker was (1 for an exact match of a dictionary term, the
+/// similarity otherwise).
+public struct ConceptReference: Sendable, Equatable, Hashable, Codable {
+    public var id: String
+    public var name: String
+    public var score: Double
+
+    public init(id: String, name: String, score: Double = 1) {
+        self.id = id
+        self.name = name
+        self.score = score
     }
 }
 

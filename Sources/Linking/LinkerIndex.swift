@@ -153,6 +153,17 @@ public final class LinkerIndex: @unchecked Sendable {
         return [record.id] + record.alternateIds
     }
 
+    /// Every concept's alternate ids, by its id (concepts without any left out): how an
+    /// evaluation matches a concept to a gold id the corpus writes another way.
+    public func alternateIds() -> [String: [String]] {
+        var result: [String: [String]] = [:]
+        for index in 0..<conceptCount {
+            let record = concept(index)
+            if !record.alternateIds.isEmpty { result[record.id] = record.alternateIds }
+        }
+        return result
+    }
+
     // MARK: Exact lookup
 
     /// The concepts with a term whose normalized key is `key`, most used first.

@@ -1,3 +1,4 @@
+import Annotation
 import Foundation
 
 /// A gold mention of a PubTator corpus: its document, span, text, type and concept ids.
@@ -27,10 +28,19 @@ public struct LinkingCorpus: Sendable {
     /// Each document's title and abstract joined by a space, as PubTator counts offsets.
     public let texts: [String: String]
     public let mentions: [GoldMention]
+    /// Each document's passages (PubTator: title, abstract), in file order, for annotating the
+    /// raw text end to end.
+    public let documents: [Document]
 
-    public init(texts: [String: String], mentions: [GoldMention]) {
+    public init(texts: [String: String], mentions: [GoldMention], documents: [Document]? = nil) {
         self.texts = texts
         self.mentions = mentions
+        self.documents = documents ?? texts.keys.sorted().map { Document(id: $0, text: texts[$0]!) }
+    }
+
+    /// The corpus with only the mentions `keep` accepts.
+    public func filter(_ keep: (GoldMention) -> Bool) -> LinkingCorpus {
+        LinkingCorpus(texts: texts, mentions: mentions.filter(keep), documents: documents)
     }
 
     public static func load(path: String) throws(DictionaryError) -> LinkingCorpus {
@@ -60,8 +70,16 @@ public struct LinkingCorpus: Sendable {
             mentions.append(GoldMention(document: columns[0], start: start, end: end, text: columns[3], type: columns[4], ids: ids))
         }
         var texts: [String: String] = [:]
-        for id in order { texts[id] = (titles[id] ?? "") + " " + (abstracts[id] ?? "") }
-        return LinkingCorpus(texts: texts, mentions: mentions)
+        var documents: [Document] = []
+        for id in order {
+            let title = titles[id] ?? "", abstract = abstracts[id] ?? ""
+            texts[id] = title + " " + abstract
+            documents.append(Document(id: id, passages: [
+                Passage(text: title, offset: 0, infons: ["type": "title"]),
+                Passage(text: abstract, offset: title.unicodeScalars.count + 1, infons: ["type": "abstract"]),
+            ]))
+        }
+        return LinkingCorpus(texts: texts, mentions: mentions, documents: documents)
     }
 
     /// A corpus named on the command line: a PubTator file, or a standoff table of

@@ -3,6 +3,7 @@ import ArgumentParser
 import CommandLineSupport
 import Catalog
 import Foundation
+import Linking
 import Models
 
 extension InputFormat: ExpressibleByArgument {}
@@ -52,6 +53,8 @@ struct Annotate: ParsableCommand {
 
     @OptionGroup var pipeline: PipelineOptions
 
+    @OptionGroup var linking: EntityLinkingOptions
+
     @Option(help: ArgumentHelp("Records read and annotated together.", discussion: "More records give fuller, better-sorted batches; fewer keep memory low and output flowing."))
     var chunk: Int = 512
 
@@ -100,6 +103,7 @@ struct Annotate: ParsableCommand {
             throw CommandError(error.description)
         }
         defer { annotator.shutdown() }
+        let linker = try linking.documentLinker(model: loaded.directory, workers: workers, tasks: annotator.tasks)
 
         var sinks: [any DocumentSink] = []
         var completed: (any CompletedDocuments)?
@@ -115,7 +119,7 @@ struct Annotate: ParsableCommand {
             if let rejects { sinks.append(try RejectsFile(path: rejects)) }
         } catch { throw CommandError("\(error)") }
 
-        let job = AnnotationJob(annotator: annotator, sinks: sinks, completed: completed, chunk: chunk)
+        let job = AnnotationJob(annotator: annotator, sinks: sinks, completed: completed, linking: linker, chunk: chunk)
         job.maxRecordCharacters = maxRecordChars
         let progress = ProgressReporter(enabled: !quiet)
         if progress.live, !sources.contains(where: { $0.path == "-" }) {

@@ -1,7 +1,9 @@
+import Annotation
 import ArgumentParser
 import CommandLineSupport
 import Foundation
 import Linking
+import Models
 
 extension LinkStage: ExpressibleByArgument {}
 
@@ -179,6 +181,19 @@ struct EvalLink: ParsableCommand {
     @Flag(help: "Also measure exact alone, then with each further stage added.")
     var ablation = false
 
+    @Option(help: ArgumentHelp(
+        "Also score end to end: annotate the corpus's raw texts with the model, link this head's entities with this linker, and compare each document's concept ids with the gold's (document-level concept F1, as PubTator-style normalization is scored).",
+        valueName: "head"))
+    var endToEnd: String?
+
+    @Option(help: ArgumentHelp("With --end-to-end: the thresholds of near matches to score (comma-separated; see annotate --link-threshold).", valueName: "list"))
+    var linkThresholds: String = String(DocumentLinker.defaultMinimumScore)
+
+    @Option(help: ArgumentHelp("With --end-to-end: the model directory (default: the default model, as for annotate).", valueName: "dir"))
+    var model: String?
+
+    @OptionGroup var runtime: RuntimeOptions
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -187,7 +202,7 @@ struct EvalLink: ParsableCommand {
         do { gold = try LinkingCorpus.load(specification: corpus) } catch { throw CommandError(error.description) }
         if let mentionTypes {
             let wanted = Set(commaList(mentionTypes))
-            gold = LinkingCorpus(texts: gold.texts, mentions: gold.mentions.filter { wanted.contains($0.type) })
+            gold = gold.filter { wanted.contains($0.type) }
             guard !gold.mentions.isEmpty else { throw CommandError("\(corpus): no gold mention of type \(mentionTypes)") }
         }
         if linking.training.contains(where: { $0 == corpus || URL(fileURLWithPath: $0).standardizedFileURL == URL(fileURLWithPath: corpus).standardizedFileURL }) {
@@ -202,8 +217,12 @@ struct EvalLink: ParsableCommand {
             let accuracy = LinkingAccuracy.measure(Linker(index: index, stages: Set(stages)), on: gold)
             rows.append((stages.map(\.rawValue).joined(separator: "+"), accuracy))
         }
+        let endToEnd = try self.endToEnd.map { head in try documentF1(head: head, linker: Linker(index: index, stages: chosen), gold: gold) } ?? []
         if json {
-            let object = rows.map { ["stages": $0.stages, "mentions": $0.accuracy.mentions, "accuracy_at_1": $0.accuracy.atOne, "accuracy_at_5": $0.accuracy.atFive] as [String: Any] }
+            var object: [String: Any] = ["gold_spans": rows.map { ["stages": $0.stages, "mentions": $0.accuracy.mentions, "accuracy_at_1": $0.accuracy.atOne, "accuracy_at_5": $0.accuracy.atFive] as [String: Any] }]
+            if !endToEnd.isEmpty {
+                object["end_to_end"] = endToEnd.map { ["threshold": Double($0.threshold), "precision": $0.score.precision, "recall": $0.score.recall, "f1": $0.score.f1] as [String: Any] }
+            }
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
             return
         }
@@ -211,6 +230,37 @@ struct EvalLink: ParsableCommand {
         print("stages                             acc@1   acc@5")
         for row in rows {
             print(row.stages.padding(toLength: 32, withPad: " ", startingAt: 0) + String(format: " %7.2f %7.2f", 100 * row.accuracy.atOne, 100 * row.accuracy.atFive))
+        }
+        if let head = self.endToEnd {
+            print("\nend to end, \(head) head of \(model ?? "the default model"), \(gold.documents.count) documents: document-level concept F1")
+            print("threshold  precision  recall      F1")
+            for row in endToEnd {
+                print(String(format: "%9.2f  %9.2f  %6.2f  %6.2f", row.threshold, 100 * row.score.precision, 100 * row.score.recall, 100 * row.score.f1))
+            }
+        }
+    }
+
+    /// Annotates the corpus's raw documents once, then links them at each threshold.
+    private func documentF1(head: String, linker: Linker, gold: LinkingCorpus) throws -> [(threshold: Float, score: ConceptF1)] {
+        let thresholds = try commaList(linkThresholds).map { text throws -> Float in
+            guard let value = Float(text), (0...1).contains(value) else { throw ValidationError("--link-thresholds: '\(text)' is not a number between 0 and 1") }
+            return value
+        }
+        let loaded: MultiTaskModel
+        do { loaded = try MultiTaskModel(directory: try model ?? defaultModelDirectory()) } catch let error as ModelLoadError { throw CommandError(error.description) }
+        let (threads, workers) = runtime.resolved(threads: 1, workers: 2)
+        let annotated: [Document]
+        do {
+            var settings = AnnotationSettings()
+            settings.tasks = [head]
+            let annotator = try Annotator(model: loaded, settings: settings, threads: threads, workers: workers)
+            defer { annotator.shutdown() }
+            annotated = try annotator.annotate(gold.documents)
+        } catch { throw CommandError(error.description) }
+        let alternates = linker.index.alternateIds()
+        return thresholds.map { threshold in
+            let linked = DocumentLinker(linkers: LinkerSet(linkers: [head: linker]), minimumScore: threshold, workers: workers).link(annotated)
+            return (threshold, ConceptF1.measure(linked, gold: gold, head: head) { [$0] + (alternates[$0] ?? []) })
         }
     }
 }

@@ -237,7 +237,8 @@ import Testing
         #expect(original.map(\.id) == ["32000001", "32000003"])
         #expect(original[0].infons == ["year": "2020", "open": "true"])
         #expect(original[0].passages.map(\.offset) == [0, 37])
-        #expect(original[0].documentEntities == [Entity(type: "Chemical", start: 0, end: 8, text: "Imatinib")])
+        // The identifier infon becomes the entity's concept (PubTator3 writes ids there).
+        #expect(original[0].documentEntities == [Entity(type: "Chemical", start: 0, end: 8, text: "Imatinib", concepts: [ConceptReference(id: "MESH:D000068877", name: "")])])
         let out = scratch.path("out.json")
         try Self.write(original, .biocJSON, to: out)
         #expect(Self.documents(try Self.readAll(.biocJSON, out)) == original)
@@ -276,7 +277,10 @@ import Testing
         let out = scratch.path("out.pubtator")
         try Self.write(original, .pubtator, to: out)
         #expect(Self.documents(try Self.readAll(.pubtator, out)) == original)
-        #expect(try String(contentsOfFile: out, encoding: .utf8).contains("33000001\t71\t80\tvalproate\tChemical\n"))
+        // Concept ids are read from the 6th column and written back there; "no id" stays none.
+        #expect(original[0].documentEntities.map { $0.concepts.map(\.id) } == [["D014635"], ["D056486"], ["D014635"]])
+        #expect(try String(contentsOfFile: out, encoding: .utf8).contains("33000001\t71\t80\tvalproate\tChemical\tD014635\n"))
+        #expect(try String(contentsOfFile: out, encoding: .utf8).contains("33000003|a|Only an abstract about lithium toxicity.\n33000003\t23\t39\tlithium toxicity\tDisease\n"))
     }
 
     @Test func bratOffsetsSliceTheTextFile() throws {

@@ -1,3 +1,4 @@
+import Annotation
 import Foundation
 import Linking
 import Testing
@@ -112,5 +113,36 @@ import Testing
         #expect(throws: DictionaryError(file: "\(directory)/bad.tsv", line: 2, reason: "expected id, document, start, end, text or document, start, end, text, id")) {
             try LinkingCorpus.load(specification: "\(directory)/bad.tsv:test")
         }
+    }
+}
+
+/// The linking step of `annotate`: concepts per head, thresholds, composite mentions, one entity
+/// for a span two heads link alike.
+@Suite struct DocumentLinkerTests {
+    @Test func linksMergesAndThresholds() throws {
+        let cells = try Linker(dictionary: try ConceptDictionary.parse("CL:0000182\thepatocyte\tliver cell\t\n", file: "cl.tsv"))
+        let diseases = try Linker(dictionary: LinkingTests.dictionary)
+        let linker = DocumentLinker(linkers: LinkerSet(linkers: ["cell": cells, "cell_type": cells, "disease": diseases]), minimumScore: 0.9)
+        let text = "Hepatocytes, breast cancer and mammary carcinomas, breast and colorectal cancer."
+        func entity(_ type: String, _ mention: String, score: Double = 0.9) throws -> Entity {
+            let range = try #require(text.range(of: mention))
+            let start = text.unicodeScalars.distance(from: text.unicodeScalars.startIndex, to: range.lowerBound)
+            return Entity(type: type, start: start, end: start + mention.unicodeScalars.count, text: mention, score: score)
+        }
+        let document = Document(id: "1", passages: [Passage(text: text, entities: [
+            try entity("cell", "Hepatocytes", score: 0.8), try entity("cell_type", "Hepatocytes", score: 0.95), try entity("disease", "breast cancer"),
+            try entity("disease", "mammary carcinomas"), try entity("disease", "breast and colorectal cancer"), try entity("species", "Hepatocytes"),
+        ])])
+        let linked = linker.link([document])[0].passages[0].entities
+        #expect(linked.count == 5)  // the two cell heads' "Hepatocytes" is one entity
+        #expect(linked[0].type == "cell_type" && linked[0].otherTypes == ["cell"] && linked[0].concepts.map(\.id) == ["CL:0000182"])
+        #expect(linked[1].concepts == [ConceptReference(id: "MESH:D001943", name: "Breast Neoplasms", score: 1)])
+        // A near match ("mammary carcinomas" ~ "mammary carcinoma, human") is reported only at or
+        // above the threshold.
+        #expect(linked[2].concepts.allSatisfy { $0.score >= 0.9 })
+        let lenient = DocumentLinker(linkers: linker.linkers, minimumScore: 0).link([document])[0].passages[0].entities
+        #expect(lenient[2].concepts.map(\.id) == ["MESH:D001943"])
+        #expect(linked[3].concepts.map(\.id) == ["MESH:D001943", "MESH:D015179"])
+        #expect(linked[4].type == "species" && linked[4].concepts.isEmpty)  // no species linker
     }
 }

@@ -35,16 +35,22 @@ import TestSupport
     }
 
     /// `type:text` of every entity `biotag annotate` finds in one text with the default model, run
-    /// from the repository without `--model`.
+    /// from the repository without `--model` (an entity several heads found, under each type).
     static func entities(in text: String) throws -> Set<String> {
+        Set(try linkedEntities(in: text).map { "\($0.type):\($0.text)" })
+    }
+
+    /// Every entity of one text, under each of its types, with its concept id (nil: none).
+    static func linkedEntities(in text: String, arguments: [String] = []) throws -> [(type: String, text: String, concept: String?)] {
         let input = try JSONSerialization.data(withJSONObject: ["id": "x", "text": text])
-        let result = try BiotagCommand.run(["annotate", "--quiet"], stdin: input, workingDirectory: TestPaths.repository.path)
+        let result = try BiotagCommand.run(["annotate", "--quiet"] + arguments, stdin: input, workingDirectory: TestPaths.repository.path)
         #expect(result.status == 0, "\(result.stderr)")
         let record = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
-        return Set(try #require(record["entities"] as? [[String: Any]]).compactMap { entity -> String? in
-            guard let type = entity["type"] as? String, let text = entity["text"] as? String else { return nil }
-            return "\(type):\(text)"
-        })
+        return try #require(record["entities"] as? [[String: Any]]).flatMap { entity -> [(type: String, text: String, concept: String?)] in
+            guard let type = entity["type"] as? String, let text = entity["text"] as? String else { return [] }
+            let concept = (entity["concept"] as? [String: Any])?["id"] as? String
+            return (entity["types"] as? [String] ?? [type]).map { ($0, text, concept) }
+        }
     }
 
     @Test func annotatesFromTheWorkingDirectory() throws {

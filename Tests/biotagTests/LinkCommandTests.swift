@@ -32,11 +32,12 @@ import TestSupport
 
         let evaluated = try BiotagCommand.run(["eval-link", "--dictionary", "\(directory)/d.tsv", "--corpus", "\(directory)/c.pubtator", "--json", "--ablation"])
         #expect(evaluated.status == 0, "\(evaluated.stderr)")
-        let rows = try #require(try JSONSerialization.jsonObject(with: evaluated.stdout) as? [[String: Any]])
-        #expect(rows.map { $0["stages"] as? String } == ["exact", "exact+abbreviation", "exact+abbreviation+ngram"])
+        let object = try #require(try JSONSerialization.jsonObject(with: evaluated.stdout) as? [String: Any])
+        let rows = try #require(object["gold_spans"] as? [[String: Any]])
+        #expect(rows.map { $0["stages"] as? String } == ["exact", "exact+abbreviation", "exact+abbreviation+composite", "exact+abbreviation+composite+ngram"])
         // "DMD" is no dictionary term: the document's own definition links it.
         #expect(rows.allSatisfy { $0["mentions"] as? Int == 3 })
-        #expect(rows.map { (($0["accuracy_at_1"] as? Double ?? 0) * 3).rounded() } == [2, 3, 3])
+        #expect(rows.map { (($0["accuracy_at_1"] as? Double ?? 0) * 3).rounded() } == [2, 3, 3, 3])
 
         let circular = try BiotagCommand.run(["eval-link", "--dictionary", "\(directory)/d.tsv", "--corpus", "\(directory)/c.pubtator", "--train", "\(directory)/c.pubtator"])
         #expect(circular.status != 0 && circular.stderr.contains("is the corpus evaluated"), "\(circular.stderr)")

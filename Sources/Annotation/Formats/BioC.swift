@@ -36,7 +36,8 @@ struct BioCRawPassage {
     /// The passage, its offset kept as given. Without a passage `text` the sentences are placed
     /// at their offsets, gaps filled with spaces. An annotation becomes an entity of type
     /// infon `type` spanning its locations (several locations: from the first start to the last
-    /// end), its text the passage's scalars there and its score infon `score` (else 1);
+    /// end), its text the passage's scalars there, its score infon `score` (else 1), its concepts
+    /// infon `identifier` (`;`-separated, names from `concept_name`);
     /// annotations without a type or outside the passage are skipped.
     var passage: Passage {
         let text = self.text ?? sentenceText
@@ -51,7 +52,10 @@ struct BioCRawPassage {
             var slice = String.UnicodeScalarView()
             slice.append(contentsOf: scalars[start..<end])
             let score = annotation.infons["score"].flatMap(Double.init) ?? 1
-            entities.append(Entity(type: type, start: start, end: end, text: String(slice), score: score))
+            let ids = annotation.infons["identifier"].map { $0.split(separator: ";").map(String.init).filter { !$0.isEmpty && $0 != "-" } } ?? []
+            let names = annotation.infons["concept_name"].map { $0.split(separator: ";", omittingEmptySubsequences: false).map(String.init) } ?? []
+            let concepts = ids.enumerated().map { ConceptReference(id: $1, name: $0 < names.count ? names[$0] : "") }
+            entities.append(Entity(type: type, start: start, end: end, text: String(slice), score: score, concepts: concepts))
         }
         return Passage(text: text, offset: offset, infons: infons, entities: entities)
     }
@@ -84,13 +88,22 @@ struct BioCAnnotationOut {
     var text: String
 
     /// The passage's entities as annotations `T<n>` (`counter` runs over the document) with
-    /// infons type, score (4 decimals) and annotator (`name version`).
+    /// infons type, score (4 decimals) and annotator (`name version`); a linked entity adds
+    /// `identifier` (its concept ids joined by `;`, as PubTator writes them), `concept_name` and
+    /// `concept_score`, and one found by several heads `types` (joined by `;`).
     static func of(_ passage: Passage, model: ModelIdentity, counter: inout Int) -> [BioCAnnotationOut] {
         passage.entities.map { entity in
             counter += 1
+            var infons = ["type": entity.type, "score": roundedScore(entity.score), "annotator": "\(model.name) \(model.version)"]
+            if !entity.concepts.isEmpty {
+                infons["identifier"] = entity.concepts.map(\.id).joined(separator: ";")
+                infons["concept_name"] = entity.concepts.map(\.name).joined(separator: ";")
+                infons["concept_score"] = entity.concepts.map { roundedScore($0.score) }.joined(separator: ";")
+            }
+            if !entity.otherTypes.isEmpty { infons["types"] = ([entity.type] + entity.otherTypes).joined(separator: ";") }
             return BioCAnnotationOut(
                 id: "T\(counter)",
-                infons: ["type": entity.type, "score": roundedScore(entity.score), "annotator": "\(model.name) \(model.version)"],
+                infons: infons,
                 offset: passage.offset + entity.start, length: entity.end - entity.start, text: entity.text)
         }
     }

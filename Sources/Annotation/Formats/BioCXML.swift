@@ -6,7 +6,7 @@ import FoundationXML
 /// Reads a BioC XML collection (collection → document → passage → annotation, with
 /// sentence-level text and annotations folded into their passage). Offsets are read as Unicode
 /// scalar indices. The whole file is parsed before the first document is returned. Relations and
-/// annotation infons other than `type` and `score` are not kept.
+/// annotation infons other than `type`, `score`, `identifier` and `concept_name` are not kept.
 struct BioCXMLReader: DocumentReader {
     private var items: IndexingIterator<[ReadItem]>
 

@@ -2,7 +2,9 @@ import Foundation
 
 /// Writes brat standoff: for each document `<name>.txt` with its text and `<name>.ann` with
 /// `T<n><TAB><type> <start> <end><TAB><text>` and `#<n><TAB>AnnotatorNotes T<n><TAB>score=<s> model=<name> <version>`
-/// lines, offsets in Unicode scalars of the `.txt` file.
+/// lines (plus ` types=a,b` for an entity several heads found), and for a linked entity one
+/// normalization line per concept, `N<n><TAB>Reference T<n> MESH:D001943<TAB>Breast Neoplasms`;
+/// offsets in Unicode scalars of the `.txt` file.
 ///
 /// The `.txt` text places each passage at its own offset, a gap before it filled with line
 /// feeds (title + abstract at title length + 1 become two lines). When passages overlap or go
@@ -57,7 +59,7 @@ struct BratWriter: DocumentWriter {
         let name = uniqueName(for: document.id)
         let (text, offsets) = Self.layout(document.passages)
         var annotations = ""
-        var number = 0
+        var number = 0, normalizations = 0
         for (passage, base) in zip(document.passages, offsets) {
             for entity in passage.entities {
                 let fragments = Self.fragments(of: entity, at: base + entity.start)
@@ -67,7 +69,13 @@ struct BratWriter: DocumentWriter {
                 let mention = fragments.map(\.text).joined(separator: " ").replacingScalars(["\t", "\r"], with: " ")
                 annotations += "T\(number)\t\(entity.type.replacingScalars([" ", "\t", "\n", "\r"], with: "_")) \(spans)\t\(mention)\n"
                 let annotator = "\(model.name) \(model.version)".replacingScalars(["\t", "\n", "\r"], with: " ")
-                annotations += "#\(number)\tAnnotatorNotes T\(number)\tscore=\(roundedScore(entity.score)) model=\(annotator)\n"
+                annotations += "#\(number)\tAnnotatorNotes T\(number)\tscore=\(roundedScore(entity.score)) model=\(annotator)"
+                    + (entity.otherTypes.isEmpty ? "" : " types=" + ([entity.type] + entity.otherTypes).joined(separator: ",")) + "\n"
+                for concept in entity.concepts {
+                    normalizations += 1
+                    let reference = concept.id.replacingScalars([" ", "\t", "\n", "\r"], with: "_")
+                    annotations += "N\(normalizations)\tReference T\(number) \(reference)\t\(concept.name.replacingScalars(["\t", "\n", "\r"], with: " "))\n"
+                }
             }
         }
         let base = URL(fileURLWithPath: directory).appendingPathComponent(name).path

@@ -109,11 +109,18 @@ struct JSONLinesWriter: DocumentWriter {
                     "\"type\":" + JSONText.string(entity.type), "\"start\":\(entity.start)", "\"end\":\(entity.end)",
                     "\"text\":" + JSONText.string(entity.text), "\"score\":" + JSONText.score(entity.score),
                 ]
+                if !entity.otherTypes.isEmpty { fields.append("\"types\":[" + ([entity.type] + entity.otherTypes).map(JSONText.string).joined(separator: ",") + "]") }
+                if let first = entity.concepts.first { fields.append("\"concept\":" + Self.concept(first)) }
+                if entity.concepts.count > 1 { fields.append("\"concepts\":[" + entity.concepts.map(Self.concept).joined(separator: ",") + "]") }
                 entities.append("{" + fields.joined(separator: ",") + "}")
             }
         }
         line += ",\"entities\":[" + entities.joined(separator: ",") + "]}\n"
         try output.write(line)
+    }
+
+    static func concept(_ concept: ConceptReference) -> String {
+        "{\"id\":" + JSONText.string(concept.id) + ",\"name\":" + JSONText.string(concept.name) + ",\"score\":" + JSONText.score(concept.score) + "}"
     }
 
     mutating func abandon() { output.abandon() }

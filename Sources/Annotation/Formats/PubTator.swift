@@ -3,7 +3,8 @@ import Foundation
 /// Reads PubTator: blocks of `PMID|t|title`, `PMID|a|abstract` (either may be missing; other
 /// keys become further passages, in order) and `PMID<TAB>start<TAB>end<TAB>mention<TAB>type
 /// [<TAB>concept]` lines, separated by blank lines (a text line with a new PMID also starts a new
-/// block). Passages are placed as PubTator counts: the first at 0, each next one after the
+/// block); a concept column's ids (`|`-separated) become the entity's concepts, without names
+/// (`-1`, "no concept", is dropped). Passages are placed as PubTator counts: the first at 0, each next one after the
 /// previous plus one separator (abstract at title length + 1); infon `type` = title, abstract,
 /// or the key. Annotation offsets are document offsets in Unicode scalars; an annotation inside
 /// a passage becomes its entity (text taken from the passage), others are skipped, and
@@ -20,7 +21,7 @@ struct PubTatorReader: DocumentReader {
         var pmid: String?
         var firstLine: Int?
         var passages: [Passage] = []
-        var annotations: [(start: Int, end: Int, type: String)] = []
+        var annotations: [(start: Int, end: Int, type: String, ids: [String])] = []
         var problem: (line: Int, reason: String)?
 
         var isEmpty: Bool { firstLine == nil }
@@ -63,7 +64,8 @@ struct PubTatorReader: DocumentReader {
                 block.problem = block.problem ?? (number, "annotation of PMID \(pmid) in the block of PMID \(current)")
             }
             block.pmid = block.pmid ?? pmid
-            block.annotations.append((start, end, String(fields[4])))
+            let ids = fields.count > 5 ? fields[5].split(whereSeparator: { $0 == "|" || $0 == "," || $0 == ";" }).map(String.init).filter { $0 != "-1" && !$0.isEmpty } : []
+            block.annotations.append((start, end, String(fields[4]), ids))
         }
         return block.isEmpty ? nil : item(of: block)
     }
@@ -98,7 +100,8 @@ struct PubTatorReader: DocumentReader {
         for annotation in block.annotations where annotation.start < annotation.end {
             guard let index = passages.indices.first(where: { passages[$0].offset <= annotation.start && annotation.end <= ends[$0] }) else { continue }
             let start = annotation.start - passages[index].offset, end = annotation.end - passages[index].offset
-            passages[index].entities.append(Entity(type: annotation.type, start: start, end: end, text: passages[index].text.scalarSlice(start..<end)))
+            passages[index].entities.append(Entity(type: annotation.type, start: start, end: end, text: passages[index].text.scalarSlice(start..<end),
+                                                   concepts: annotation.ids.map { ConceptReference(id: $0, name: "") }))
         }
         return .document(Document(id: pmid, passages: passages))
     }
@@ -106,7 +109,8 @@ struct PubTatorReader: DocumentReader {
 
 /// Writes PubTator blocks: one `id|key|text` line per passage (key `t` for a title, `a` for an
 /// abstract, else the passage's type; an untyped passage is `t` when it is the first of several,
-/// `a` otherwise), then `id<TAB>start<TAB>end<TAB>mention<TAB>type` per entity sorted by start,
+/// `a` otherwise), then `id<TAB>start<TAB>end<TAB>mention<TAB>type[<TAB>concept ids]` per entity
+/// sorted by start (a linked entity's ids joined by `|`, as NCBI-disease writes composite mentions),
 /// then a blank line. Offsets are Unicode scalars counted as PubTator readers do (each passage
 /// after the previous one plus one separator), which equal the passages' own offsets for title +
 /// abstract. Line breaks and tabs inside text, mentions and types are written as spaces (one
@@ -123,7 +127,8 @@ struct PubTatorWriter: DocumentWriter {
             block += "\(id)|\(Self.key(of: passage, index: index, count: document.passages.count))|\(Self.flat(passage.text))\n"
             for entity in passage.entities {
                 let start = base + entity.start, end = base + entity.end
-                lines.append((start, end, "\(id)\t\(start)\t\(end)\t\(Self.flat(entity.text))\t\(Self.flat(entity.type))\n"))
+                let concept = entity.concepts.isEmpty ? "" : "\t" + entity.concepts.map { Self.flat($0.id).replacingScalars(["|"], with: "_") }.joined(separator: "|")
+                lines.append((start, end, "\(id)\t\(start)\t\(end)\t\(Self.flat(entity.text))\t\(Self.flat(entity.type))\(concept)\n"))
             }
             base += passage.length + 1
         }

@@ -1,0 +1,48 @@
+import ArgumentParser
+import CommandLineSupport
+import Foundation
+import Linking
+
+/// Whether and with what `annotate` links entities to concepts.
+struct EntityLinkingOptions: ParsableArguments {
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "Link each entity to its ontology concept (default: on when the model directory has linkers).",
+        discussion: "Linkers come from the model's linking/ directory and from --linkers directories; heads without one report spans only."))
+    var link: Bool?
+
+    @Option(help: ArgumentHelp(
+        "Another directory of linkers (`biotag build-linker`, e.g. `make disease-linker`); repeatable. Its linker for a head replaces the model's.",
+        valueName: "dir"))
+    var linkers: [String] = []
+
+    @Option(help: ArgumentHelp(
+        "The least similarity at which a near match (character 3-grams) is reported as the entity's concept; exact matches always are.",
+        discussion: "Chosen on NCBI-disease devel (docs/LINKING.md): lower finds more concepts, more of them wrong."))
+    var linkThreshold: Float = DocumentLinker.defaultMinimumScore
+
+    func validate() throws {
+        guard (0...1).contains(linkThreshold) else { throw ValidationError("--link-threshold must be between 0 and 1, got \(linkThreshold)") }
+        if link == false, !linkers.isEmpty { throw ValidationError("--no-link and --linkers contradict each other") }
+        for directory in linkers {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--linkers \(directory): no such directory")
+            }
+            guard FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(LinkerManifest.fileName)) else {
+                throw ValidationError("--linkers \(directory): no \(LinkerManifest.fileName) there (build linkers into it with `biotag build-linker`)")
+            }
+        }
+    }
+
+    /// The linking step for a model, or nil when linking is off or nothing links any of `tasks`.
+    func documentLinker(model: String, workers: Int, tasks: [String]) throws -> DocumentLinker? {
+        guard link != false else { return nil }
+        let set: LinkerSet
+        do { set = try LinkerSet.load(directories: [LinkerSet.directory(ofModel: model)] + linkers) } catch { throw CommandError(error.description) }
+        if link == true, !tasks.contains(where: { set.linkers[$0] != nil }) {
+            throw CommandError("--link: no linker for any of the heads run (\(tasks.joined(separator: ", "))); the model's linking/ has \(set.linkers.keys.sorted().joined(separator: ", ")), add others with --linkers")
+        }
+        guard !set.isEmpty else { return nil }
+        return DocumentLinker(linkers: set, minimumScore: linkThreshold, workers: workers)
+    }
+}
