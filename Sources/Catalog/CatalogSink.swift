@@ -9,13 +9,17 @@ public final class CatalogSink: DocumentSink, CompletedDocuments {
     public let catalog: SQLiteCatalog
     /// The run: this model version with these settings (created on first use).
     public let run: Int64
+    /// The fingerprint of the linkers that link the documents written ("" for none): a later
+    /// `relink` with other linkers finds these records.
+    public let linkers: String
 
     /// Opens (or creates) the run of `annotator`'s model, heads and settings. Only settings that can
     /// change results tell runs apart: the token budget (like workers, threads and chunk size,
     /// which are not recorded) only changes how sentences are batched, which never changes a
     /// result (`PipelineTests.batchingNeverChangesTheResult`), so it is recorded as the default.
-    public init(catalog: SQLiteCatalog, annotator: Annotator) throws(CatalogError) {
+    public init(catalog: SQLiteCatalog, annotator: Annotator, linkers: String = "") throws(CatalogError) {
         self.catalog = catalog
+        self.linkers = linkers
         var identity = annotator.settings
         identity.tokenBudget = AnnotationSettings().tokenBudget
         let settings: String
@@ -32,7 +36,7 @@ public final class CatalogSink: DocumentSink, CompletedDocuments {
     }
 
     public func write(_ documents: [Document], model: ModelIdentity) throws {
-        try catalog.store(documents, run: run)
+        try catalog.store(documents, run: run, linkers: linkers)
     }
 
     public func reject(_ reject: Reject) throws {

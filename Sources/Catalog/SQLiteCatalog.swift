@@ -120,6 +120,24 @@ public final class SQLiteCatalog: Sendable {
         migrator.registerMigration("v2") { db in
             try db.execute(sql: "CREATE INDEX entity_by_type_value ON entity (type, normalized)")
         }
+        // Linking: each entity's concepts (one, or one per part of a composite mention), which
+        // linkers made them (a new linker set re-links stored entities, no encoder needed), and a
+        // span two heads linked alike: one entity, kept as a row per type, the others pointing
+        // at the first (`merged_into`).
+        migrator.registerMigration("v4-concepts") { db in
+            try db.execute(sql: """
+                CREATE TABLE entity_concept (
+                    entity_id INTEGER NOT NULL REFERENCES entity(id) ON DELETE CASCADE,
+                    position INTEGER NOT NULL,
+                    concept_id TEXT NOT NULL,
+                    concept_name TEXT NOT NULL,
+                    score REAL NOT NULL,
+                    PRIMARY KEY (entity_id, position)) WITHOUT ROWID;
+                CREATE INDEX entity_concept_by_id ON entity_concept (concept_id COLLATE NOCASE);
+                ALTER TABLE entity ADD COLUMN merged_into INTEGER;
+                ALTER TABLE annotated ADD COLUMN linkers TEXT NOT NULL DEFAULT '';
+                """)
+        }
         return migrator
     }
 
@@ -158,8 +176,10 @@ public final class SQLiteCatalog: Sendable {
     }
 
     /// Stores annotated documents for `run` in one transaction: the record (its text replaced,
-    /// and every run's entities of it dropped, if the text changed), then this run's entities.
-    public func store(_ documents: [Document], run: Int64) throws(CatalogError) {
+    /// and every run's entities of it dropped, if the text changed), then this run's entities
+    /// with their concepts.
+    /// - Parameter linkers: the fingerprint of the linkers that linked them ("" for none).
+    public func store(_ documents: [Document], run: Int64, linkers: String = "") throws(CatalogError) {
         try wrap {
             try database.write { db in
                 for document in documents {
@@ -181,17 +201,34 @@ public final class SQLiteCatalog: Sendable {
                                        arguments: [recordId!, document.passages.map(\.text).joined(separator: "\n")])
                     }
                     let id = recordId!
-                    try db.execute(sql: "DELETE FROM entity WHERE record_id = ? AND run_id = ?", arguments: [id, run])
-                    // One compiled statement for every entity (GRDB caches it per connection).
-                    let insert = try db.cachedStatement(sql: """
-                        INSERT INTO entity (record_id, run_id, passage, type, start, "end", text, normalized, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """)
-                    for (index, passage) in document.passages.enumerated() {
-                        for entity in passage.entities {
-                            try insert.execute(arguments: [id, run, index, entity.type, entity.start, entity.end, entity.text, SearchQuery.normalize(entity.text), entity.score])
-                        }
+                    try Self.replaceEntities(of: document, record: id, run: run, db: db)
+                    try db.execute(sql: "INSERT OR REPLACE INTO annotated (record_id, run_id, fingerprint, linkers) VALUES (?, ?, ?, ?)",
+                                   arguments: [id, run, fingerprint, linkers])
+                }
+            }
+        }
+    }
+
+    /// Replaces a record's entities of one run: a row per entity and per further type it was
+    /// found as (pointing at the first), each with its concepts.
+    static func replaceEntities(of document: Document, record id: Int64, run: Int64, db: Database) throws {
+        try db.execute(sql: "DELETE FROM entity WHERE record_id = ? AND run_id = ?", arguments: [id, run])
+        // Compiled once per connection (GRDB caches them).
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO entity (record_id, run_id, passage, type, start, "end", text, normalized, score, merged_into) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let insertConcept = try db.cachedStatement(sql: "INSERT INTO entity_concept (entity_id, position, concept_id, concept_name, score) VALUES (?, ?, ?, ?, ?)")
+        for (index, passage) in document.passages.enumerated() {
+            for entity in passage.entities {
+                let normalized = SearchQuery.normalize(entity.text)
+                var first: Int64?
+                for type in [entity.type] + entity.otherTypes {
+                    try insert.execute(arguments: [id, run, index, type, entity.start, entity.end, entity.text, normalized, entity.score, first])
+                    let row = db.lastInsertedRowID
+                    first = first ?? row
+                    for (position, concept) in entity.concepts.enumerated() {
+                        try insertConcept.execute(arguments: [row, position, concept.id, concept.name, concept.score])
                     }
-                    try db.execute(sql: "INSERT OR REPLACE INTO annotated (record_id, run_id, fingerprint) VALUES (?, ?, ?)", arguments: [id, run, fingerprint])
                 }
             }
         }
@@ -239,14 +276,79 @@ public final class SQLiteCatalog: Sendable {
             try database.read { db in
                 guard let row = try Row.fetchOne(db, sql: "SELECT id, passages FROM record WHERE key = ?", arguments: [key]) else { return nil }
                 var document = Document(id: key, passages: try Self.passages(fromJSON: row["passages"]))
-                for entity in try Row.fetchAll(db, sql: "SELECT * FROM entity WHERE record_id = ? AND run_id = ? ORDER BY passage, start, \"end\", type",
-                                               arguments: [row["id"] as Int64, run]) {
-                    let passage: Int = entity["passage"]
-                    guard document.passages.indices.contains(passage) else { continue }
-                    document.passages[passage].entities.append(Entity(type: entity["type"], start: entity["start"], end: entity["end"], text: entity["text"], score: entity["score"]))
-                }
+                try Self.loadEntities(into: &document, record: row["id"], run: run, db: db)
                 return document
             }
+        }
+    }
+
+    /// A record's stored entities of one run into its passages: rows merged into another become
+    /// its `otherTypes` (or, `unmerged`, entities of their own again), and each entity gets its
+    /// concepts.
+    static func loadEntities(into document: inout Document, record: Int64, run: Int64, unmerged: Bool = false, db: Database) throws {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT e.*, (SELECT json_group_array(json_array(c.concept_id, c.concept_name, c.score))
+                         FROM (SELECT * FROM entity_concept WHERE entity_id = e.id ORDER BY position) c) AS concepts
+            FROM entity e WHERE e.record_id = ? AND e.run_id = ? ORDER BY e.passage, e.start, e."end", e.id
+            """, arguments: [record, run])
+        var place: [Int64: (passage: Int, index: Int)] = [:]
+        for row in rows {
+            let passage: Int = row["passage"]
+            guard document.passages.indices.contains(passage) else { continue }
+            if !unmerged, let into: Int64 = row["merged_into"], let target = place[into] {
+                document.passages[target.passage].entities[target.index].otherTypes.append(row["type"])
+                continue
+            }
+            let concepts = try JSONDecoder().decode([[ConceptField]].self, from: Data((row["concepts"] as String? ?? "[]").utf8)).compactMap { fields -> ConceptReference? in
+                guard fields.count == 3, case let .text(id) = fields[0], case let .text(name) = fields[1], case let .number(score) = fields[2] else { return nil }
+                return ConceptReference(id: id, name: name, score: score)
+            }
+            place[row["id"]] = (passage, document.passages[passage].entities.count)
+            document.passages[passage].entities.append(Entity(type: row["type"], start: row["start"], end: row["end"], text: row["text"], score: row["score"], concepts: concepts))
+        }
+    }
+
+    /// Links stored entities again with other linkers, without the encoder: every record
+    /// annotation not yet linked by `linkers` (a fingerprint of the linker set) is read back with
+    /// its entities unmerged, given to `link`, and stored with the concepts it gets, `batch`
+    /// annotations per transaction; a stopped re-link resumes where it stopped.
+    /// - Returns: how many record annotations were linked again.
+    public func relink(linkers: String, batch: Int = 256, link: ([Document]) -> [Document]) throws(CatalogError) -> Int {
+        var done = 0
+        while true {
+            let count = try wrap { () throws -> Int in
+                let pending = try database.read { db in
+                    try Row.fetchAll(db, sql: """
+                        SELECT a.record_id, a.run_id, r.key, r.passages FROM annotated a JOIN record r ON r.id = a.record_id
+                        WHERE a.linkers != ? ORDER BY a.record_id, a.run_id LIMIT ?
+                        """, arguments: [linkers, batch]).map { row -> (record: Int64, run: Int64, document: Document) in
+                        var document = Document(id: row["key"], passages: try Self.passages(fromJSON: row["passages"]))
+                        try Self.loadEntities(into: &document, record: row["record_id"], run: row["run_id"], unmerged: true, db: db)
+                        for p in document.passages.indices { for e in document.passages[p].entities.indices { document.passages[p].entities[e].concepts = [] } }
+                        return (row["record_id"], row["run_id"], document)
+                    }
+                }
+                guard !pending.isEmpty else { return 0 }
+                let linked = link(pending.map(\.document))
+                try database.write { db in
+                    for (item, document) in zip(pending, linked) {
+                        try Self.replaceEntities(of: document, record: item.record, run: item.run, db: db)
+                        try db.execute(sql: "UPDATE annotated SET linkers = ? WHERE record_id = ? AND run_id = ?", arguments: [linkers, item.record, item.run])
+                    }
+                }
+                return pending.count
+            }
+            guard count > 0 else { return done }
+            done += count
+        }
+    }
+
+    /// One field of SQLite's `json_array(id, name, score)`.
+    private enum ConceptField: Decodable {
+        case text(String), number(Double)
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let number = try? container.decode(Double.self) { self = .number(number) } else { self = .text(try container.decode(String.self)) }
         }
     }
 

@@ -12,12 +12,17 @@ public struct SearchResult: Sendable, Codable {
         public var matched: [Entity]
     }
 
+    /// A facet value: an entity type; or, within a type, a concept (its id and name) or, for
+    /// entities not linked, a normalized surface form.
     public struct Facet: Sendable, Codable, Equatable {
         public var value: String
+        /// The concept's id, when the value is a concept's name.
+        public var concept: String?
         public var records: Int
 
-        public init(value: String, records: Int) {
+        public init(value: String, concept: String? = nil, records: Int) {
             self.value = value
+            self.concept = concept
             self.records = records
         }
     }
@@ -31,7 +36,9 @@ public struct SearchResult: Sendable, Codable {
     public var hits: [Hit]
     /// Per entity type: how many matching records mention it.
     public var types: [Facet]
-    /// Per entity type, its most frequent normalized surface forms among the matching records.
+    /// Per entity type, its most frequent concepts (linked entities: "breast cancer", "breast
+    /// cancers" and "BC" count once, as their concept) and surface forms (unlinked ones) among
+    /// the matching records.
     public var values: [String: [Facet]]
 }
 
@@ -65,13 +72,14 @@ extension SQLiteCatalog {
                 for row in try Row.fetchAll(db, sql: hit + "SELECT r.id, r.key, r.passages, h.run_id FROM record r JOIN hit h ON h.id = r.id ORDER BY r.key LIMIT ?", arguments: arguments + [limit]) {
                     let passages = try Self.passages(fromJSON: row["passages"])
                     var matched: [Entity] = []
-                    for entity in try Row.fetchAll(db, sql: "SELECT passage, type, start, \"end\", text, normalized, score FROM entity WHERE record_id = ? AND run_id = ? ORDER BY passage, start",
-                                                   arguments: [row["id"] as Int64, row["run_id"] as Int64]) {
-                        let type: String = entity["type"], normalized: String = entity["normalized"]
-                        guard terms.contains(where: { $0.type == type && ($0.prefix ? normalized.hasPrefix($0.value) : normalized == $0.value) }) else { continue }
-                        let passage: Int = entity["passage"]
-                        let shift = passages.indices.contains(passage) ? passages[passage].offset : 0
-                        matched.append(Entity(type: type, start: entity["start"], end: entity["end"], text: entity["text"], score: entity["score"]).shifted(by: shift))
+                    var document = Document(id: row["key"], passages: passages)
+                    try Self.loadEntities(into: &document, record: row["id"], run: row["run_id"], db: db)
+                    for entity in document.documentEntities {
+                        let normalized = SearchQuery.normalize(entity.text), concepts = entity.concepts.map(\.id)
+                        guard terms.contains(where: { term in
+                            ([entity.type] + entity.otherTypes).contains { term.matches(type: $0, normalized: normalized, concepts: concepts) }
+                        }) else { continue }
+                        matched.append(entity)
                     }
                     hits.append(SearchResult.Hit(id: row["key"], text: passages.map(\.text).joined(separator: "\n"), matched: matched))
                 }
@@ -81,10 +89,13 @@ extension SQLiteCatalog {
                     """, arguments: arguments).map { SearchResult.Facet(value: $0["type"], records: $0["n"]) }
                 var values: [String: [SearchResult.Facet]] = [:]
                 for type in types {
+                    // A linked entity counts as its concept (named by its most frequent name there),
+                    // an unlinked one as its normalized text.
                     values[type.value] = try Row.fetchAll(db, sql: hit + """
-                        SELECT e.normalized, COUNT(DISTINCT e.record_id) AS n FROM entity e JOIN hit h ON h.id = e.record_id AND h.run_id = e.run_id
-                        WHERE e.type = ? GROUP BY e.normalized ORDER BY n DESC, e.normalized LIMIT ?
-                        """, arguments: arguments + [type.value, facetLimit]).map { SearchResult.Facet(value: $0["normalized"], records: $0["n"]) }
+                        SELECT c.concept_id AS concept, COALESCE(MIN(c.concept_name), e.normalized) AS value, COUNT(DISTINCT e.record_id) AS n
+                        FROM entity e JOIN hit h ON h.id = e.record_id AND h.run_id = e.run_id LEFT JOIN entity_concept c ON c.entity_id = e.id
+                        WHERE e.type = ? GROUP BY COALESCE('c' || c.concept_id, 't' || e.normalized) ORDER BY n DESC, value LIMIT ?
+                        """, arguments: arguments + [type.value, facetLimit]).map { SearchResult.Facet(value: $0["value"], concept: $0["concept"], records: $0["n"]) }
                 }
                 let newest = runId.flatMap { id in runs.first { $0.id == id } } ?? runs.last { answering.contains($0.id) } ?? runs.last!
                 return SearchResult(run: newest, runs: runId.map { [$0] } ?? answering, total: total, hits: hits, types: types, values: values)
@@ -103,6 +114,12 @@ extension SQLiteCatalog {
             }
             arguments += [type, value]
             return "r.id IN (SELECT e.record_id FROM entity e WHERE e.type = ? AND e.normalized = ? AND \(entityRun))"
+        case let .concept(type, id):
+            arguments += [id, type]
+            return """
+                r.id IN (SELECT e.record_id FROM entity_concept c JOIN entity e ON e.id = c.entity_id \
+                WHERE c.concept_id = ? COLLATE NOCASE AND e.type = ? AND \(entityRun))
+                """
         case let .text(value, prefix):
             // A quoted FTS5 phrase: the words of the value in order, operators taken literally.
             guard value.contains(where: { $0.isLetter || $0.isNumber }) else { return "0" }

@@ -1,7 +1,8 @@
 import Foundation
 
-/// A parsed search: entity terms (`disease:"breast cancer"`, `gene:BRCA*`) and full-text terms
-/// (`fibrosis`, `"single cell"`), combined with AND (also implicit), OR, NOT and parentheses.
+/// A parsed search: entity terms (`disease:"breast cancer"`, `gene:BRCA*`), concept terms
+/// (`disease:MESH:D001943`) and full-text terms (`fibrosis`, `"single cell"`), combined with AND
+/// (also implicit), OR, NOT and parentheses.
 ///
 /// Values are data, never query syntax: they reach SQLite as bound parameters, and full-text
 /// values as quoted FTS5 phrases, so quotes, FTS operators, `%` and `_` mean themselves.
@@ -9,6 +10,8 @@ public indirect enum SearchQuery: Equatable, Sendable {
     /// Records with an entity of `type` whose normalized text equals `value` (or starts with it
     /// when `prefix`).
     case entity(type: String, value: String, prefix: Bool)
+    /// Records with an entity of `type` linked to the concept `id` (compared without case).
+    case concept(type: String, id: String)
     /// Records whose text contains the words of `value` as a phrase (the last word as a prefix
     /// when `prefix`).
     case text(String, prefix: Bool)
@@ -44,14 +47,46 @@ public indirect enum SearchQuery: Equatable, Sendable {
         }
     }
 
-    /// Entity terms anywhere in the query (for reporting which entities matched).
-    public var entityTerms: [(type: String, value: String, prefix: Bool)] {
+    /// Entity and concept terms anywhere in the query (for reporting which entities matched).
+    public var entityTerms: [SearchQuery] {
         switch self {
-        case let .entity(type, value, prefix): [(type, value, prefix)]
+        case .entity, .concept: [self]
         case .text: []
         case let .and(a, b), let .or(a, b): a.entityTerms + b.entityTerms
         case let .not(a): a.entityTerms
         }
+    }
+
+    /// Whether an entity (its type, normalized text and concept ids) matches this entity or
+    /// concept term.
+    func matches(type: String, normalized: String, concepts: [String]) -> Bool {
+        switch self {
+        case let .entity(t, value, prefix): t == type && (prefix ? normalized.hasPrefix(value) : normalized == value)
+        case let .concept(t, id): t == type && concepts.contains { $0.caseInsensitiveCompare(id) == .orderedSame }
+        default: false
+        }
+    }
+
+    /// The query with each exact entity term that `link` links to a concept widened to "this
+    /// text or this concept": `disease:"breast carcinoma"` then also finds the records that say
+    /// "breast cancer". `link(type, value)` gives the concept id, or nil.
+    public func linked(by link: (String, String) -> String?) -> SearchQuery {
+        switch self {
+        case let .entity(type, value, false):
+            guard let id = link(type, value) else { return self }
+            return .or(self, .concept(type: type, id: id))
+        case .entity, .concept, .text: return self
+        case let .and(a, b): return .and(a.linked(by: link), b.linked(by: link))
+        case let .or(a, b): return .or(a.linked(by: link), b.linked(by: link))
+        case let .not(a): return .not(a.linked(by: link))
+        }
+    }
+
+    /// `PREFIX:local` with a prefix of letters, digits and `_` that starts with a letter
+    /// (`MESH:D001943`, `NCBITaxon:9606`, `GO:0005739`).
+    static func isConceptId(_ text: String) -> Bool {
+        guard let colon = text.firstIndex(of: ":"), let first = text.first, first.isLetter, text.index(after: colon) != text.endIndex else { return false }
+        return text[..<colon].allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } && !text.contains(where: \.isWhitespace)
     }
 }
 
@@ -104,8 +139,11 @@ private func tokenize(_ text: String) throws(SearchQueryError) -> [Token] {
             continue
         }
         var j = i, word = ""
+        // A field's value may hold colons itself (`disease:MESH:D001943`).
+        var isValue = false
+        if case .field = tokens.last?.kind { isValue = true }
         while j < characters.count, !characters[j].isWhitespace, characters[j] != "(", characters[j] != ")", characters[j] != "\"" {
-            if characters[j] == ":", !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) { break }
+            if characters[j] == ":", !isValue, !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) { break }
             word.append(characters[j])
             j += 1
         }
@@ -179,7 +217,9 @@ private struct Parser {
             let prefix = text.hasSuffix("*") && text.count > 1
             let core = prefix ? String(text.dropLast()) : text
             guard !SearchQuery.normalize(core).isEmpty else { throw SearchQueryError(position: value.position, message: "'\(name):' has an empty value") }
-            return name == "text" ? .text(core, prefix: prefix) : .entity(type: name, value: SearchQuery.normalize(core), prefix: prefix)
+            if name == "text" { return .text(core, prefix: prefix) }
+            if !prefix, SearchQuery.isConceptId(core) { return .concept(type: name, id: core) }
+            return .entity(type: name, value: SearchQuery.normalize(core), prefix: prefix)
         case let .word(w):
             let prefix = w.hasSuffix("*") && w.count > 1
             return .text(prefix ? String(w.dropLast()) : w, prefix: prefix)

@@ -1,3 +1,4 @@
+import Annotation
 import Foundation
 
 /// One linker of a directory: the head whose mentions it links, its index file, and where its
@@ -90,6 +91,17 @@ public struct LinkerSet: Sendable {
     }
 
     public var isEmpty: Bool { linkers.isEmpty }
+
+    /// `fnv1a64:` + a hash of each task's name and index bytes: what a catalog records as the
+    /// linkers of an annotation, so that `biotag relink` knows what another set would change.
+    public func fingerprint() -> String {
+        var hash = FNV1a64()
+        for task in linkers.keys.sorted() {
+            hash.combine(task)
+            hash.combine(linkers[task]!.index.fingerprint())
+        }
+        return "fnv1a64:" + hash.hex
+    }
 
     /// Opens (memory-maps) every linker the directories' manifests list.
     public static func load(directories: [String]) throws(LinkerIndexError) -> LinkerSet {

@@ -57,6 +57,7 @@ public final class LinkerIndex: @unchecked Sendable {
 
     /// Keeps the bytes alive: a `MappedFile` or an owned buffer.
     private let owner: AnyObject
+    private let raw: UnsafeRawBufferPointer
     private let conceptOffsets: UnsafeBufferPointer<UInt32>
     private let strings: UnsafeBufferPointer<UInt8>
     private let exactKeys: UnsafeBufferPointer<UInt64>
@@ -112,6 +113,7 @@ public final class LinkerIndex: @unchecked Sendable {
         postings = section(8, postingBytes, UInt8.self)
         byteCount = bytes.count
         self.owner = owner
+        raw = bytes
         // Every offset and index is checked once here, so lookups need no checks of their own.
         guard conceptOffsets.first == 0, conceptOffsets.last.map({ Int($0) == stringBytes }) == true,
               zip(conceptOffsets, conceptOffsets.dropFirst()).allSatisfy({ $0 <= $1 }) else { throw fail("damaged concept records") }
@@ -123,6 +125,13 @@ public final class LinkerIndex: @unchecked Sendable {
               zip(gramStarts, gramStarts.dropFirst()).allSatisfy({ $0 <= $1 }) else {
             throw fail("damaged 3-gram postings")
         }
+    }
+
+    /// The FNV-1a hash of the index's bytes: tells two builds apart.
+    public func fingerprint() -> String {
+        var hash = FNV1a64()
+        hash.combine(raw)
+        return hash.hex
     }
 
     /// Byte offsets of the nine sections and the total size.

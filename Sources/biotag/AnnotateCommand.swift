@@ -109,7 +109,7 @@ struct Annotate: ParsableCommand {
         var completed: (any CompletedDocuments)?
         do {
             if let store {
-                let catalog = try CatalogSink(catalog: try SQLiteCatalog(path: store), annotator: annotator)
+                let catalog = try CatalogSink(catalog: try SQLiteCatalog(path: store), annotator: annotator, linkers: linker?.linkers.fingerprint() ?? "")
                 sinks.append(catalog)
                 completed = catalog
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CommandLineSupport
 import Foundation
 import Linking
+import Models
 
 /// Whether and with what `annotate` links entities to concepts.
 struct EntityLinkingOptions: ParsableArguments {
@@ -32,6 +33,17 @@ struct EntityLinkingOptions: ParsableArguments {
                 throw ValidationError("--linkers \(directory): no \(LinkerManifest.fileName) there (build linkers into it with `biotag build-linker`)")
             }
         }
+    }
+
+    /// The linkers of a model (nil: the default model, when there is one) and of --linkers, or
+    /// nil when linking is off.
+    func linkerSet(model: String?) throws -> LinkerSet? {
+        guard link != false else { return nil }
+        let directory = model ?? ModelLocations.defaultModel()
+        let set: LinkerSet
+        do { set = try LinkerSet.load(directories: (directory.map { [LinkerSet.directory(ofModel: $0)] } ?? []) + linkers) } catch { throw CommandError(error.description) }
+        if link == true, set.isEmpty { throw CommandError("--link: no linkers (the model's linking/ directory has none; add some with --linkers)") }
+        return set.isEmpty ? nil : set
     }
 
     /// The linking step for a model, or nil when linking is off or nothing links any of `tasks`.

@@ -1,5 +1,6 @@
 import Annotation
 import ArgumentParser
+import Catalog
 import CommandLineSupport
 import Foundation
 import Linking
@@ -262,5 +263,40 @@ struct EvalLink: ParsableCommand {
             let linked = DocumentLinker(linkers: LinkerSet(linkers: [head: linker]), minimumScore: threshold, workers: workers).link(annotated)
             return (threshold, ConceptF1.measure(linked, gold: gold, head: head) { [$0] + (alternates[$0] ?? []) })
         }
+    }
+}
+
+struct Relink: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Link a catalog's stored entities again with the current linkers, without running the model.",
+        discussion: """
+            Every record annotation the current linkers (the model's linking/ directory and --linkers) did not link is \
+            read back, its entities linked again and stored, a batch per transaction: after a new linker version, or \
+            for records annotated before linking. Stopped, it resumes where it stopped; run again, it changes nothing.
+            """)
+
+    @Option(help: ArgumentHelp("Catalog written by `biotag annotate --store`.", valueName: "path"))
+    var store: String
+
+    @Option(help: ArgumentHelp("The model whose linking/ directory holds the linkers (default: the default model).", valueName: "dir"))
+    var model: String?
+
+    @OptionGroup var linking: EntityLinkingOptions
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard FileManager.default.fileExists(atPath: store) else { throw ValidationError("\(store): no such catalog") }
+        guard linking.link != false else { throw ValidationError("--no-link: relink does nothing without linkers") }
+    }
+
+    func run() throws {
+        guard let set = try linking.linkerSet(model: model) else { throw CommandError("no linkers: the model's linking/ directory has none; give --linkers DIR") }
+        let (_, workers) = runtime.resolved(threads: 1, workers: 2)
+        let linker = DocumentLinker(linkers: set, minimumScore: linking.linkThreshold, workers: workers)
+        let started = ContinuousClock.now
+        let count: Int
+        do { count = try SQLiteCatalog(path: store).relink(linkers: set.fingerprint()) { linker.link($0) } } catch { throw CommandError(error.description) }
+        print("linked \(count) record annotation\(count == 1 ? "" : "s") again with \(set.linkers.keys.sorted().joined(separator: ", ")) in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s")
     }
 }

@@ -3,13 +3,17 @@ import ArgumentParser
 import CommandLineSupport
 import Catalog
 import Foundation
+import Linking
 
 struct Search: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Find records in a catalog by the entities they mention and by their text.",
         discussion: """
             Terms: TYPE:VALUE matches records with an entity of that type whose text equals VALUE (case, width and \
-            whitespace ignored; "quote" values with spaces; end with * for a prefix). A bare word or "quoted phrase" \
+            whitespace ignored; "quote" values with spaces; end with * for a prefix) or, when a linker links VALUE to a \
+            concept, an entity linked to that concept (disease:"breast carcinoma" finds "breast cancer"; --no-link \
+            matches the text only). TYPE:ID (chemical:MESH:D002945, species:NCBITaxon:9606) matches entities linked \
+            to that concept. A bare word or "quoted phrase" \
             searches the record text (SQLite FTS5; words in order, end with * for a prefix); text:VALUE does the same. \
             Combine with AND (or just a space), OR, NOT and parentheses. Everything inside a value is taken literally. \
             Example: disease:"breast cancer" AND anatomy:liver NOT mouse
@@ -33,6 +37,11 @@ struct Search: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @Option(help: ArgumentHelp("The model whose linkers link query values (default: the default model).", valueName: "dir"))
+    var model: String?
+
+    @OptionGroup var linking: EntityLinkingOptions
+
     func validate() throws {
         guard limit >= 0 else { throw ValidationError("--limit must be 0 or more, got \(limit)") }
         guard facets >= 0 else { throw ValidationError("--facets must be 0 or more, got \(facets)") }
@@ -40,8 +49,17 @@ struct Search: ParsableCommand {
     }
 
     func run() throws {
-        let parsed: SearchQuery
+        var parsed: SearchQuery
         do { parsed = try SearchQuery.parse(query) } catch { throw CommandError(error.description) }
+        if let linkers = try linking.linkerSet(model: model) {
+            let threshold = linking.linkThreshold
+            parsed = parsed.linked { type, value in
+                guard let linker = linkers.linkers[type] else { return nil }
+                let parts = linker.link(value, top: 1)
+                guard parts.count == 1, let best = parts[0].first, best.stage != .ngram || best.score >= threshold else { return nil }
+                return best.id
+            }
+        }
         let result: SearchResult
         do { result = try SQLiteCatalog(path: store).search(parsed, run: runId, limit: limit, facetLimit: facets) } catch { throw CommandError(error.description) }
         if json {
@@ -58,13 +76,16 @@ struct Search: ParsableCommand {
         for hit in result.hits {
             let text = hit.text.replacingOccurrences(of: "\n", with: " ")
             print("\n\(hit.id)  \(text.count > 160 ? String(text.prefix(157)) + "..." : text)")
-            for entity in hit.matched { print("    \(entity.type) \(entity.start)-\(entity.end) \"\(entity.text)\" \(String(format: "%.2f", entity.score))") }
+            for entity in hit.matched {
+                let concepts = entity.concepts.map { " \($0.id) \($0.name)" }.joined(separator: ";")
+                print("    \(([entity.type] + entity.otherTypes).joined(separator: "+")) \(entity.start)-\(entity.end) \"\(entity.text)\" \(String(format: "%.2f", entity.score))\(concepts)")
+            }
         }
         if result.total > result.hits.count { print("\n... and \(result.total - result.hits.count) more (--limit)") }
         guard !result.types.isEmpty else { return }
         print("\nfacets (records per entity type; most frequent mentions)")
         for type in result.types {
-            let values = (result.values[type.value] ?? []).map { "\($0.value) (\($0.records))" }.joined(separator: ", ")
+            let values = (result.values[type.value] ?? []).map { "\($0.value)\($0.concept.map { " [\($0)]" } ?? "") (\($0.records))" }.joined(separator: ", ")
             print("  \(type.value) \(type.records): \(values)")
         }
     }

@@ -56,6 +56,33 @@ import TestSupport
         #expect(contradiction.status != 0 && contradiction.stderr.contains("contradict"), "\(contradiction.stderr)")
     }
 
+    /// The catalog keeps concepts: a linked value finds other names of its concept, and a new
+    /// linker set re-links stored entities without the model.
+    @Test func catalogSearchesByConceptAndRelinks() throws {
+        let directory = try AnnotateCommandTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = "\(directory)/c.db"
+        let input = try JSONSerialization.data(withJSONObject: ["id": "d1", "text": Self.text])
+        let annotated = try BiotagCommand.run(["annotate", "--quiet", "--store", store], stdin: input, workingDirectory: TestPaths.repository.path)
+        #expect(annotated.status == 0, "\(annotated.stderr)")
+        func search(_ query: String, _ extra: [String] = []) throws -> [String: Any] {
+            let result = try BiotagCommand.run(["search", "--store", store, "--json", query] + extra, workingDirectory: TestPaths.repository.path)
+            #expect(result.status == 0, "\(result.stderr)")
+            return try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        }
+        #expect(try search(#"species:"Homo sapiens""#)["total"] as? Int == 1)  // the text says "women"
+        #expect(try search(#"species:"Homo sapiens""#, ["--no-link"])["total"] as? Int == 0)
+        #expect(try search("species:NCBITaxon:9606")["total"] as? Int == 1)
+        #expect(try search("disease:MESH:D001943")["total"] as? Int == 0)  // no disease linker yet
+        try "MESH:D001943\tBreast Neoplasms\tbreast cancer\t\n".write(toFile: "\(directory)/d.tsv", atomically: true, encoding: .utf8)
+        let built = try BiotagCommand.run(["build-linker", "--task", "disease", "--dictionary", "\(directory)/d.tsv", "--licence", "test", "-o", "\(directory)/linkers"])
+        #expect(built.status == 0, "\(built.stderr)")
+        let relinked = try BiotagCommand.run(["relink", "--store", store, "--linkers", "\(directory)/linkers"], workingDirectory: TestPaths.repository.path)
+        #expect(relinked.status == 0 && relinked.output.contains("linked 1 record annotation again"), "\(relinked.output) \(relinked.stderr)")
+        #expect(try search("disease:MESH:D001943")["total"] as? Int == 1)
+        #expect(try search("species:NCBITaxon:9606")["total"] as? Int == 1)
+    }
+
     /// The shipped linkers fit their budget and open in well under a second.
     @Test func theShippedLinkersFitTheirBudget() throws {
         let linking = DefaultModelTests.directory + "/linking"
