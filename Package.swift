@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "Benchmarks",
             dependencies: [
-                "Annotation", "CKernels", "CommandLineSupport", "Models", "Tensors", "Tokenization", "Training",
+                "Annotation", "CKernels", "CommandLineSupport", "Linking", "Models", "Tensors", "Tokenization", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
