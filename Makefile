@@ -40,11 +40,15 @@ test: fetch-model tokenizer-oracle
 	$(SWIFT) test -c release --skip-build
 
 # The main job on the embedded default model (models/bioner-minilm-8): annotate the example
-# dataset descriptions into a catalog (a second run finds them all there already), then search it.
+# dataset descriptions into a catalog (a second run finds them all there already), then search it,
+# by text and by concept (entities linked by the model's linkers; relink brings a catalog of an
+# older run up to the current linkers).
 demo: build
 	$(BIOTAG) annotate examples/datasets.jsonl --text-fields title,description --store .build/demo.db -o .build/demo.jsonl
 	$(BIOTAG) search --store .build/demo.db 'disease:"breast cancer" AND anatomy:liver'
 	$(BIOTAG) search --store .build/demo.db --limit 5 'chemical:cisplatin OR chemical:doxorubicin OR "single-cell"'
+	$(BIOTAG) relink --store .build/demo.db
+	$(BIOTAG) search --store .build/demo.db --limit 3 'species:"Homo sapiens" AND chemical:MESH:D002945'
 
 # biotag on the PATH with the default model where it finds it from any folder:
 # $(PREFIX)/bin/biotag and $(PREFIX)/share/biotag/models/bioner-minilm-8 (DESTDIR for staging).
