@@ -108,7 +108,7 @@ linkers: build
 	$(BIOTAG) build-linker -o $(LINKING) --task chemical --dictionary $(DICT)/chemical.tsv --ignore-extras --exact-only MESH:C \
 	  --train $(CORP)/bc5cdr/train.pubtator --licence "MeSH 2024 (U.S. National Library of Medicine, free under NLM terms); BC5CDR train (NCBI public domain notice)"
 	$(BIOTAG) build-linker -o $(LINKING) --task gene --dictionary $(DICT)/gene.tsv --licence "HGNC (CC0)"
-	$(BIOTAG) build-linker -o $(LINKING) --task species --dictionary $(DICT)/species.tsv --train $(CORP)/linnaeus/tags.tsv:train \
+	$(BIOTAG) build-linker -o $(LINKING) --task species --dictionary $(DICT)/species.tsv --train $(CORP)/linnaeus/tags.tsv:train --prefer species \
 	  --licence "NCBI Taxonomy (public domain); UniProt species list names (CC BY 4.0); MeSH (NLM); LINNAEUS train with species clues (CC BY 4.0)"
 	$(BIOTAG) build-linker -o $(LINKING) --task cell_type --dictionary $(DICT)/cell_type.tsv --train $(CORP)/craft/CL.tsv:train \
 	  --licence "Cell Ontology (CC BY 4.0); CRAFT train (CC BY 3.0)"

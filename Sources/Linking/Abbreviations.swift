@@ -34,7 +34,9 @@ public struct Abbreviations: Sendable, Equatable {
             }
             let short = String(characters[(index + 1)..<close]).trimmingCharacters(in: .whitespaces)
             if Self.isShortForm(short), longForms[short] == nil {
-                let before = String(characters[..<index])
+                // The long form is at most 20 words: the 600 characters before the parenthesis
+                // hold it (the whole text before it made full-text articles quadratic).
+                let before = String(characters[max(0, index - 600)..<index])
                 if let long = Self.longForm(for: short, before: before) { longForms[short] = long }
             }
             index = close + 1

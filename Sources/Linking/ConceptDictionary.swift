@@ -8,6 +8,16 @@ public struct Concept: Sendable, Equatable {
     public let synonyms: [String]
     /// Other ids of the same concept (the dictionary's 4th column where it holds ids).
     public let alternateIds: [String]
+    /// The 4th column as written (ids, an NCBI rank, a species), `|`-separated.
+    public let extras: [String]
+
+    public init(id: String, name: String, synonyms: [String], alternateIds: [String], extras: [String] = []) {
+        self.id = id
+        self.name = name
+        self.synonyms = synonyms
+        self.alternateIds = alternateIds
+        self.extras = extras
+    }
 
     /// Every id the concept answers to.
     public var ids: [String] { [id] + alternateIds }
@@ -75,7 +85,7 @@ public struct ConceptDictionary: Sendable {
             seen[id] = number
             let synonyms = columns[2].split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             let alternates = extrasAreIds ? columns[3].split(separator: "|").map(String.init).filter(Self.looksLikeId) : []
-            concepts.append(Concept(id: id, name: name, synonyms: synonyms, alternateIds: alternates))
+            concepts.append(Concept(id: id, name: name, synonyms: synonyms, alternateIds: alternates, extras: columns[3].split(separator: "|").map(String.init)))
         }
         guard !concepts.isEmpty else { throw DictionaryError(file: file, line: nil, reason: "no concepts") }
         return ConceptDictionary(concepts: concepts, source: file)
@@ -126,7 +136,7 @@ extension ConceptDictionary {
         let merged = zip(concepts, added).map { concept, extra -> Concept in
             var known = Set([concept.name] + concept.synonyms)
             let new = extra.filter { known.insert($0).inserted }
-            return Concept(id: concept.id, name: concept.name, synonyms: concept.synonyms + new, alternateIds: concept.alternateIds)
+            return Concept(id: concept.id, name: concept.name, synonyms: concept.synonyms + new, alternateIds: concept.alternateIds, extras: concept.extras)
         }
         return ConceptDictionary(concepts: merged, source: source, usage: usage)
     }

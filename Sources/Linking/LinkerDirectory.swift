@@ -14,23 +14,26 @@ public struct LinkerManifestEntry: Sendable, Codable, Equatable {
     public var trainingCorpora: [String]
     /// Id prefixes of the concepts found by exact lookup only (left out of the 3-gram index).
     public var exactOnly: [String]
+    /// The 4th-column value that breaks ties between concepts (`build-linker --prefer`).
+    public var prefer: String?
     public var concepts: Int
     public var bytes: Int
     /// The sources' licences or terms, as the person who built it stated them.
     public var licence: String
 
     enum CodingKeys: String, CodingKey {
-        case task, file, dictionaries, concepts, bytes, licence
+        case task, file, dictionaries, concepts, bytes, licence, prefer
         case trainingCorpora = "training_corpora"
         case exactOnly = "exact_only"
     }
 
-    public init(task: String, file: String, dictionaries: [String], trainingCorpora: [String], exactOnly: [String], concepts: Int, bytes: Int, licence: String) {
+    public init(task: String, file: String, dictionaries: [String], trainingCorpora: [String], exactOnly: [String], prefer: String? = nil, concepts: Int, bytes: Int, licence: String) {
         self.task = task
         self.file = file
         self.dictionaries = dictionaries
         self.trainingCorpora = trainingCorpora
         self.exactOnly = exactOnly
+        self.prefer = prefer
         self.concepts = concepts
         self.bytes = bytes
         self.licence = licence

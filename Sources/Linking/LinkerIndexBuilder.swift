@@ -8,8 +8,11 @@ public enum LinkerIndexBuilder {
     /// - Parameter exactOnly: concepts whose id starts with one of these prefixes are found by
     ///   exact lookup only: their terms stay out of the 3-gram index (MeSH's 250,000
     ///   supplementary chemical records, `MESH:C`, would make it ten times larger and slower).
+    /// - Parameter preferring: among concepts a term names equally (neither training usage nor
+    ///   preferred names tell them apart), those with this value in the 4th column come first:
+    ///   `species` puts *Sus scrofa* before the family *Suidae* for "pig".
     /// - Returns: the index file's bytes.
-    public static func build(_ dictionary: ConceptDictionary, exactOnly: [String] = []) throws(LinkerIndexError) -> [UInt8] {
+    public static func build(_ dictionary: ConceptDictionary, exactOnly: [String] = [], preferring: String? = nil) throws(LinkerIndexError) -> [UInt8] {
         func fail(_ reason: String) -> LinkerIndexError { LinkerIndexError(file: dictionary.source, reason: reason) }
         // Concept records.
         var strings: [UInt8] = [], conceptOffsets: [UInt32] = [0]
@@ -41,10 +44,16 @@ public enum LinkerIndexBuilder {
                 }
             }
         }
+        /// Concepts with the preferred extra first, each group in dictionary order.
+        func preferred(_ concepts: [UInt32]) -> [UInt32] {
+            guard let preferring else { return concepts }
+            let first = concepts.filter { dictionary.concepts[Int($0)].extras.contains(preferring) }
+            return first + concepts.filter { !dictionary.concepts[Int($0)].extras.contains(preferring) }
+        }
         var exactKeys: [UInt64] = [], exactConcepts: [UInt32] = []
         for hash in Set(byName.keys).union(bySynonym.keys).sorted() {
             var seen = Set<UInt32>()
-            for concept in (byUsage[hash] ?? []) + (byName[hash] ?? []) + (bySynonym[hash] ?? []) where seen.insert(concept).inserted {
+            for concept in (byUsage[hash] ?? []) + preferred(byName[hash] ?? []) + preferred(bySynonym[hash] ?? []) where seen.insert(concept).inserted {
                 exactKeys.append(hash)
                 exactConcepts.append(concept)
             }

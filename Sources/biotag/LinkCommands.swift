@@ -30,7 +30,7 @@ struct LinkerOptions: ParsableArguments {
         for name in commaList(stages) where LinkStage(rawValue: name) == nil {
             throw ValidationError("--stages: unknown stage '\(name)' (\(LinkStage.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        guard dictionary.isEmpty != (index == nil) else { throw ValidationError("give either --dictionary (one or more) or --index") }
+        guard dictionary.isEmpty || index == nil else { throw ValidationError("give either --dictionary (one or more) or --index, not both") }
         guard (training.isEmpty && !ignoreExtras) || index == nil else { throw ValidationError("--train and --ignore-extras read dictionaries; an --index has them compiled in already") }
     }
 
@@ -45,7 +45,11 @@ struct LinkerOptions: ParsableArguments {
         } catch { throw CommandError(error.description) }
     }
 
+    /// Whether a dictionary or an index was given.
+    var isGiven: Bool { !dictionary.isEmpty || index != nil }
+
     func loadIndex() throws -> LinkerIndex {
+        guard isGiven else { throw CommandError("give a dictionary (--dictionary FILE) or an index (--index FILE)") }
         do {
             if let index { return try LinkerIndex(path: index) }
             let dictionary = try loadDictionary()
@@ -119,6 +123,9 @@ struct BuildLinker: ParsableCommand {
     @Flag(help: "The dictionaries' 4th column does not hold other ids of the same concept (chemical.tsv, cell_line.tsv).")
     var ignoreExtras = false
 
+    @Option(help: ArgumentHelp("Among concepts a term names equally, those with this value in the 4th column come first (species: the rank, so \"pig\" is Sus scrofa before the family Suidae).", valueName: "value"))
+    var prefer: String?
+
     @Option(help: ArgumentHelp("Concepts whose id starts with this prefix are found by exact lookup only, their terms left out of the 3-gram index (repeatable; e.g. MESH:C for MeSH's 250,000 supplementary chemical records, which would make the index ten times larger and slower).", valueName: "prefix"))
     var exactOnly: [String] = []
 
@@ -140,7 +147,7 @@ struct BuildLinker: ParsableCommand {
         let started = ContinuousClock.now
         let dictionary = try options.loadDictionary()
         let bytes: [UInt8]
-        do { bytes = try LinkerIndexBuilder.build(dictionary, exactOnly: exactOnly) } catch { throw CommandError(error.description) }
+        do { bytes = try LinkerIndexBuilder.build(dictionary, exactOnly: exactOnly, preferring: prefer) } catch { throw CommandError(error.description) }
         do {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
             let file = task + ".linker"
@@ -148,7 +155,7 @@ struct BuildLinker: ParsableCommand {
             let entry = LinkerManifestEntry(
                 task: task, file: file, dictionaries: self.dictionary.map { ($0 as NSString).lastPathComponent },
                 trainingCorpora: training.map { $0.split(separator: "/").suffix(2).joined(separator: "/") },
-                exactOnly: exactOnly, concepts: dictionary.concepts.count, bytes: bytes.count, licence: licence)
+                exactOnly: exactOnly, prefer: prefer, concepts: dictionary.concepts.count, bytes: bytes.count, licence: licence)
             try LinkerManifest.read(directory: output).replacing(entry).write(directory: output)
         } catch let error as LinkerIndexError {
             throw CommandError(error.description)
@@ -174,7 +181,25 @@ struct EvalLink: ParsableCommand {
     @OptionGroup var linking: LinkerOptions
 
     @Option(help: ArgumentHelp("Corpus with ids: a PubTator file (../shared/data/normalization/corpora/ncbi-disease/devel.pubtator) or a standoff table with its split (…/craft/CL.tsv:test, …/linnaeus/filtered_tags.tsv:devel).", valueName: "file"))
-    var corpus: String
+    var corpus: String?
+
+    @Option(help: ArgumentHelp(
+        "Instead of --corpus and a linker: every gold corpus of this normalization data folder (NCBI-disease, BC5CDR, LINNAEUS, CRAFT CL/UBERON/GO_CC) with the linker of its head from the model's linking/ directory and --linkers.",
+        valueName: "dir"))
+    var data: String?
+
+    @Option(help: ArgumentHelp("With --data: the split (train, devel, test).", valueName: "name"))
+    var split: String = "test"
+
+    @Option(help: ArgumentHelp("With --data: another directory of linkers (repeatable), e.g. one with the disease linker.", valueName: "dir"))
+    var linkers: [String] = []
+
+    func validate() throws {
+        guard (data == nil) != (corpus == nil) else { throw ValidationError("give either --corpus with --dictionary or --index, or --data") }
+        if corpus != nil, !linking.isGiven { throw ValidationError("--corpus needs the linker to evaluate: --dictionary FILE or --index FILE") }
+        if data != nil, linking.isGiven || endToEnd != nil { throw ValidationError("--data evaluates the model's linkers (and --linkers) on every corpus: no --dictionary, --index or --end-to-end with it") }
+        guard ["train", "devel", "test"].contains(split) else { throw ValidationError("--split must be train, devel or test, got '\(split)'") }
+    }
 
     @Option(help: ArgumentHelp("Only gold mentions of these types (comma-separated, e.g. Disease for BC5CDR's diseases; default: all).", valueName: "types"))
     var mentionTypes: String?
@@ -199,6 +224,59 @@ struct EvalLink: ParsableCommand {
     var json = false
 
     func run() throws {
+        if let data { return try runSuite(data: data) }
+        try runOne(corpus: corpus!)
+    }
+
+    /// Every gold corpus of a normalization data folder, each against the linker of its head.
+    private func runSuite(data: String) throws {
+        let directory = try model ?? defaultModelDirectory()
+        let set: LinkerSet
+        do { set = try LinkerSet.load(directories: [LinkerSet.directory(ofModel: directory)] + linkers) } catch { throw CommandError(error.description) }
+        let corpora = (data as NSString).appendingPathComponent("corpora")
+        let suite: [(name: String, specification: String, types: Set<String>?, head: String)] = [
+            ("NCBI-disease", "ncbi-disease/\(split).pubtator", nil, "disease"),
+            ("BC5CDR Disease", "bc5cdr/\(split).pubtator", ["Disease"], "disease"),
+            ("BC5CDR Chemical", "bc5cdr/\(split).pubtator", ["Chemical"], "chemical"),
+            ("LINNAEUS", "linnaeus/filtered_tags.tsv:\(split)", nil, "species"),
+            ("CRAFT CL", "craft/CL.tsv:\(split)", nil, "cell_type"),
+            ("CRAFT UBERON", "craft/UBERON.tsv:\(split)", nil, "anatomy"),
+            ("CRAFT GO_CC", "craft/GO_CC.tsv:\(split)", nil, "cellular_component"),
+        ]
+        var rows: [[String: Any]] = []
+        if !json { print("\(split) split of \(data), linkers of \(directory)\((linkers.isEmpty ? "" : " and " + linkers.joined(separator: ", ")))\ncorpus            head                 mentions   acc@1   acc@5") }
+        for entry in suite {
+            let path = (corpora as NSString).appendingPathComponent(entry.specification)
+            let file = path.hasSuffix(".pubtator") ? path : String(path[..<path.lastIndex(of: ":")!])
+            var row: [String: Any] = ["corpus": entry.name, "head": entry.head]
+            var note: String?
+            if !FileManager.default.fileExists(atPath: file) {
+                note = "no \(split) split here (BC5CDR's test split is held back)"
+            } else if let linker = set.linkers[entry.head] {
+                var gold: LinkingCorpus
+                do { gold = try LinkingCorpus.load(specification: path) } catch { throw CommandError(error.description) }
+                if let types = entry.types { gold = gold.filter { types.contains($0.type) } }
+                let accuracy = LinkingAccuracy.measure(linker, on: gold)
+                row["mentions"] = accuracy.mentions
+                row["accuracy_at_1"] = accuracy.atOne
+                row["accuracy_at_5"] = accuracy.atFive
+                if !json {
+                    print(entry.name.padding(toLength: 18, withPad: " ", startingAt: 0) + entry.head.padding(toLength: 19, withPad: " ", startingAt: 0)
+                          + String(format: " %9d %7.2f %7.2f", accuracy.mentions, 100 * accuracy.atOne, 100 * accuracy.atFive))
+                }
+            } else {
+                note = "no \(entry.head) linker (add one with --linkers DIR)"
+            }
+            if let note {
+                row["note"] = note
+                if !json { print(entry.name.padding(toLength: 18, withPad: " ", startingAt: 0) + entry.head.padding(toLength: 19, withPad: " ", startingAt: 0) + "   " + note) }
+            }
+            rows.append(row)
+        }
+        if json { print(String(decoding: try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self)) }
+    }
+
+    private func runOne(corpus: String) throws {
         var gold: LinkingCorpus
         do { gold = try LinkingCorpus.load(specification: corpus) } catch { throw CommandError(error.description) }
         if let mentionTypes {

@@ -78,6 +78,19 @@ import Testing
         #expect(trained.link("Humans", top: 1).first?.first?.id == "NCBITaxon:9606")  // what the corpus used
     }
 
+    /// A rank in the 4th column breaks ties between concepts a term names equally.
+    @Test func aPreferredExtraBreaksTies() throws {
+        let dictionary = try ConceptDictionary.parse("""
+            NCBITaxon:9821\tSuidae\tpigs\tfamily
+            NCBITaxon:9823\tSus scrofa\tpig\tspecies
+            """, file: "species.tsv")
+        func top(_ preferring: String?) throws -> String? {
+            Linker(index: try LinkerIndex(bytes: LinkerIndexBuilder.build(dictionary, preferring: preferring))).link("pig", top: 1).first?.first?.id
+        }
+        #expect(try top(nil) == "NCBITaxon:9821")
+        #expect(try top("species") == "NCBITaxon:9823")
+    }
+
     @Test func manifestsRecordAndReplaceLinkers() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -83,6 +83,21 @@ import TestSupport
         #expect(try search("species:NCBITaxon:9606")["total"] as? Int == 1)
     }
 
+    /// `eval-link --data` scores the model's linkers on every gold corpus of the shared data;
+    /// heads without a linker and splits that are not there say so.
+    @Test func evalLinkOverTheSharedCorpora() throws {
+        let result = try BiotagCommand.run(["eval-link", "--data", TestPaths.shared.appendingPathComponent("data/normalization").path, "--split", "test", "--json"], workingDirectory: TestPaths.repository.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [[String: Any]])
+        #expect(rows.map { $0["corpus"] as? String } == ["NCBI-disease", "BC5CDR Disease", "BC5CDR Chemical", "LINNAEUS", "CRAFT CL", "CRAFT UBERON", "CRAFT GO_CC"])
+        #expect((rows[0]["note"] as? String)?.contains("no disease linker") == true)
+        #expect((rows[1]["note"] as? String)?.contains("held back") == true)
+        let linnaeus = rows[3]
+        #expect(linnaeus["mentions"] as? Int == 863 && (linnaeus["accuracy_at_1"] as? Double ?? 0) > 0.5, "\(linnaeus)")
+        let mixed = try BiotagCommand.run(["eval-link", "--data", TestPaths.shared.appendingPathComponent("data/normalization").path, "--index", "x.linker"])
+        #expect(mixed.status != 0 && mixed.stderr.contains("--data evaluates"), "\(mixed.stderr)")
+    }
+
     /// The shipped linkers fit their budget and open in well under a second.
     @Test func theShippedLinkersFitTheirBudget() throws {
         let linking = DefaultModelTests.directory + "/linking"
