@@ -27,14 +27,14 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Tokenization"]),
         .target(
             name: "Training",
-            dependencies: ["Annotation", "Models", "Tensors", "Tokenization", "CKernels"],
+            dependencies: ["Annotation", "Linking", "Models", "Tensors", "Tokenization", "CKernels"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         // Documents, the annotation pipeline and the JSONL / BioC / PubTator / BRAT codecs.
         .target(name: "Annotation", dependencies: ["Models", "Tensors", "Tokenization"]),
         // Entity linking: concept dictionaries, normalized exact lookup, abbreviations, character
         // n-gram candidates, composite mentions; compiled indexes used in place through mmap.
-        .target(name: "Linking", dependencies: ["Annotation", "Models"]),
+        .target(name: "Linking", dependencies: ["Annotation", "Models", "Tensors"]),
         // The annotation store: SQLite (GRDB), search with facets.
         .target(name: "Catalog", dependencies: ["Annotation", "Models", .product(name: "GRDB", package: "GRDB.swift")]),
         // What every command shares: option groups (model, runtime, pipeline), errors, printing.
@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors", "Tokenization", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Annotation", "Training", "Models", "Tensors", "Tokenization", "TestSupport"]),
         .testTarget(name: "AnnotationTests", dependencies: ["Annotation", "Models", "Tokenization", "TestSupport"]),
-        .testTarget(name: "LinkingTests", dependencies: ["Linking", "TestSupport"]),
+        .testTarget(name: "LinkingTests", dependencies: ["Annotation", "Linking", "Models", "TestSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Annotation", "Models", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "biotagTests", dependencies: ["Annotation", "Catalog", "Models", "Tensors", "TestSupport"]),
     ],

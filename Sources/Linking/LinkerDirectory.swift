@@ -16,13 +16,18 @@ public struct LinkerManifestEntry: Sendable, Codable, Equatable {
     public var exactOnly: [String]
     /// The 4th-column value that breaks ties between concepts (`build-linker --prefer`).
     public var prefer: String?
+    /// The dense stage: the terms' vectors (a file of the directory) and the encoder that made
+    /// them (a model directory: absolute, or relative to the linker directory).
+    public var dense: String?
+    public var denseEncoder: String?
     public var concepts: Int
     public var bytes: Int
     /// The sources' licences or terms, as the person who built it stated them.
     public var licence: String
 
     enum CodingKeys: String, CodingKey {
-        case task, file, dictionaries, concepts, bytes, licence, prefer
+        case task, file, dictionaries, concepts, bytes, licence, prefer, dense
+        case denseEncoder = "dense_encoder"
         case trainingCorpora = "training_corpora"
         case exactOnly = "exact_only"
     }
@@ -107,12 +112,33 @@ public struct LinkerSet: Sendable {
     }
 
     /// Opens (memory-maps) every linker the directories' manifests list.
+    /// An entry's dense stage reads its vectors into memory and opens its encoder (one per
+    /// encoder directory, shared).
     public static func load(directories: [String]) throws(LinkerIndexError) -> LinkerSet {
         var linkers: [String: Linker] = [:], entries: [String: LinkerManifestEntry] = [:]
+        var encoders: [String: TermEncoder] = [:]
+        var search: SerialPool?
         for directory in directories {
             for entry in try LinkerManifest.read(directory: directory).linkers {
                 let path = (directory as NSString).appendingPathComponent(entry.file)
-                linkers[entry.task] = Linker(index: try LinkerIndex(path: path))
+                let index = try LinkerIndex(path: path)
+                var dense: DenseStage?
+                if let file = entry.dense, let encoderPath = entry.denseEncoder {
+                    let location = encoderPath.hasPrefix("/") ? encoderPath : (directory as NSString).appendingPathComponent(encoderPath)
+                    let terms = try DenseTerms.read(path: (directory as NSString).appendingPathComponent(file), concepts: index.conceptCount)
+                    if encoders[location] == nil {
+                        do { encoders[location] = try TermEncoder(directory: location, workers: 2) } catch {
+                            throw LinkerIndexError(file: (directory as NSString).appendingPathComponent(LinkerManifest.fileName),
+                                                   reason: "the \(entry.task) linker's dense encoder \(location) cannot be loaded: \(error)")
+                        }
+                    }
+                    guard encoders[location]!.width == terms.width else {
+                        throw LinkerIndexError(file: file, reason: "vectors of width \(terms.width), but the encoder \(location) makes \(encoders[location]!.width): rebuild the linker")
+                    }
+                    search = search ?? SerialPool(threads: 2)
+                    dense = DenseStage(terms: terms, encoder: encoders[location]!, search: search!)
+                }
+                linkers[entry.task] = Linker(index: index, dense: dense)
                 entries[entry.task] = entry
             }
         }

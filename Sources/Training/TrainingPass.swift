@@ -162,7 +162,7 @@ public final class TrainingPass: @unchecked Sendable {
         guard let headIndex = lastHead else { return }
         let head = model.heads[headIndex]
         let config = model.config
-        let rows = self.rows, hidden = config.hiddenSize, inner = config.intermediateSize
+        let rows = self.rows, hidden = config.hiddenSize
         let classes = head.labels.count
         let headInputPointer = dropoutOn && hiddenDropout > 0 ? UnsafePointer(headInput.take(rows * hidden)) : UnsafePointer(layerInput(model.layers.count))
         let d = gradientA.take(rows * hidden)
@@ -177,7 +177,24 @@ public final class TrainingPass: @unchecked Sendable {
                 try linearGradient(dLogits, x: headInputPointer, head.classifier, inputGradient: d, accumulate: false)
             }
             if dropoutOn && hiddenDropout > 0 { multiply(pool, d, by: headMask.take(rows * hidden), count: rows * hidden) }
+        } catch { throw .engine(error) }
+        try backwardEncoder(d)
+    }
 
+    /// Back-propagates a gradient of the last `encode` output (`[rows, hidden]`, e.g. of a
+    /// pooled, contrastive loss) through the encoder, adding every parameter's gradient to the
+    /// store. No head takes part.
+    public func backward(encoderOutputGradient gradient: UnsafePointer<Float>) throws(TrainingError) {
+        let d = gradientA.take(rows * hidden)
+        d.update(from: gradient, count: rows * hidden)
+        try backwardEncoder(d)
+    }
+
+    /// The encoder's part of the backward pass, from `d` = dLoss/d(last hidden state).
+    private func backwardEncoder(_ d: UnsafeMutablePointer<Float>) throws(TrainingError) {
+        let config = model.config
+        let rows = self.rows, hidden = config.hiddenSize, inner = config.intermediateSize
+        do {
             for index in stride(from: model.layers.count - 1, through: 0, by: -1) {
                 let layer = model.layers[index], tape = tapes[index]
                 // Output block: LayerNorm, dropout, FFN out, GELU, FFN in.

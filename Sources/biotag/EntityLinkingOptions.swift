@@ -21,8 +21,14 @@ struct EntityLinkingOptions: ParsableArguments {
         discussion: "Chosen on NCBI-disease devel (docs/LINKING.md): lower finds more concepts, more of them wrong."))
     var linkThreshold: Float = DocumentLinker.defaultMinimumScore
 
+    @Option(help: ArgumentHelp(
+        "The same for linkers with a dense stage (their cosine).",
+        discussion: "Chosen on NCBI-disease devel with all-MiniLM-L6-v2 as the encoder (docs/LINKING.md)."))
+    var denseLinkThreshold: Float = DocumentLinker.defaultDenseMinimumScore
+
     func validate() throws {
         guard (0...1).contains(linkThreshold) else { throw ValidationError("--link-threshold must be between 0 and 1, got \(linkThreshold)") }
+        guard (-1...1).contains(denseLinkThreshold) else { throw ValidationError("--dense-link-threshold must be between -1 and 1, got \(denseLinkThreshold)") }
         if link == false, !linkers.isEmpty { throw ValidationError("--no-link and --linkers contradict each other") }
         for directory in linkers {
             var isDirectory: ObjCBool = false
@@ -55,6 +61,6 @@ struct EntityLinkingOptions: ParsableArguments {
             throw CommandError("--link: no linker for any of the heads run (\(tasks.joined(separator: ", "))); the model's linking/ has \(set.linkers.keys.sorted().joined(separator: ", ")), add others with --linkers")
         }
         guard !set.isEmpty else { return nil }
-        return DocumentLinker(linkers: set, minimumScore: linkThreshold, workers: workers)
+        return DocumentLinker(linkers: set, minimumScore: linkThreshold, denseMinimumScore: denseLinkThreshold, workers: workers)
     }
 }

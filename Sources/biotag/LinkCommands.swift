@@ -5,6 +5,7 @@ import CommandLineSupport
 import Foundation
 import Linking
 import Models
+import Training
 
 extension LinkStage: ExpressibleByArgument {}
 
@@ -129,6 +130,9 @@ struct BuildLinker: ParsableCommand {
     @Option(help: ArgumentHelp("Concepts whose id starts with this prefix are found by exact lookup only, their terms left out of the 3-gram index (repeatable; e.g. MESH:C for MeSH's 250,000 supplementary chemical records, which would make the index ten times larger and slower).", valueName: "prefix"))
     var exactOnly: [String] = []
 
+    @Option(help: ArgumentHelp("Also give the linker a dense stage: this encoder (a model directory, e.g. all-MiniLM-L6-v2 as `biotag fetch-model minilm` fetches it, or one `biotag train-linker` wrote) embeds every term now and each unlinked mention at annotation; its cosine replaces the 3-gram similarity.", valueName: "dir"))
+    var denseEncoder: String?
+
     @Option(help: ArgumentHelp("The sources' licences or terms, recorded in the manifest.", valueName: "text"))
     var licence: String
 
@@ -152,11 +156,22 @@ struct BuildLinker: ParsableCommand {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
             let file = task + ".linker"
             try Data(bytes).write(to: URL(fileURLWithPath: (output as NSString).appendingPathComponent(file)), options: .atomic)
+            var dense: String?, encoderPath: String?
+            if let denseEncoder {
+                let encoder = try TermEncoder(directory: denseEncoder, workers: 2)
+                defer { encoder.shutdown() }
+                dense = task + ".dense"
+                try DenseTerms(dictionary: dictionary, encoder: encoder).write(to: (output as NSString).appendingPathComponent(dense!))
+                encoderPath = URL(fileURLWithPath: denseEncoder).standardizedFileURL.path
+            }
             let entry = LinkerManifestEntry(
                 task: task, file: file, dictionaries: self.dictionary.map { ($0 as NSString).lastPathComponent },
                 trainingCorpora: training.map { $0.split(separator: "/").suffix(2).joined(separator: "/") },
                 exactOnly: exactOnly, prefer: prefer, concepts: dictionary.concepts.count, bytes: bytes.count, licence: licence)
-            try LinkerManifest.read(directory: output).replacing(entry).write(directory: output)
+            var withDense = entry
+            withDense.dense = dense
+            withDense.denseEncoder = encoderPath
+            try LinkerManifest.read(directory: output).replacing(withDense).write(directory: output)
         } catch let error as LinkerIndexError {
             throw CommandError(error.description)
         } catch {
@@ -194,10 +209,17 @@ struct EvalLink: ParsableCommand {
     @Option(help: ArgumentHelp("With --data: another directory of linkers (repeatable), e.g. one with the disease linker.", valueName: "dir"))
     var linkers: [String] = []
 
+    @Option(help: ArgumentHelp("Also rank the mentions no exact stage links by this encoder's cosine plus weight × 3-gram similarity (a model directory).", valueName: "dir"))
+    var denseEncoder: String?
+
+    @Option(help: ArgumentHelp("With --dense-encoder: the 3-gram weights to score (comma-separated).", valueName: "list"))
+    var denseWeights: String = "0,0.5,1,2"
+
     func validate() throws {
         guard (data == nil) != (corpus == nil) else { throw ValidationError("give either --corpus with --dictionary or --index, or --data") }
         if corpus != nil, !linking.isGiven { throw ValidationError("--corpus needs the linker to evaluate: --dictionary FILE or --index FILE") }
-        if data != nil, linking.isGiven || endToEnd != nil { throw ValidationError("--data evaluates the model's linkers (and --linkers) on every corpus: no --dictionary, --index or --end-to-end with it") }
+        if data != nil, linking.isGiven { throw ValidationError("--data evaluates the model's linkers (and --linkers) on every corpus: no --dictionary or --index with it") }
+        if data != nil, let endToEnd, endToEnd != "disease" { throw ValidationError("with --data, --end-to-end scores the disease head on NCBI-disease only") }
         guard ["train", "devel", "test"].contains(split) else { throw ValidationError("--split must be train, devel or test, got '\(split)'") }
     }
 
@@ -212,8 +234,8 @@ struct EvalLink: ParsableCommand {
         valueName: "head"))
     var endToEnd: String?
 
-    @Option(help: ArgumentHelp("With --end-to-end: the thresholds of near matches to score (comma-separated; see annotate --link-threshold).", valueName: "list"))
-    var linkThresholds: String = String(DocumentLinker.defaultMinimumScore)
+    @Option(help: ArgumentHelp("With --end-to-end: the thresholds of near matches to score (comma-separated; see annotate --link-threshold and --dense-link-threshold; default: the stage's own).", valueName: "list"))
+    var linkThresholds: String?
 
     @Option(help: ArgumentHelp("With --end-to-end: the model directory (default: the default model, as for annotate).", valueName: "dir"))
     var model: String?
@@ -274,6 +296,16 @@ struct EvalLink: ParsableCommand {
             rows.append(row)
         }
         if json { print(String(decoding: try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self)) }
+        if let head = endToEnd {
+            guard let linker = set.linkers[head] else { throw CommandError("--end-to-end \(head): no \(head) linker (add one with --linkers DIR)") }
+            let gold: LinkingCorpus
+            do { gold = try LinkingCorpus.load(specification: (corpora as NSString).appendingPathComponent("ncbi-disease/\(split).pubtator")) } catch { throw CommandError(error.description) }
+            print("\nend to end, NCBI-disease \(split), \(head) head of \(directory) (\(linker.usesDense ? "dense" : "3-gram") near matches): document-level concept F1")
+            print("threshold  precision  recall      F1")
+            for row in try documentF1(head: head, linker: linker, gold: gold) {
+                print(String(format: "%9.2f  %9.2f  %6.2f  %6.2f", row.threshold, 100 * row.score.precision, 100 * row.score.recall, 100 * row.score.f1))
+            }
+        }
     }
 
     private func runOne(corpus: String) throws {
@@ -289,12 +321,21 @@ struct EvalLink: ParsableCommand {
         }
         let index = try linking.loadIndex()
         let chosen = linking.chosenStages
-        let ordered = LinkStage.allCases.filter(chosen.contains)
+        let ordered = LinkStage.allCases.filter { chosen.contains($0) && $0 != .dense }  // a dictionary or index alone has no dense stage
         let configurations: [[LinkStage]] = ablation ? ordered.indices.map { Array(ordered[...$0]) } : [ordered]
         var rows: [(stages: String, accuracy: LinkingAccuracy)] = []
         for stages in configurations {
             let accuracy = LinkingAccuracy.measure(Linker(index: index, stages: Set(stages)), on: gold)
             rows.append((stages.map(\.rawValue).joined(separator: "+"), accuracy))
+        }
+        if let denseEncoder {
+            let encoder: TermEncoder
+            do { encoder = try TermEncoder(directory: denseEncoder, workers: 2) } catch { throw CommandError("\(error)") }
+            defer { encoder.shutdown() }
+            let weights = commaList(denseWeights).compactMap(Float.init)
+            for row in try DenseEvaluation.measure(Linker(index: index, stages: chosen), dictionary: try linking.loadDictionary(), encoder: encoder, corpus: gold, weights: weights) {
+                print(String(format: "dense + %.2f x ngram: acc@1 %.2f", row.weight, 100 * row.atOne))
+            }
         }
         let endToEnd = try self.endToEnd.map { head in try documentF1(head: head, linker: Linker(index: index, stages: chosen), gold: gold) } ?? []
         if json {
@@ -321,7 +362,9 @@ struct EvalLink: ParsableCommand {
 
     /// Annotates the corpus's raw documents once, then links them at each threshold.
     private func documentF1(head: String, linker: Linker, gold: LinkingCorpus) throws -> [(threshold: Float, score: ConceptF1)] {
-        let thresholds = try commaList(linkThresholds).map { text throws -> Float in
+        // By default, the threshold of the near-match stage the linker uses.
+        let standard = linker.usesDense ? DocumentLinker.defaultDenseMinimumScore : DocumentLinker.defaultMinimumScore
+        let thresholds = try commaList(linkThresholds ?? String(standard)).map { text throws -> Float in
             guard let value = Float(text), (0...1).contains(value) else { throw ValidationError("--link-thresholds: '\(text)' is not a number between 0 and 1") }
             return value
         }
@@ -338,7 +381,7 @@ struct EvalLink: ParsableCommand {
         } catch { throw CommandError(error.description) }
         let alternates = linker.index.alternateIds()
         return thresholds.map { threshold in
-            let linked = DocumentLinker(linkers: LinkerSet(linkers: [head: linker]), minimumScore: threshold, workers: workers).link(annotated)
+            let linked = DocumentLinker(linkers: LinkerSet(linkers: [head: linker]), minimumScore: threshold, denseMinimumScore: threshold, workers: workers).link(annotated)
             return (threshold, ConceptF1.measure(linked, gold: gold, head: head) { [$0] + (alternates[$0] ?? []) })
         }
     }
@@ -371,10 +414,70 @@ struct Relink: ParsableCommand {
     func run() throws {
         guard let set = try linking.linkerSet(model: model) else { throw CommandError("no linkers: the model's linking/ directory has none; give --linkers DIR") }
         let (_, workers) = runtime.resolved(threads: 1, workers: 2)
-        let linker = DocumentLinker(linkers: set, minimumScore: linking.linkThreshold, workers: workers)
+        let linker = DocumentLinker(linkers: set, minimumScore: linking.linkThreshold, denseMinimumScore: linking.denseLinkThreshold, workers: workers)
         let started = ContinuousClock.now
         let count: Int
         do { count = try SQLiteCatalog(path: store).relink(linkers: set.fingerprint()) { linker.link($0) } } catch { throw CommandError(error.description) }
         print("linked \(count) record annotation\(count == 1 ? "" : "s") again with \(set.linkers.keys.sorted().joined(separator: ", ")) in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s")
+    }
+}
+
+struct TrainLinker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train-linker",
+        abstract: "Fine-tune an encoder on a dictionary's synonyms for dense linking (SapBERT's recipe).",
+        discussion: """
+            Two names of one concept are pulled together and the other concepts of the batch pushed away (symmetric \
+            InfoNCE over mean-pooled, normalized embeddings); every other batch is a concept and its nearest neighbours \
+            by name, for hard negatives. Writes a model directory; `eval-link --dense-encoder DIR` measures it.
+            """)
+
+    @Option(help: ArgumentHelp("Concept dictionary (repeatable).", valueName: "file"))
+    var dictionary: [String]
+
+    @Option(name: .customLong("train"), help: ArgumentHelp("A corpus with ids whose gold mentions join their concepts' names (repeatable).", valueName: "file"))
+    var training: [String] = []
+
+    @Flag(help: "The dictionaries' 4th column does not hold other ids of the same concept.")
+    var ignoreExtras = false
+
+    @Option(help: ArgumentHelp("The encoder to start from (default: all-MiniLM-L6-v2 as fetched by `biotag fetch-model minilm`).", valueName: "dir"))
+    var encoder: String?
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Where the trained encoder is written.", valueName: "dir"))
+    var output: String
+
+    @Option(help: "Optimizer steps.")
+    var steps = 1000
+
+    @Option(help: "Concepts per batch (two names each).")
+    var batchConcepts = 32
+
+    @Option(help: "Peak learning rate (linear warm-up over 5% of the steps, then linear decay).")
+    var learningRate = 2e-5
+
+    @Option(help: "Threads.")
+    var threads = 2
+
+    func validate() throws {
+        guard steps >= 1, batchConcepts >= 2, threads >= 1, learningRate > 0 else {
+            throw ValidationError("--steps ≥ 1, --batch-concepts ≥ 2, --threads ≥ 1 and --learning-rate > 0")
+        }
+    }
+
+    func run() throws {
+        let options = try LinkerOptions.parse(dictionary.flatMap { ["--dictionary", $0] } + training.flatMap { ["--train", $0] } + (ignoreExtras ? ["--ignore-extras"] : []))
+        let concepts = try options.loadDictionary()
+        var settings = SynonymTrainingSettings()
+        settings.steps = steps
+        settings.batchConcepts = batchConcepts
+        settings.learningRate = learningRate
+        settings.threads = threads
+        do {
+            try SynonymTrainer.train(encoder: encoder ?? ModelLocations.fetched("all-MiniLM-L6-v2"), dictionary: concepts, settings: settings, output: output) {
+                FileHandle.standardOutput.write(Data(($0 + "\n").utf8))
+            }
+        } catch let error as TrainingError { throw CommandError(error.description) }
+        print("wrote \(output)")
     }
 }

@@ -2,6 +2,7 @@ import Annotation
 import Foundation
 import Linking
 import Testing
+import TestSupport
 
 /// The compiled index: a file answers as the in-memory build does, damage is refused, the
 /// manifest records what a directory holds; composite mentions, binomials and usage priors.
@@ -157,5 +158,81 @@ import Testing
         #expect(lenient[2].concepts.map(\.id) == ["MESH:D001943"])
         #expect(linked[3].concepts.map(\.id) == ["MESH:D001943", "MESH:D015179"])
         #expect(linked[4].type == "species" && linked[4].concepts.isEmpty)  // no species linker
+    }
+}
+
+/// The dense stage's pieces: unit embeddings that do not depend on the batch, and the hybrid
+/// score, which with a heavy 3-gram weight ranks as the 3-gram stage does.
+@Suite struct DenseLinkingTests {
+    @Test func embeddingsAreUnitVectorsIndependentOfTheBatch() throws {
+        let encoder = try TermEncoder(directory: TestModels.twoHeads, workers: 2)
+        defer { encoder.shutdown() }
+        let width = encoder.width
+        let texts = ["breast cancer", "colorectal carcinoma of the rectum and colon", "DMD", "x"]
+        let together = try encoder.embed(texts)
+        for (index, text) in texts.enumerated() {
+            let row = Array(together[(index * width)..<((index + 1) * width)])
+            #expect(abs(row.reduce(0) { $0 + $1 * $1 } - 1) < 1e-4, "\(text)")
+            let alone = try encoder.embed([text])
+            #expect(zip(row, alone).allSatisfy { abs($0 - $1) < 1e-4 }, "\(text)")
+        }
+    }
+
+    @Test func aHeavyNGramWeightRanksAsTheNGramStage() throws {
+        let encoder = try TermEncoder(directory: TestModels.twoHeads)
+        defer { encoder.shutdown() }
+        let dictionary = LinkingTests.dictionary
+        let linker = try Linker(dictionary: dictionary)
+        let text = "colorectal carcinomas; mammary carcinoma; Duchene muscular dystrophy; breast cancer; cystic fibroses"
+        let mentions = ["colorectal carcinomas": "MESH:D015179", "mammary carcinoma": "MESH:D001943", "Duchene muscular dystrophy": "MESH:D020388",
+                        "breast cancer": "MESH:D001943", "cystic fibroses": "MESH:D003550"].map { mention, id in
+            GoldMention(document: "1", start: 0, end: mention.count, text: mention, type: "Disease", ids: [id])
+        }
+        let corpus = LinkingCorpus(texts: ["1": text], mentions: mentions)
+        let rows = try DenseEvaluation.measure(linker, dictionary: dictionary, encoder: encoder, corpus: corpus, weights: [0, 1000])
+        #expect(rows.map(\.weight) == [0, 1000])
+        #expect(abs(rows[1].atOne - LinkingAccuracy.measure(linker, on: corpus).atOne) < 1e-9)
+        #expect(rows[0].atOne >= 0.2)  // the exact match is right whatever the encoder
+    }
+}
+
+/// The dense stage in a linker directory and in annotation: what `DocumentLinker` finds for a
+/// chunk at once is what the linker finds for each mention alone.
+@Suite struct DenseStageTests {
+    @Test func batchedDenseAnswersEqualSingleOnes() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-dense-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let dictionary = LinkingTests.dictionary
+        try Data(try LinkerIndexBuilder.build(dictionary)).write(to: URL(fileURLWithPath: "\(directory)/disease.linker"))
+        let encoder = try TermEncoder(directory: TestModels.twoHeads)
+        try DenseTerms(dictionary: dictionary, encoder: encoder).write(to: "\(directory)/disease.dense")
+        encoder.shutdown()
+        var entry = LinkerManifestEntry(task: "disease", file: "disease.linker", dictionaries: ["d.tsv"], trainingCorpora: [], exactOnly: [], concepts: 6, bytes: 1, licence: "test")
+        entry.dense = "disease.dense"
+        entry.denseEncoder = TestModels.twoHeads
+        try LinkerManifest(linkers: [entry]).write(directory: directory)
+        let set = try LinkerSet.load(directories: [directory])
+        let linker = try #require(set.linkers["disease"])
+        #expect(linker.usesDense)
+        let mentions = ["breast cancer", "colorectal carcinomas", "Duchene muscular dystrophy", "sugar sickness", "mammary tumours"]
+        let text = mentions.joined(separator: "; ")
+        var entities: [Entity] = []
+        for mention in mentions {
+            let range = text.range(of: mention)!
+            let start = text.unicodeScalars.distance(from: text.unicodeScalars.startIndex, to: range.lowerBound)
+            entities.append(Entity(type: "disease", start: start, end: start + mention.unicodeScalars.count, text: mention))
+        }
+        let linked = DocumentLinker(linkers: set, minimumScore: 0, denseMinimumScore: -1).link([Document(id: "1", passages: [Passage(text: text, entities: entities)])])
+        for entity in linked[0].passages[0].entities {
+            let alone = linker.link(entity.text, top: 1).compactMap(\.first)
+            #expect(entity.concepts.map(\.id) == alone.map(\.id), "\(entity.text)")
+            #expect(zip(entity.concepts, alone).allSatisfy { abs($0.score - Double($1.score)) < 1e-5 }, "\(entity.text)")
+        }
+        #expect(linked[0].passages[0].entities[0].concepts.first?.id == "MESH:D001943")  // exact before dense
+        #expect(linker.link("colorectal carcinomas", top: 1).first?.first?.stage == .dense)
+        // A damaged vectors file is refused.
+        try Data("BTDENSE1".utf8).write(to: URL(fileURLWithPath: "\(directory)/disease.dense"))
+        #expect(throws: LinkerIndexError.self) { try LinkerSet.load(directories: [directory]) }
     }
 }

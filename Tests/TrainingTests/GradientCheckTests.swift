@@ -161,4 +161,29 @@ import Training
         }
         model.store.values.pointer.update(from: original, count: original.count)
     }
+
+    /// The synonym trainer's contrastive loss (mean pooling, normalization, symmetric InfoNCE)
+    /// back-propagated through the encoder alone (`backward(encoderOutputGradient:)`).
+    @Test func contrastiveLossThroughTheEncoder() throws {
+        let model = try TrainableModel.load(directory: TestPaths.fixture("arch/cased-bert"), tasks: [], seed: 3)
+        let pass = TrainingPass(model: model, threads: 2)
+        defer { pass.shutdown() }
+        let batch = PackedBatch([[101, 2000, 2001, 102], [101, 3000, 102], [101, 2000, 2002, 2003, 102], [101, 3001, 102]])
+        let width = model.config.hiddenSize
+        func loss() throws -> (Double, [Float]) {
+            let hidden = try pass.encode(batch, training: true, seed: 5)
+            return SynonymTrainer.contrastiveLoss(hidden: hidden, batch: batch, width: width, pairs: 2, temperature: 0.1)
+        }
+        model.store.zeroGradients()
+        let (_, hiddenGradient) = try loss()
+        try hiddenGradient.withUnsafeBufferPointer { try pass.backward(encoderOutputGradient: $0.baseAddress!) }
+        let gradient = Array(UnsafeBufferPointer(start: model.store.gradients.pointer, count: model.store.count))
+        var point = Array(UnsafeBufferPointer(start: model.store.values.pointer, count: model.store.count))
+        let original = point
+        Self.expectDirectional("contrastive loss", point: &point, gradient: gradient, epsilon: 1e-3, directions: 3, tolerance: 3e-2) { values in
+            model.store.values.pointer.update(from: values, count: values.count)
+            return try! loss().0
+        }
+        model.store.values.pointer.update(from: original, count: original.count)
+    }
 }
