@@ -72,9 +72,13 @@ public struct DenseTerms: Sendable {
 
     public init(width: Int, vectors: [Float], termConcepts: [Int32]) {
         precondition(vectors.count == termConcepts.count * width, "one vector per term")
+        self.init(width: width, termConcepts: termConcepts, storage: FloatBuffer(vectors))
+    }
+
+    private init(width: Int, termConcepts: [Int32], storage: FloatBuffer) {
         self.width = width
         self.termConcepts = termConcepts
-        storage = FloatBuffer(vectors)
+        self.storage = storage
         matrix = LinearWeight(weight: storage.pointer, bias: nil, outFeatures: termConcepts.count, inFeatures: width, owner: storage)
     }
 
@@ -116,10 +120,15 @@ public struct DenseTerms: Sendable {
         guard termConcepts.allSatisfy({ $0 >= 0 && Int($0) < concepts }) else {
             throw LinkerIndexError(file: path, reason: "a term's concept is not in the linker's index: rebuild both together")
         }
-        let vectors = bytes.withUnsafeBytes { raw in
-            (0..<(terms * width)).map { Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 16 + 4 * terms + 2 * $0, as: UInt16.self)))) }
+        // Widened straight into the buffer the search reads (no second copy at load).
+        let storage = FloatBuffer(count: terms * width)
+        bytes.withUnsafeBytes { raw in
+            let start = 16 + 4 * terms
+            for i in 0..<(terms * width) {
+                storage.pointer[i] = Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: start + 2 * i, as: UInt16.self))))
+            }
         }
-        return DenseTerms(width: width, vectors: vectors, termConcepts: termConcepts)
+        return DenseTerms(width: width, termConcepts: termConcepts, storage: storage)
     }
 
     /// Each concept's best cosine with `query` (a unit vector), for the concepts that have a term.

@@ -9,11 +9,32 @@ import Training
 
 extension LinkStage: ExpressibleByArgument {}
 
+/// Concept dictionaries and the training corpora whose mentions join them.
+struct DictionaryOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Concept dictionary (id, name, synonyms, extras; tab-separated), e.g. ../shared/data/normalization/dictionaries/disease.tsv; repeat to merge several.", valueName: "file"))
+    var dictionary: [String] = []
+
+    @Option(name: .customLong("train"), help: ArgumentHelp("A corpus with ids (PubTator, or standoff table:split) whose gold mentions become synonyms of their concepts (repeatable; never the split evaluated).", valueName: "file"))
+    var training: [String] = []
+
+    @Flag(help: "The dictionaries' 4th column does not hold other ids of the same concept (chemical.tsv: the headings a supplementary record is mapped to; cell_line.tsv: the species), so it must not count as the concept's ids.")
+    var ignoreExtras = false
+
+    /// The dictionaries merged, with the training corpora's mentions added.
+    func load() throws -> ConceptDictionary {
+        guard !dictionary.isEmpty else { throw CommandError("give at least one --dictionary") }
+        do {
+            let corpora = try training.map { path throws(DictionaryError) in try LinkingCorpus.load(specification: path) }
+            let dictionaries = try dictionary.map { path throws(DictionaryError) in try ConceptDictionary.load(path: path, extrasAreIds: !ignoreExtras) }
+            return try ConceptDictionary.merged(dictionaries).addingSynonyms(from: corpora)
+        } catch { throw CommandError(error.description) }
+    }
+}
+
 /// Where a linking command's concepts come from: dictionaries compiled on the spot, or an index
 /// `biotag build-linker` wrote.
 struct LinkerOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Concept dictionary (id, name, synonyms, extras; tab-separated), e.g. ../shared/data/normalization/dictionaries/disease.tsv; repeat to merge several.", valueName: "file"))
-    var dictionary: [String] = []
+    @OptionGroup var source: DictionaryOptions
 
     @Option(help: ArgumentHelp("A compiled linker index (`biotag build-linker`), instead of --dictionary.", valueName: "file"))
     var index: String?
@@ -21,33 +42,22 @@ struct LinkerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Stages to run, comma-separated: exact (normalized lookup), abbreviation (short forms the document defines), composite (coordinations split: \"breast and ovarian cancer\"), ngram (character 3-gram TF-IDF).", valueName: "names"))
     var stages: String = LinkStage.allCases.map(\.rawValue).joined(separator: ",")
 
-    @Option(name: .customLong("train"), help: ArgumentHelp("A corpus with ids (PubTator, or standoff table:split) whose gold mentions become synonyms of their concepts (repeatable; never the split evaluated; with --dictionary).", valueName: "file"))
-    var training: [String] = []
-
-    @Flag(help: "The dictionaries' 4th column does not hold other ids of the same concept (chemical.tsv: the headings a supplementary record is mapped to; cell_line.tsv: the species), so it must not count as the concept's ids.")
-    var ignoreExtras = false
-
     func validate() throws {
         for name in commaList(stages) where LinkStage(rawValue: name) == nil {
             throw ValidationError("--stages: unknown stage '\(name)' (\(LinkStage.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        guard dictionary.isEmpty || index == nil else { throw ValidationError("give either --dictionary (one or more) or --index, not both") }
-        guard (training.isEmpty && !ignoreExtras) || index == nil else { throw ValidationError("--train and --ignore-extras read dictionaries; an --index has them compiled in already") }
+        guard source.dictionary.isEmpty || index == nil else { throw ValidationError("give either --dictionary (one or more) or --index, not both") }
+        guard (source.training.isEmpty && !source.ignoreExtras) || index == nil else {
+            throw ValidationError("--train and --ignore-extras read dictionaries; an --index has them compiled in already")
+        }
     }
 
     var chosenStages: Set<LinkStage> { Set(commaList(stages).compactMap(LinkStage.init(rawValue:))) }
 
-    /// The dictionaries merged, with the training corpora's mentions added.
-    func loadDictionary() throws -> ConceptDictionary {
-        do {
-            let corpora = try training.map { path throws(DictionaryError) in try LinkingCorpus.load(specification: path) }
-            let dictionaries = try dictionary.map { path throws(DictionaryError) in try ConceptDictionary.load(path: path, extrasAreIds: !ignoreExtras) }
-            return try ConceptDictionary.merged(dictionaries).addingSynonyms(from: corpora)
-        } catch { throw CommandError(error.description) }
-    }
+    func loadDictionary() throws -> ConceptDictionary { try source.load() }
 
     /// Whether a dictionary or an index was given.
-    var isGiven: Bool { !dictionary.isEmpty || index != nil }
+    var isGiven: Bool { !source.dictionary.isEmpty || index != nil }
 
     func loadIndex() throws -> LinkerIndex {
         guard isGiven else { throw CommandError("give a dictionary (--dictionary FILE) or an index (--index FILE)") }
@@ -58,7 +68,7 @@ struct LinkerOptions: ParsableArguments {
         } catch let error as LinkerIndexError { throw CommandError(error.description) }
     }
 
-    var sourceName: String { index ?? dictionary.joined(separator: "+") }
+    var sourceName: String { index ?? source.dictionary.joined(separator: "+") }
 }
 
 struct Link: ParsableCommand {
@@ -115,14 +125,7 @@ struct BuildLinker: ParsableCommand {
     @Option(help: ArgumentHelp("The head whose entities this linker links (disease, chemical, cell, ...).", valueName: "name"))
     var task: String
 
-    @Option(help: ArgumentHelp("Concept dictionary (tab-separated); repeat to merge several.", valueName: "file"))
-    var dictionary: [String]
-
-    @Option(name: .customLong("train"), help: ArgumentHelp("A PubTator corpus with ids whose gold mentions become synonyms (repeatable).", valueName: "file"))
-    var training: [String] = []
-
-    @Flag(help: "The dictionaries' 4th column does not hold other ids of the same concept (chemical.tsv, cell_line.tsv).")
-    var ignoreExtras = false
+    @OptionGroup var source: DictionaryOptions
 
     @Option(help: ArgumentHelp("Among concepts a term names equally, those with this value in the 4th column come first (species: the rank, so \"pig\" is Sus scrofa before the family Suidae).", valueName: "value"))
     var prefer: String?
@@ -140,16 +143,15 @@ struct BuildLinker: ParsableCommand {
     var output: String
 
     func validate() throws {
-        guard !dictionary.isEmpty else { throw ValidationError("give at least one --dictionary") }
+        guard !source.dictionary.isEmpty else { throw ValidationError("give at least one --dictionary") }
         guard !task.isEmpty, task.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
             throw ValidationError("--task must be a head name (letters, digits, _ and -), got '\(task)'")
         }
     }
 
     func run() throws {
-        let options = try LinkerOptions.parse(dictionary.flatMap { ["--dictionary", $0] } + training.flatMap { ["--train", $0] } + (ignoreExtras ? ["--ignore-extras"] : []))
         let started = ContinuousClock.now
-        let dictionary = try options.loadDictionary()
+        let dictionary = try source.load()
         let bytes: [UInt8]
         do { bytes = try LinkerIndexBuilder.build(dictionary, exactOnly: exactOnly, preferring: prefer) } catch { throw CommandError(error.description) }
         do {
@@ -165,8 +167,8 @@ struct BuildLinker: ParsableCommand {
                 encoderPath = URL(fileURLWithPath: denseEncoder).standardizedFileURL.path
             }
             let entry = LinkerManifestEntry(
-                task: task, file: file, dictionaries: self.dictionary.map { ($0 as NSString).lastPathComponent },
-                trainingCorpora: training.map { $0.split(separator: "/").suffix(2).joined(separator: "/") },
+                task: task, file: file, dictionaries: source.dictionary.map { ($0 as NSString).lastPathComponent },
+                trainingCorpora: source.training.map { $0.split(separator: "/").suffix(2).joined(separator: "/") },
                 exactOnly: exactOnly, prefer: prefer, concepts: dictionary.concepts.count, bytes: bytes.count, licence: licence)
             var withDense = entry
             withDense.dense = dense
@@ -316,7 +318,7 @@ struct EvalLink: ParsableCommand {
             gold = gold.filter { wanted.contains($0.type) }
             guard !gold.mentions.isEmpty else { throw CommandError("\(corpus): no gold mention of type \(mentionTypes)") }
         }
-        if linking.training.contains(where: { $0 == corpus || URL(fileURLWithPath: $0).standardizedFileURL == URL(fileURLWithPath: corpus).standardizedFileURL }) {
+        if linking.source.training.contains(where: { $0 == corpus || URL(fileURLWithPath: $0).standardizedFileURL == URL(fileURLWithPath: corpus).standardizedFileURL }) {
             throw CommandError("--train \(corpus) is the corpus evaluated: its gold mentions would be their own answers")
         }
         let index = try linking.loadIndex()
@@ -432,14 +434,7 @@ struct TrainLinker: ParsableCommand {
             by name, for hard negatives. Writes a model directory; `eval-link --dense-encoder DIR` measures it.
             """)
 
-    @Option(help: ArgumentHelp("Concept dictionary (repeatable).", valueName: "file"))
-    var dictionary: [String]
-
-    @Option(name: .customLong("train"), help: ArgumentHelp("A corpus with ids whose gold mentions join their concepts' names (repeatable).", valueName: "file"))
-    var training: [String] = []
-
-    @Flag(help: "The dictionaries' 4th column does not hold other ids of the same concept.")
-    var ignoreExtras = false
+    @OptionGroup var source: DictionaryOptions
 
     @Option(help: ArgumentHelp("The encoder to start from (default: all-MiniLM-L6-v2 as fetched by `biotag fetch-model minilm`).", valueName: "dir"))
     var encoder: String?
@@ -460,14 +455,14 @@ struct TrainLinker: ParsableCommand {
     var threads = 2
 
     func validate() throws {
+        guard !source.dictionary.isEmpty else { throw ValidationError("give at least one --dictionary") }
         guard steps >= 1, batchConcepts >= 2, threads >= 1, learningRate > 0 else {
             throw ValidationError("--steps ≥ 1, --batch-concepts ≥ 2, --threads ≥ 1 and --learning-rate > 0")
         }
     }
 
     func run() throws {
-        let options = try LinkerOptions.parse(dictionary.flatMap { ["--dictionary", $0] } + training.flatMap { ["--train", $0] } + (ignoreExtras ? ["--ignore-extras"] : []))
-        let concepts = try options.loadDictionary()
+        let concepts = try source.load()
         var settings = SynonymTrainingSettings()
         settings.steps = steps
         settings.batchConcepts = batchConcepts
