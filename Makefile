@@ -48,7 +48,7 @@ demo: build
 	$(BIOTAG) search --store .build/demo.db 'disease:"breast cancer" AND anatomy:liver'
 	$(BIOTAG) search --store .build/demo.db --limit 5 'chemical:cisplatin OR chemical:doxorubicin OR "single-cell"'
 	$(BIOTAG) relink --store .build/demo.db
-	$(BIOTAG) search --store .build/demo.db --limit 3 'species:"Homo sapiens" AND chemical:MESH:D002945'
+	$(BIOTAG) search --store .build/demo.db --limit 3 'species:mouse AND chemical:MESH:D002945'
 
 # biotag on the PATH with the default model where it finds it from any folder:
 # $(PREFIX)/bin/biotag and $(PREFIX)/share/biotag/models/bioner-minilm-8 (DESTDIR for staging).
