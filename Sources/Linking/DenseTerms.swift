@@ -1,3 +1,4 @@
+import Annotation
 import Foundation
 import Models
 import Tensors
@@ -80,6 +81,14 @@ public struct DenseTerms: Sendable {
         self.termConcepts = termConcepts
         self.storage = storage
         matrix = LinearWeight(weight: storage.pointer, bias: nil, outFeatures: termConcepts.count, inFeatures: width, owner: storage)
+    }
+
+    /// The FNV-1a hash of the vectors and their concepts: tells two builds (or encoders) apart.
+    public func fingerprint() -> String {
+        var hash = FNV1a64()
+        hash.combine(UnsafeRawBufferPointer(start: storage.pointer, count: termConcepts.count * width * MemoryLayout<Float>.stride))
+        termConcepts.withUnsafeBytes { hash.combine($0) }
+        return hash.hex
     }
 
     /// `[terms, width]`.

@@ -100,13 +100,15 @@ public struct LinkerSet: Sendable {
 
     public var isEmpty: Bool { linkers.isEmpty }
 
-    /// `fnv1a64:` + a hash of each task's name and index bytes: what a catalog records as the
-    /// linkers of an annotation, so that `biotag relink` knows what another set would change.
+    /// `fnv1a64:` + a hash of each task's name, index bytes and dense vectors: what a catalog
+    /// records as the linkers of an annotation, so that `biotag relink` knows what another set
+    /// (a new index, another encoder) would change.
     public func fingerprint() -> String {
         var hash = FNV1a64()
         for task in linkers.keys.sorted() {
             hash.combine(task)
             hash.combine(linkers[task]!.index.fingerprint())
+            if let dense = linkers[task]!.dense { hash.combine(dense.terms.fingerprint()) }
         }
         return "fnv1a64:" + hash.hex
     }

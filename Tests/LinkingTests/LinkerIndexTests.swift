@@ -231,6 +231,9 @@ import TestSupport
         }
         #expect(linked[0].passages[0].entities[0].concepts.first?.id == "MESH:D001943")  // exact before dense
         #expect(linker.link("colorectal carcinomas", top: 1).first?.first?.stage == .dense)
+        // The dense vectors are part of the linkers' identity: relink notices another encoder.
+        #expect(set.fingerprint() != LinkerSet(linkers: ["disease": Linker(index: linker.index)]).fingerprint())
+        #expect(set.fingerprint() == (try LinkerSet.load(directories: [directory])).fingerprint())
         // A damaged vectors file is refused.
         try Data("BTDENSE1".utf8).write(to: URL(fileURLWithPath: "\(directory)/disease.dense"))
         #expect(throws: LinkerIndexError.self) { try LinkerSet.load(directories: [directory]) }
