@@ -5,7 +5,9 @@ import Tensors
 
 /// Embeds short texts (mentions, dictionary terms) with an encoder: the mean of the last hidden
 /// states over the text's wordpieces, `[CLS]` and `[SEP]` included (how sentence-transformers
-/// pools all-MiniLM-L6-v2), L2-normalized, so a dot product is a cosine.
+/// pools all-MiniLM-L6-v2), L2-normalized, so a dot product is a cosine. One caller at a time:
+/// its runners keep their scratch buffers between calls (`DocumentLinker` calls it from one
+/// thread; a server sharing it across requests must serialize them).
 public final class TermEncoder: @unchecked Sendable {
     public let model: MultiTaskModel
     private let runners: [EncoderRunner]
