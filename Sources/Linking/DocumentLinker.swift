@@ -36,6 +36,16 @@ public struct DocumentLinker: EntityLinking {
         self.workers = workers
     }
 
+    /// Whether a candidate is reported: exact matches always, near matches at or above their
+    /// stage's threshold.
+    public func accepts(_ candidate: LinkCandidate) -> Bool {
+        switch candidate.stage {
+        case .ngram: candidate.score >= minimumScore
+        case .dense: candidate.score >= denseMinimumScore
+        case .exact, .abbreviation, .composite: true
+        }
+    }
+
     public func link(_ documents: [Document]) -> [Document] {
         // Every entity from memory or the stages before the dense one; mentions a dense linker
         // must rank wait, and are embedded together, a pass per head.
@@ -49,7 +59,7 @@ public struct DocumentLinker: EntityLinking {
             for (position, key) in keys.enumerated() {
                 // A failing encoder falls back to the 3-gram answer, mention by mention.
                 let candidates = found?[position] ?? linker.linkWhole(queries[key]!.query, top: 1).filter { $0.stage == .ngram }
-                let concepts = candidates.filter { $0.score >= ($0.stage == .dense ? denseMinimumScore : minimumScore) }.map { ConceptReference(id: $0.id, name: $0.name, score: Double($0.score)) }
+                let concepts = candidates.filter(accepts).map { ConceptReference(id: $0.id, name: $0.name, score: Double($0.score)) }
                 answers[key] = concepts
                 if !queries[key]!.local { memory.remember(key, concepts) }
             }
@@ -92,7 +102,7 @@ public struct DocumentLinker: EntityLinking {
                     waiting.append(Waiting(passage: p, entity: e, type: entity.type, key: key, query: abbreviations.expansion(of: entity.text) ?? entity.text, local: local))
                     continue
                 }
-                let concepts = parts.compactMap(\.first).filter { $0.stage != .ngram || $0.score >= minimumScore }
+                let concepts = parts.compactMap(\.first).filter(accepts)
                     .map { ConceptReference(id: $0.id, name: $0.name, score: Double($0.score)) }
                 found[key] = concepts
                 if !local { memory.remember(key, concepts) }

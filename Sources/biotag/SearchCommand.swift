@@ -52,11 +52,11 @@ struct Search: ParsableCommand {
         var parsed: SearchQuery
         do { parsed = try SearchQuery.parse(query) } catch { throw CommandError(error.description) }
         if let linkers = try linking.linkerSet(model: model) {
-            let threshold = linking.linkThreshold, denseThreshold = linking.denseLinkThreshold
+            let acceptance = DocumentLinker(linkers: linkers, minimumScore: linking.linkThreshold, denseMinimumScore: linking.denseLinkThreshold)
             parsed = parsed.linked { type, value in
                 guard let linker = linkers.linkers[type] else { return nil }
                 let parts = linker.link(value, top: 1)
-                guard parts.count == 1, let best = parts[0].first, best.score >= (best.stage == .ngram ? threshold : best.stage == .dense ? denseThreshold : 0) else { return nil }
+                guard parts.count == 1, let best = parts[0].first, acceptance.accepts(best) else { return nil }
                 return best.id
             }
         }
