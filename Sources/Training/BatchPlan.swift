@@ -28,7 +28,9 @@ struct BatchPlan {
             guard settings.negativeRate(for: tasks[head].name) > 0 else { return [] }
             var pool: [(task: Int, window: Int)] = []
             for (other, task) in tasks.enumerated() where other != head && !overlappingTaskPairs.contains([tasks[head].name, task.name]) {
-                for (index, labels) in task.trainLabels.enumerated() where labels.contains(where: { $0 > 0 }) { pool.append((other, index)) }
+                for (index, labels) in task.trainLabels.prefix(task.ownWindows).enumerated() where labels.contains(where: { $0 > 0 }) {
+                    pool.append((other, index))
+                }
             }
             return pool
         }

@@ -59,6 +59,7 @@ public final class Trainer {
 
     public var totalSteps: Int { plan.batches.count }
     public var stepsPerEpoch: Int { plan.stepsPerEpoch }
+    private var windowCounts: [Int] { tasks.map(\.train.windows.count) }
     private var checkpointDirectory: String { (output as NSString).appendingPathComponent("checkpoint") }
 
     /// Continues from `output/checkpoint` when there is one of this run.
@@ -79,8 +80,8 @@ public final class Trainer {
         // Where the run stops is not part of it: a run may be resumed to go further.
         var saved = state.settings, current = settings
         saved.maxSteps = nil; current.maxSteps = nil
-        guard saved == current, state.tasks == tasks.map(\.name) else {
-            throw .data("\(statePath): the checkpoint belongs to a run with other settings or tasks; use another --out or the same flags")
+        guard saved == current, state.tasks == tasks.map(\.name), state.windows.map({ $0 == windowCounts }) ?? true else {
+            throw .data("\(statePath): the checkpoint belongs to a run with other settings, tasks or corpora; use another --out or the same flags")
         }
         do {
             let parameters = try SafetensorsFile(path: (directory as NSString).appendingPathComponent("parameters.safetensors"))
@@ -206,7 +207,7 @@ public final class Trainer {
             try manager.createDirectory(atPath: temporary, withIntermediateDirectories: true)
             try SafetensorsWriter.write(model.store.records(), to: (temporary as NSString).appendingPathComponent("parameters.safetensors"))
             try SafetensorsWriter.write(optimizer.records(), to: (temporary as NSString).appendingPathComponent("optimizer.safetensors"))
-            let state = CheckpointState(step: step, settings: settings, tasks: tasks.map(\.name), history: history)
+            let state = CheckpointState(step: step, settings: settings, tasks: tasks.map(\.name), windows: windowCounts, history: history)
             try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("state.json")), options: .atomic)
             if manager.fileExists(atPath: checkpointDirectory) { try manager.removeItem(atPath: checkpointDirectory) }
             try manager.moveItem(atPath: temporary, toPath: checkpointDirectory)

@@ -25,5 +25,8 @@ struct CheckpointState: Codable {
     let step: Int
     let settings: TrainingSettings
     let tasks: [String]
+    /// Training windows per task (own corpus and extras): another corpus is another run.
+    /// Absent in checkpoints written before extra corpora existed.
+    var windows: [Int]?
     let history: TrainingHistory
 }

@@ -11,9 +11,15 @@ public struct TrainingTask: Sendable {
     public let devel: EncodedCorpus?
     /// Label ids of each training window.
     let trainLabels: [[Int32]]
+    /// The training windows of the head's own corpus, which come first: only they serve the other
+    /// heads as negatives. Windows after them come from extra corpora of the head's type that
+    /// may share documents with another head's corpus (BC5CDR's diseases and chemicals), where a
+    /// negative would teach that head `O` on its own entities.
+    public let ownWindows: Int
 
-    public init(name: String, labels: [String], train: EncodedCorpus, devel: EncodedCorpus?) throws(CorpusError) {
+    public init(name: String, labels: [String], train: EncodedCorpus, devel: EncodedCorpus?, ownWindows: Int? = nil) throws(CorpusError) {
         self.name = name; self.labels = labels; self.train = train; self.devel = devel
+        self.ownWindows = min(ownWindows ?? train.windows.count, train.windows.count)
         let map = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, Int32($0)) })
         var trainLabels: [[Int32]] = []
         for window in train.windows { trainLabels.append(try train.labelIds(of: window, map: map)) }
@@ -52,20 +58,34 @@ public struct TrainingTask: Sendable {
         return labels
     }
 
-    /// Loads `<data>/<name>/{train,devel}.tsv`, labels taken from the train split.
-    public static func load(name: String, directory: String, tokenizer: WordPieceTokenizer, maxLength: Int, develLimit: Int?) throws(CorpusError) -> TrainingTask {
+    /// Loads `<data>/<name>/{train,devel}.tsv`, labels taken from the train split, and adds the
+    /// sentences of `extra` IOB files (`biotag corpus`) to its training data; their entity types
+    /// must be the corpus's own. Model selection uses the own devel split only.
+    public static func load(name: String, directory: String, extra: [String] = [], tokenizer: WordPieceTokenizer, maxLength: Int,
+                            develLimit: Int?) throws(CorpusError) -> TrainingTask {
         let folder = (directory as NSString).appendingPathComponent(name)
-        let train = try IOBReader.read(path: (folder as NSString).appendingPathComponent("train.tsv"))
-        guard !train.isEmpty else { throw CorpusError(file: (folder as NSString).appendingPathComponent("train.tsv"), reason: "no sentences") }
+        let own = try IOBReader.read(path: (folder as NSString).appendingPathComponent("train.tsv"))
+        guard !own.isEmpty else { throw CorpusError(file: (folder as NSString).appendingPathComponent("train.tsv"), reason: "no sentences") }
+        let labels = labelSet(of: own)
+        var train = own
+        for path in extra {
+            let sentences = try IOBReader.read(path: path)
+            guard !sentences.isEmpty else { throw CorpusError(file: path, reason: "no sentences") }
+            if let stranger = labelSet(of: sentences).first(where: { !labels.contains($0) }) {
+                throw CorpusError(file: path, reason: "label '\(stranger)' is not one of task \(name)'s labels \(labels.joined(separator: " ")) (write the corpus with `biotag corpus --label` set to its type)")
+            }
+            train += sentences
+        }
         let develPath = (folder as NSString).appendingPathComponent("devel.tsv")
         var devel: [LabelledSentence]?
         if FileManager.default.fileExists(atPath: develPath) {
             let sentences = try IOBReader.read(path: develPath)
             devel = develLimit.map { Array(sentences.prefix($0)) } ?? sentences
         }
-        return try TrainingTask(name: name, labels: labelSet(of: train),
-                                train: EncodedCorpus(sentences: train, tokenizer: tokenizer, maxLength: maxLength),
-                                devel: devel.map { EncodedCorpus(sentences: $0, tokenizer: tokenizer, maxLength: maxLength) })
+        let encoded = EncodedCorpus(sentences: train, tokenizer: tokenizer, maxLength: maxLength)
+        return try TrainingTask(name: name, labels: labels, train: encoded,
+                                devel: devel.map { EncodedCorpus(sentences: $0, tokenizer: tokenizer, maxLength: maxLength) },
+                                ownWindows: encoded.windows.firstIndex { $0.sentence >= own.count })
     }
 }
 

@@ -28,6 +28,11 @@ struct Train: ParsableCommand {
     @Option(help: "Output model directory.")
     var out: String
 
+    @Option(help: ArgumentHelp("TASK=FILE: more training sentences for a head, an IOB file of its type (`biotag corpus` writes one from PubTator or standoff); repeatable.",
+                               discussion: "They train only their head: unlike the head's own corpus they never serve the other heads as negatives (BC5CDR's disease sentences are the chemical corpus's sentences, where a negative would teach the chemical head O on chemicals). Model selection still uses the head's own devel split.",
+                               valueName: "task=file"))
+    var extra: [String] = []
+
     @Option(help: "Passes over the training data (fractions allowed).")
     var epochs: Double = 3
 
@@ -113,6 +118,19 @@ struct Train: ParsableCommand {
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
         guard !taskNames.isEmpty else { throw ValidationError("--tasks names no task") }
         guard Set(taskNames).count == taskNames.count else { throw ValidationError("--tasks names a task twice") }
+        _ = try extraCorpora()
+    }
+
+    /// `--extra` as task name → IOB files, each task checked against `--tasks`.
+    func extraCorpora() throws(ValidationError) -> [String: [String]] {
+        var result: [String: [String]] = [:]
+        for text in extra {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[1].isEmpty else { throw ValidationError("--extra \(text): expected TASK=FILE, e.g. disease=bc5cdr-disease.tsv") }
+            guard taskNames.contains(parts[0]) else { throw ValidationError("--extra \(text): \(parts[0]) is not in --tasks") }
+            result[parts[0], default: []].append(parts[1])
+        }
+        return result
     }
 
     /// `--negative-rate-for` as task name → rate, each checked against `--tasks`.
@@ -147,12 +165,17 @@ struct Train: ParsableCommand {
         let tokenizer: WordPieceTokenizer
         do { tokenizer = try WordPieceTokenizer.load(directory: baseDirectory) } catch { throw CommandError("\(baseDirectory): \(error.description)") }
         var loaded: [TrainingTask] = []
+        let extras = try extraCorpora()
         for name in taskNames {
             do {
-                loaded.append(try TrainingTask.load(name: name, directory: data, tokenizer: tokenizer, maxLength: maxLength, develLimit: develLimit))
+                loaded.append(try TrainingTask.load(name: name, directory: data, extra: extras[name] ?? [], tokenizer: tokenizer, maxLength: maxLength,
+                                                    develLimit: develLimit))
             } catch { throw CommandError(error.description) }
             let task = loaded.last!
-            printError("task \(name): \(task.train.sentences.count) train sentences (\(task.train.windows.count) windows), \(task.devel?.sentences.count ?? 0) devel, labels \(task.labels.joined(separator: " "))")
+            let more = task.train.windows.count - task.ownWindows
+            printError("task \(name): \(task.train.sentences.count) train sentences (\(task.train.windows.count) windows"
+                + (more > 0 ? ", \(more) from \(extras[name]!.joined(separator: ", "))" : "")
+                + "), \(task.devel?.sentences.count ?? 0) devel, labels \(task.labels.joined(separator: " "))")
         }
         let model: TrainableModel
         do {

@@ -130,8 +130,40 @@ import TestSupport
             #expect(bad.stderr.contains(message), "\(bad.stderr)")
         }
 
+        for (extra, message) in [("gene=x.tsv", "--extra gene=x.tsv: gene is not in --tasks"), ("disease", "--extra disease: expected TASK=FILE")] {
+            let bad = try BiotagCommand.run(["train", "--base", TestPaths.fixture("arch/cased-bert"), "--tasks", "disease", "--data", data,
+                                             "--out", out, "--extra", extra])
+            #expect(bad.status != 0)
+            #expect(bad.stderr.contains(message), "\(bad.stderr)")
+        }
+
         let noHead = try BiotagCommand.run(["eval", "--model", TestPaths.fixture("arch/cased-bert"), "--data", data, "--tasks", "disease"])
         #expect(noHead.status != 0)
         #expect(noHead.stderr.contains("no token head 'disease'"), "\(noHead.stderr)")
+    }
+
+    /// `biotag corpus`: a PubTator file to IOB sentences of one type, sentences of --exclude left
+    /// out; a missing file or a lone --ranks is a one-line error.
+    @Test func corpusWritesIOBSentences() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-corpus-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let text = "5|t|Asthma in cats.\n5|a|Cats had asthma after aspirin. Nothing else.\n5\t0\t6\tAsthma\tDisease\tD001249\n"
+            + "5\t25\t31\tasthma\tDisease\tD001249\n5\t38\t45\taspirin\tChemical\tD001241\n\n"
+        try text.write(toFile: folder + "/c.pubtator", atomically: true, encoding: .utf8)
+        try "Nothing\tO\nelse\tO\n.\tO\n\n".write(toFile: folder + "/test.tsv", atomically: true, encoding: .utf8)
+        let model = TestPaths.fixture("arch/cased-bert")
+        let made = try BiotagCommand.run(["corpus", "--from", folder + "/c.pubtator", "--types", "Disease", "--label", "Disease", "--model", model,
+                                          "--exclude", folder + "/test.tsv", "-o", folder + "/out.tsv"])
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(try String(contentsOfFile: folder + "/out.tsv", encoding: .utf8)
+            == "Asthma\tB-Disease\nin\tO\ncats\tO\n.\tO\n\nCats\tO\nhad\tO\nasthma\tB-Disease\nafter\tO\naspirin\tO\n.\tO\n\n")
+        #expect(made.stderr.contains("2 sentences (1 left out as in --exclude) from 1 documents, 2 mentions"), "\(made.stderr)")
+
+        let missing = try BiotagCommand.run(["corpus", "--from", folder + "/none.pubtator", "--label", "Disease", "--model", model, "-o", folder + "/x.tsv"])
+        #expect(missing.status != 0 && missing.stderr.contains("none.pubtator"), "\(missing.stderr)")
+        let ranks = try BiotagCommand.run(["corpus", "--from", folder + "/c.pubtator", "--label", "Species", "--ranks", "species", "-o", folder + "/x.tsv"])
+        #expect(ranks.status != 0 && ranks.stderr.contains("--ranks and --dictionary go together"), "\(ranks.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/x.tsv"))
     }
 }
