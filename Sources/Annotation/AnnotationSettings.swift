@@ -16,7 +16,7 @@ public struct AnnotationSettings: Sendable, Equatable {
     /// Heads to run (nil: every token-classification head).
     public var tasks: [String]?
     public var aggregation: AggregationStrategy = .first
-    public var decoding: Decoding = .argmax
+    public var decoding: Decoding = .viterbi
     /// Longest piece the encoder sees, `[CLS]` and `[SEP]` included; longer sentences are cut into
     /// windows. The models are trained on 128.
     public var maxLength = 128
@@ -25,6 +25,12 @@ public struct AnnotationSettings: Sendable, Equatable {
     public var stride = 32
     /// Most wordpieces in one forward pass (pieces of many documents, sorted by length).
     public var tokenBudget = 8192
+    /// Every head's decoded spans as they are: no edge repair (`EntityBoundaries`), no
+    /// `OverlapPolicy` between heads.
+    public var raw = false
+    /// How heads that found the same words are reconciled (unless `raw`); nil: not at all, each
+    /// head reports its own spans.
+    public var overlaps: OverlapPolicy? = OverlapPolicy()
 
     public init() {}
 
@@ -43,7 +49,7 @@ public struct AnnotationSettings: Sendable, Equatable {
 /// The settings' JSON is the catalog's record of a run (a run is found again by it), so its keys
 /// stay those of the first catalogs: decoding is the boolean `viterbi`.
 extension AnnotationSettings: Codable {
-    enum CodingKeys: String, CodingKey { case tasks, aggregation, viterbi, maxLength, stride, tokenBudget }
+    enum CodingKeys: String, CodingKey { case tasks, aggregation, viterbi, maxLength, stride, tokenBudget, raw, overlapMargin }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -53,6 +59,9 @@ extension AnnotationSettings: Codable {
         maxLength = try container.decode(Int.self, forKey: .maxLength)
         stride = try container.decode(Int.self, forKey: .stride)
         tokenBudget = try container.decode(Int.self, forKey: .tokenBudget)
+        // Runs recorded before edges were repaired and overlaps resolved reported raw spans.
+        raw = try container.decodeIfPresent(Bool.self, forKey: .raw) ?? true
+        overlaps = try container.decodeIfPresent(Double.self, forKey: .overlapMargin).map { OverlapPolicy(margin: $0) }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -63,5 +72,7 @@ extension AnnotationSettings: Codable {
         try container.encode(maxLength, forKey: .maxLength)
         try container.encode(stride, forKey: .stride)
         try container.encode(tokenBudget, forKey: .tokenBudget)
+        try container.encode(raw, forKey: .raw)
+        if !raw { try container.encodeIfPresent(overlaps?.margin, forKey: .overlapMargin) }
     }
 }

@@ -32,7 +32,8 @@ public final class Annotator: @unchecked Sendable {
     public let settings: AnnotationSettings
     public let identity: ModelIdentity
     private let runners: [MultiTaskRunner]
-    private typealias Head = (name: String, decoder: EntityDecoder)
+    /// A head, its decoder, and the entity types it reports.
+    private typealias Head = (name: String, decoder: EntityDecoder, types: Set<String>)
     private let heads: [Head]
     private let splitter = SentenceSplitter()
 
@@ -59,7 +60,9 @@ public final class Annotator: @unchecked Sendable {
                 if case let .inside(type) = IOB2Role(label) { return type }
                 return nil
             })
-            return (name, EntityDecoder(labels: head.labels, aggregation: settings.aggregation, decoding: settings.decoding) { types.count == 1 ? name : $0 })
+            let reported = types.count == 1 ? [name] : Set(types.map(String.init))
+            return (name, EntityDecoder(labels: head.labels, aggregation: settings.aggregation, decoding: settings.decoding) { types.count == 1 ? name : $0 },
+                    reported)
         }
         guard workers >= 1, threads >= 1 else { throw .invalidSettings("threads (\(threads)) and workers (\(workers)) must be at least 1") }
         var runners: [MultiTaskRunner] = []
@@ -131,7 +134,11 @@ public final class Annotator: @unchecked Sendable {
         }
         for d in result.indices {
             for p in result[d].passages.indices {
-                result[d].passages[p].entities.sort { ($0.start, $0.end, $0.type) < ($1.start, $1.end, $1.type) }
+                if let policy = settings.overlaps, !settings.raw {
+                    result[d].passages[p].entities = policy.resolve(result[d].passages[p].entities)
+                } else {
+                    result[d].passages[p].entities.sort { ($0.start, $0.end, $0.type) < ($1.start, $1.end, $1.type) }
+                }
             }
         }
         return result
@@ -140,6 +147,10 @@ public final class Annotator: @unchecked Sendable {
     /// Annotates texts that are sentences already (not cut again): `result[sentence][head]` are
     /// the entities of each head of `tasks` (default: all, in `tasks` order), offsets into the
     /// sentence, in text order. `biotag eval` scores this on the corpora's sentences.
+    ///
+    /// With an `OverlapPolicy` (and not `raw`), every head runs and the policy decides between
+    /// them, as in `annotate(_:)`: a head's entities are those it still reports (as its own type
+    /// or one of `otherTypes`) after the other heads had their say.
     public func annotate(sentences: [String], tasks: [String]? = nil) throws(AnnotationError) -> [[[Entity]]] {
         var chosen = heads
         if let tasks {
@@ -149,7 +160,20 @@ public final class Annotator: @unchecked Sendable {
                 chosen.append(head)
             }
         }
-        return try entities(in: sentences.map { ArraySlice(Array($0.unicodeScalars)) }, heads: chosen)
+        let texts = sentences.map { ArraySlice(Array($0.unicodeScalars)) }
+        guard let policy = settings.overlaps, !settings.raw else { return try entities(in: texts, heads: chosen) }
+        return try entities(in: texts, heads: heads).map { perHead in
+            let resolved = policy.resolve(Array(perHead.joined()))
+            return chosen.map { head in
+                resolved.compactMap { entity in
+                    guard let type = ([entity.type] + entity.otherTypes).first(where: head.types.contains) else { return nil }
+                    var own = entity
+                    own.type = type
+                    own.otherTypes = []
+                    return own
+                }
+            }
+        }
     }
 
     /// Every head's entities in each sentence: wordpieces ▶ windows ▶ length-sorted batches ▶
@@ -182,14 +206,24 @@ public final class Annotator: @unchecked Sendable {
             let scalars = texts[position], sentence = inferred[index]
             return heads.enumerated().map { h, head in
                 let spans = sentence.probabilities[h].withUnsafeBufferPointer { head.decoder.decode(probabilities: $0, wordIds: sentence.wordIds) }
-                return spans.compactMap { span in
-                    let start = sentence.offsets[span.tokens.lowerBound].lowerBound, end = sentence.offsets[span.tokens.upperBound].upperBound
+                var found: [Entity] = []
+                for span in spans {
+                    var range = sentence.offsets[span.tokens.lowerBound].lowerBound..<sentence.offsets[span.tokens.upperBound].upperBound
+                    if !settings.raw {
+                        guard let repaired = EntityBoundaries.repaired(range, in: scalars, type: span.type) else { continue }
+                        range = repaired
+                        // A span widened over neighbours of its type becomes one with them.
+                        let absorbed = found.filter { $0.type == span.type && $0.start < range.upperBound && $0.end > range.lowerBound }
+                        if !absorbed.isEmpty {
+                            range = min(range.lowerBound, absorbed.map(\.start).min()!)..<max(range.upperBound, absorbed.map(\.end).max()!)
+                            found.removeAll { $0.type == span.type && $0.start < range.upperBound && $0.end > range.lowerBound }
+                        }
+                    }
                     let base = scalars.startIndex
-                    let text = scalars[(base + start)..<(base + end)]
-                    // Punctuation and numbers alone ("(", "2", "3.5") name nothing: not reported.
-                    guard text.contains(where: \.properties.isAlphabetic) else { return nil }
-                    return Entity(type: span.type, start: start, end: end, text: String(String.UnicodeScalarView(text)), score: span.score)
+                    found.append(Entity(type: span.type, start: range.lowerBound, end: range.upperBound,
+                                        text: String(String.UnicodeScalarView(scalars[(base + range.lowerBound)..<(base + range.upperBound)])), score: span.score))
                 }
+                return found
             }
         }
     }

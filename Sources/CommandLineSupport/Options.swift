@@ -56,9 +56,9 @@ public struct PipelineOptions: ParsableArguments {
     public var aggregation: AggregationStrategy = .first
 
     @Option(help: ArgumentHelp(
-        "How word labels are read: argmax (each word's best label, read as seqeval's default mode reads IOB2) or viterbi (the best valid IOB2 sequence per sentence; slower, see docs/RESULTS.md for whether it helps).",
+        "How word labels are read: viterbi (the best valid IOB2 sequence per sentence; the default, better on the devel split of six heads of eight, docs/RESULTS.md) or argmax (each word's best label, read as seqeval's default mode reads IOB2).",
         valueName: "argmax|viterbi"))
-    public var decoding: Decoding = .argmax
+    public var decoding: Decoding = .viterbi
 
     @Flag(help: .hidden)
     public var viterbi = false
@@ -72,6 +72,14 @@ public struct PipelineOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Most wordpieces in one forward pass.", discussion: "Bigger batches use the cores better and hold more memory; pieces of many records are sorted by length and packed without padding."))
     public var tokenBudget: Int = 8192
 
+    @Flag(help: ArgumentHelp("Report every head's decoded spans as they are: no edge repair, no rule between heads that found the same words.",
+                             discussion: "By default an edge on punctuation that joins a word is moved to the whitespace (\"-PLL\" → \"T-PLL\"), a stray bracket or comma at an edge is dropped, a function word alone is no entity, and where heads overlap one span gives one answer (disease over anatomy; a cell and a cell type as one entity with both types; see docs/RESULTS.md)."))
+    public var raw = false
+
+    @Option(help: ArgumentHelp("Where the disease and anatomy heads found the same span, anatomy wins only when its score is higher by this much.",
+                               discussion: "AnatEM, the anatomy head's corpus, counts tumours as anatomy; to a curator they are diseases. 0 lets the surer head win; above 1, disease always wins."))
+    public var overlapMargin: Double = OverlapPolicy.defaultMargin
+
     /// The settings for these heads (nil: all).
     public func settings(tasks: [String]?) -> AnnotationSettings {
         var settings = AnnotationSettings()
@@ -81,6 +89,8 @@ public struct PipelineOptions: ParsableArguments {
         settings.maxLength = maxLength
         settings.stride = stride
         settings.tokenBudget = tokenBudget
+        settings.raw = raw
+        settings.overlaps = OverlapPolicy(margin: overlapMargin)
         return settings
     }
 }

@@ -6,7 +6,10 @@ import Models
 /// the annotation pipeline as the text a user would give (its words joined by single spaces, one
 /// sentence, not cut again), with the same windows and decoding; the entities it returns are read
 /// back as word labels (the first word an entity touches `B-`, the others `I-`) and scored with
-/// seqeval. The F1 we publish is therefore the F1 of what users get.
+/// seqeval. The F1 we publish is therefore the F1 of what users get from each head: the same
+/// decoding and edge repair. Whether the rule between heads (`OverlapPolicy`) applies is the
+/// annotator's setting; `biotag eval` leaves it out unless asked, since it departs from some
+/// corpora's conventions on purpose.
 public struct CorpusEvaluation {
     /// One corpus: the head it belongs to and its sentences.
     public struct Corpus: Sendable {

@@ -1,3 +1,4 @@
+import Annotation
 import Foundation
 import Models
 import Tensors
@@ -90,8 +91,5 @@ public struct TrainingTask: Sendable {
 }
 
 /// Entity types that legitimately overlap, so one corpus's entities are no negatives for the
-/// other's head: AnatEM's anatomy includes cells and cellular components, and CRAFT's cell
-/// types and BioNLP-CG's cells name the same mentions.
-public let overlappingTaskPairs: Set<Set<String>> = [
-    ["cell", "cell_type"], ["anatomy", "cell"], ["anatomy", "cell_type"], ["anatomy", "cellular_component"],
-]
+/// other's head (the pairs the pipeline reports as one entity with both types).
+public let overlappingTaskPairs: Set<Set<String>> = OverlapPolicy.compatible

@@ -29,6 +29,10 @@ struct Eval: ParsableCommand {
     @Flag(help: "Also run every head over the other heads' corpora and report how often it tags their entities.")
     var confusion = false
 
+    @Flag(help: ArgumentHelp("Score each head after the rule between heads that annotate applies (every head runs on every corpus).",
+                             discussion: "By default each head is scored on its own corpus's conventions, its spans repaired but not reconciled with the other heads': the rule gives a tumour to the disease head on purpose, which AnatEM, the anatomy corpus, counts as anatomy. This flag measures what the rule costs each corpus (docs/RESULTS.md)."))
+    var overlaps = false
+
     @OptionGroup var pipeline: PipelineOptions
     @OptionGroup var runtime: RuntimeOptions
 
@@ -79,7 +83,10 @@ struct Eval: ParsableCommand {
         let heads = tokenHeads.filter { head in scored.contains(head) || (confusion && corpora.contains { $0.task == head }) }
         let (threads, workers) = runtime.resolved(threads: 1, workers: 2)
         let annotator: Annotator
-        do { annotator = try Annotator(model: loaded, settings: pipeline.settings(tasks: heads), threads: threads, workers: workers) } catch {
+        // With --overlaps every head runs: the rule between heads decides what each one reports.
+        var settings = pipeline.settings(tasks: overlaps && !pipeline.raw ? nil : heads)
+        if !overlaps { settings.overlaps = nil }
+        do { annotator = try Annotator(model: loaded, settings: settings, threads: threads, workers: workers) } catch {
             throw CommandError("\(error)")
         }
         defer { annotator.shutdown() }

@@ -6,7 +6,7 @@ import TestSupport
 /// `biotag eval` goes through `Annotator.annotate(sentences:)`: it must find what
 /// `annotate(_ documents:)` finds in the same text, head by head.
 @Suite struct SentenceAnnotationTests {
-    @Test(arguments: [AnnotationSettings().decoding, .viterbi])
+    @Test(arguments: [Decoding.argmax, .viterbi])
     func sentencesAnnotateAsDocumentsDo(decoding: Decoding) throws {
         let annotator = try TestModel.annotator(workers: 2) { $0.decoding = decoding; $0.maxLength = 16; $0.stride = 4 }
         defer { annotator.shutdown() }

@@ -19,7 +19,7 @@ import TestSupport
         }
         #expect(try SQLiteCatalog(path: store).runs().map(\.records) == [4])
         // Decoding can change results: a new run, and search still sees every record.
-        #expect(try AnnotateCommandTests.annotate(["--store", store, "--decoding", "viterbi"], stdin: records(4..<5)).status == 0)
+        #expect(try AnnotateCommandTests.annotate(["--store", store, "--decoding", "argmax"], stdin: records(4..<5)).status == 0)
         let catalog = try SQLiteCatalog(path: store)
         #expect(try catalog.runs().map(\.records) == [4, 1])
         #expect(try catalog.search(try SearchQuery.parse("infliximab")).total == 5)
