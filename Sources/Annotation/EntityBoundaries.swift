@@ -12,7 +12,9 @@ import Foundation
 ///   disease" is two), so it is dropped like other punctuation.
 /// - Other punctuation at an edge is dropped ("factor (" → "factor"), except a bracket whose
 ///   partner is inside the span ("Na(+)", "(+)-catechin", "[3H]thymidine") and a charge sign
-///   after a letter, digit or bracket ("Ca2+", "Na(+)+" stays whole).
+///   after a letter, digit or bracket ("Ca2+", "Na(+)+" stays whole). A closing parenthetical
+///   after a space is an abbreviation being defined, not part of the name: "inner medulla (IM)"
+///   → "inner medulla".
 /// - Emoji and other pictographs at an edge are dropped ("BRCA1🧬" → "BRCA1").
 /// - A span left without a letter names nothing ("(", "2", "3.5"); nor does a function word alone
 ///   ("of", "the", "and") or a head's generic word alone ("gene", "locus" for the gene head):
@@ -55,6 +57,8 @@ public enum EntityBoundaries {
             let last = at(end - 1), before: Unicode.Scalar? = end - 1 > start ? at(end - 2) : nil
             if isJoiner(last), end < count, isWordScalar(at(end)), !(isPrime(last) && before.map(isDigit) == true) {
                 while end < count, !isSpace(at(end)) { end += 1 }
+            } else if isClosing(last), let opening = opening(after: start, to: end - 1, at: at), opening > start, isSpace(at(opening - 1)) {
+                end = opening  // "inner medulla (IM)": the abbreviation defined after a name is not part of it
             } else if isSpace(last) || isStraySymbol(last) || (isPunctuation(last) && !keptAtEnd(last, before: before, start: start, end: end, at: at)) {
                 end -= 1
             } else {
@@ -83,7 +87,7 @@ public enum EntityBoundaries {
     /// ("Ca2+"), a prime after a digit ("3'").
     private static func keptAtEnd(_ last: Unicode.Scalar, before: Unicode.Scalar?, start: Int, end: Int, at: (Int) -> Unicode.Scalar) -> Bool {
         guard let before else { return false }
-        if isClosing(last) { return opens(after: start, to: end - 1, at: at) }
+        if isClosing(last) { return opening(after: start, to: end - 1, at: at) != nil }
         if isCharge(last) { return !isSpace(before) && !isJoiner(before) }
         if isPrime(last) { return isDigit(before) }
         return false
@@ -159,14 +163,14 @@ public enum EntityBoundaries {
         return false
     }
 
-    /// Whether the bracket at `to` opens at or after `start` (nesting counted).
-    static func opens(after start: Int, to: Int, at: (Int) -> Unicode.Scalar) -> Bool {
+    /// Where the bracket at `to` opens, at or after `start` (nesting counted).
+    static func opening(after start: Int, to: Int, at: (Int) -> Unicode.Scalar) -> Int? {
         let closing = at(to)
-        guard let opening = pairs.first(where: { $0.value == closing })?.key else { return false }
+        guard let opening = pairs.first(where: { $0.value == closing })?.key else { return nil }
         var depth = 0
         for index in stride(from: to, through: start, by: -1) {
-            if at(index) == closing { depth += 1 } else if at(index) == opening { depth -= 1; if depth == 0 { return true } }
+            if at(index) == closing { depth += 1 } else if at(index) == opening { depth -= 1; if depth == 0 { return index } }
         }
-        return false
+        return nil
     }
 }

@@ -47,9 +47,22 @@ public struct DocumentLinker: EntityLinking {
     }
 
     public func link(_ documents: [Document]) -> [Document] {
+        // An entity with several types (the overlap rule's "one span, one answer") is linked once
+        // per type, then becomes one again under the first type that found a concept.
+        var owners: [[[Int]]] = []
+        var byType = documents
+        for d in byType.indices {
+            owners.append([])
+            for p in byType[d].passages.indices {
+                let (entities, owner) = Self.splitByType(byType[d].passages[p].entities)
+                byType[d].passages[p].entities = entities
+                owners[d].append(owner)
+            }
+        }
+        let split = byType
         // Every entity from memory or the stages before the dense one; mentions a dense linker
         // must rank wait, and are embedded together, a pass per head.
-        let prepared = Batcher.concurrentMap(documents.count, parts: workers) { prepare(documents[$0]) }
+        let prepared = Batcher.concurrentMap(split.count, parts: workers) { prepare(split[$0]) }
         var pending: [String: [String: (query: String, local: Bool)]] = [:]  // head → key → query
         for (_, waiting) in prepared { for item in waiting { pending[item.type, default: [:]][item.key] = (item.query, item.local) } }
         var answers: [String: [ConceptReference]] = [:]
@@ -64,12 +77,48 @@ public struct DocumentLinker: EntityLinking {
                 if !queries[key]!.local { memory.remember(key, concepts) }
             }
         }
-        return prepared.map { document, waiting in
-            var result = document
-            for item in waiting { result.passages[item.passage].entities[item.entity].concepts = answers[item.key] ?? [] }
-            for p in result.passages.indices { result.passages[p].entities = Self.merged(result.passages[p].entities) }
+        return prepared.enumerated().map { d, prepared in
+            var result = prepared.0
+            for item in prepared.1 { result.passages[item.passage].entities[item.entity].concepts = answers[item.key] ?? [] }
+            for p in result.passages.indices {
+                result.passages[p].entities = Self.merged(Self.joined(result.passages[p].entities, owners: owners[d][p]))
+            }
             return result
         }
+    }
+
+    /// Each entity once per type (its own, then `otherTypes`), and the index of the entity each
+    /// came from.
+    static func splitByType(_ entities: [Entity]) -> (entities: [Entity], owners: [Int]) {
+        var result: [Entity] = [], owners: [Int] = []
+        for (index, entity) in entities.enumerated() {
+            for type in [entity.type] + entity.otherTypes {
+                var single = entity
+                single.type = type
+                single.otherTypes = []
+                result.append(single)
+                owners.append(index)
+            }
+        }
+        return (result, owners)
+    }
+
+    /// The entities of `splitByType` one again: the first type whose linker found a concept comes
+    /// first and gives the concepts ("mitochondrial": anatomy found nothing in UBERON, the
+    /// cellular-component linker found GO:0005739), the others follow in their order.
+    static func joined(_ entities: [Entity], owners: [Int]) -> [Entity] {
+        var result: [Entity] = []
+        var start = 0
+        while start < entities.count {
+            var end = start + 1
+            while end < entities.count, owners[end] == owners[start] { end += 1 }
+            let group = entities[start..<end]
+            var primary = group.first { !$0.concepts.isEmpty } ?? group.first!
+            primary.otherTypes = group.map(\.type).filter { $0 != primary.type }
+            result.append(primary)
+            start = end
+        }
+        return result
     }
 
     /// A mention a dense linker still has to rank.

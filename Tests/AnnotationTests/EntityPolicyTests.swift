@@ -26,6 +26,8 @@ import Testing
         #expect(Self.repaired("DMD)", in: "dystrophy (DMD) in") == "DMD")
         #expect(Self.repaired(", breast cancer", in: "ovarian, breast cancer") == "breast cancer")
         #expect(Self.repaired("Na(+)", in: "the Na(+) pump") == "Na(+)")
+        #expect(Self.repaired("inner medulla (IM)", in: "the inner medulla (IM) of") == "inner medulla")
+        #expect(Self.repaired("(-)-baclofen", in: "and (-)-baclofen were") == "(-)-baclofen")
         #expect(Self.repaired("(+)-catechin", in: "with (+)-catechin.") == "(+)-catechin")
         #expect(Self.repaired("[3H]thymidine", in: "of [3H]thymidine uptake") == "[3H]thymidine")
         #expect(Self.repaired("Ca2+", in: "intracellular Ca2+ levels") == "Ca2+")

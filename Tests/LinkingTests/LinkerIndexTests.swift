@@ -158,6 +158,16 @@ import TestSupport
         #expect(lenient[2].concepts.map(\.id) == ["MESH:D001943"])
         #expect(linked[3].concepts.map(\.id) == ["MESH:D001943", "MESH:D015179"])
         #expect(linked[4].type == "species" && linked[4].concepts.isEmpty)  // no species linker
+
+        // An entity the overlap rule gave several types is linked by each type's linker in
+        // turn: the first that finds a concept leads, the others follow.
+        let merged = Document(id: "2", passages: [Passage(text: text, entities: [
+            Entity(type: "species", start: 0, end: 11, text: "Hepatocytes", score: 0.9, otherTypes: ["disease", "cell_type"]),
+            Entity(type: "species", start: 13, end: 26, text: "breast cancer", score: 0.9, otherTypes: ["gene"]),
+        ])])
+        let joined = linker.link([merged])[0].passages[0].entities
+        #expect(joined.map(\.type) == ["cell_type", "species"] && joined.map(\.otherTypes) == [["species", "disease"], ["gene"]])
+        #expect(joined[0].concepts.map(\.id) == ["CL:0000182"] && joined[1].concepts.isEmpty)
     }
 }
 
