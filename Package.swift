@@ -37,6 +37,8 @@ let package = Package(
         .target(name: "Linking", dependencies: ["Annotation", "Models", "Tensors"]),
         // The annotation store: SQLite (GRDB), search with facets.
         .target(name: "Catalog", dependencies: ["Annotation", "Models", .product(name: "GRDB", package: "GRDB.swift")]),
+        // `biotag serve`: dynamic batching of many clients' requests into the annotation pipeline.
+        .target(name: "Server", dependencies: ["Annotation", "Linking", "Models"]),
         // What every command shares: option groups (model, runtime, pipeline), errors, printing.
         .target(
             name: "CommandLineSupport",
@@ -67,6 +69,7 @@ let package = Package(
         .testTarget(name: "AnnotationTests", dependencies: ["Annotation", "Models", "Tokenization", "TestSupport"]),
         .testTarget(name: "LinkingTests", dependencies: ["Annotation", "Linking", "Models", "TestSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Annotation", "Models", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Annotation", "Models", "TestSupport"]),
         .testTarget(name: "biotagTests", dependencies: ["Annotation", "Catalog", "Models", "Tensors", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -94,6 +94,11 @@ struct JSONLinesWriter: DocumentWriter {
     let output: OutputSink
 
     mutating func write(_ document: Document, model: ModelIdentity) throws(FormatError) {
+        try output.write(Self.object(document, model: model) + "\n")
+    }
+
+    /// One annotated document as the JSON object of its line (no newline).
+    static func object(_ document: Document, model: ModelIdentity) -> String {
         var line = "{\"id\":" + JSONText.string(document.id)
         line += ",\"model\":{\"name\":" + JSONText.string(model.name) + ",\"version\":" + JSONText.string(model.version) + "}"
         if !document.infons.isEmpty { line += ",\"infons\":" + JSONText.object(document.infons) }
@@ -115,8 +120,8 @@ struct JSONLinesWriter: DocumentWriter {
                 entities.append("{" + fields.joined(separator: ",") + "}")
             }
         }
-        line += ",\"entities\":[" + entities.joined(separator: ",") + "]}\n"
-        try output.write(line)
+        line += ",\"entities\":[" + entities.joined(separator: ",") + "]}"
+        return line
     }
 
     static func concept(_ concept: ConceptReference) -> String {
@@ -143,4 +148,10 @@ struct JSONLinesWriter: DocumentWriter {
             return name
         }
     }
+}
+
+/// One annotated document as the JSON object of its JSON-lines line (no newline): what `biotag
+/// annotate --to jsonl` writes and `biotag serve` answers.
+public func jsonObject(of document: Document, model: ModelIdentity) -> String {
+    JSONLinesWriter.object(document, model: model)
 }

@@ -1,0 +1,203 @@
+import Annotation
+import Foundation
+
+/// Why a request got no annotation from the queue; each maps to one HTTP status.
+public enum QueueError: Error, Equatable, CustomStringConvertible {
+    /// The queue holds too many tokens already: come back later (429).
+    case overloaded(queuedTokens: Int, limit: Int)
+    /// The request alone is larger than the queue can ever hold (413).
+    case tooLarge(tokens: Int, limit: Int)
+    /// It waited in the queue longer than its deadline (503).
+    case timedOut(waited: Duration)
+    /// The server is stopping and takes no new work (503).
+    case stopping
+    /// The model failed (500).
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case let .overloaded(queued, limit): "the queue holds \(queued) tokens of its \(limit): retry shortly"
+        case let .tooLarge(tokens, limit): "the request has \(tokens) tokens, more than the queue's \(limit)"
+        case let .timedOut(waited): "no worker took the request within \(waited)"
+        case .stopping: "the server is stopping"
+        case let .failed(reason): "annotation failed: \(reason)"
+        }
+    }
+}
+
+/// How requests are packed together.
+public struct BatchingSettings: Sendable, Equatable {
+    /// Most tokens run in one call of the pipeline (requests of many clients together).
+    public var maxBatchTokens = 16_384
+    /// How long the first request of a batch waits for others to join it.
+    public var maxWait: Duration = .milliseconds(5)
+    /// Most tokens waiting; a request beyond it is refused at once (429), so memory stays flat.
+    public var maxQueueTokens = 262_144
+    /// How long a request may wait for a worker (nil: as long as it takes).
+    public var timeout: Duration?
+
+    public init() {}
+}
+
+/// Dynamic batching: requests of many clients wait a few milliseconds, are packed together up to
+/// a token budget and annotated in one call of `process` on one thread, which owns the pipeline
+/// (an `Annotator` serves one caller at a time and spreads each call over its workers). Each
+/// request gets back its own documents. The pipeline's result for a document does not depend on
+/// the documents it is annotated with (`PipelineTests.batchingNeverChangesTheResult`), so neither
+/// does a request's answer.
+///
+/// The state is guarded by one `NSCondition`, which the batching thread also waits on.
+public final class DynamicBatcher: @unchecked Sendable {
+    public typealias Process = @Sendable ([Document]) throws -> [Document]
+
+    private struct Pending {
+        let documents: [Document]
+        let tokens: Int
+        let arrived: ContinuousClock.Instant
+        let continuation: CheckedContinuation<[Document], any Error>
+    }
+
+    /// What the batcher has done, for `/metrics`.
+    public struct Counters: Sendable, Equatable {
+        public var batches = 0
+        public var requests = 0
+        public var tokens = 0
+        public var queuedTokens = 0
+        public var queuedRequests = 0
+    }
+
+    public let settings: BatchingSettings
+    private let process: Process
+    private let condition = NSCondition()
+    private var queue: [Pending] = []
+    private var queuedTokens = 0
+    private var stopping = false
+    private var running = false
+    private var counters = Counters()
+    private var thread: Thread?
+    /// Called after each batch with its request count and tokens (metrics).
+    private let observe: (@Sendable (_ requests: Int, _ tokens: Int, _ seconds: Double) -> Void)?
+
+    public init(settings: BatchingSettings, observe: (@Sendable (Int, Int, Double) -> Void)? = nil, process: @escaping Process) {
+        self.settings = settings
+        self.process = process
+        self.observe = observe
+        // The thread holds the batcher until `stop` ends its loop.
+        let thread = Thread { self.loop() }
+        thread.name = "biotag-batcher"
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Annotates `documents` with whatever else is waiting; `tokens` is their size in wordpieces.
+    public func submit(_ documents: [Document], tokens: Int) async throws -> [Document] {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Document], any Error>) in
+            condition.lock()
+            defer { condition.unlock() }
+            if stopping { continuation.resume(throwing: QueueError.stopping); return }
+            if tokens > settings.maxQueueTokens { continuation.resume(throwing: QueueError.tooLarge(tokens: tokens, limit: settings.maxQueueTokens)); return }
+            if queuedTokens + tokens > settings.maxQueueTokens {
+                continuation.resume(throwing: QueueError.overloaded(queuedTokens: queuedTokens, limit: settings.maxQueueTokens))
+                return
+            }
+            queue.append(Pending(documents: documents, tokens: tokens, arrived: .now, continuation: continuation))
+            queuedTokens += tokens
+            condition.signal()
+        }
+    }
+
+    public var snapshot: Counters {
+        condition.lock()
+        defer { condition.unlock() }
+        var copy = counters
+        copy.queuedTokens = queuedTokens
+        copy.queuedRequests = queue.count
+        return copy
+    }
+
+    /// Whether a batch is running or waiting.
+    public var isIdle: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.isEmpty && !running
+    }
+
+    /// Takes no new request; what is queued or running is finished. Returns when all is answered
+    /// or `grace` has passed (then the rest is answered `stopping`).
+    public func stop(grace: Duration) {
+        let deadline = ContinuousClock.now + grace
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while !(queue.isEmpty && !running), ContinuousClock.now < deadline {
+            _ = condition.wait(until: Date().addingTimeInterval(Self.seconds(deadline - .now)))
+        }
+        let left = queue
+        queue.removeAll()
+        queuedTokens = 0
+        condition.unlock()
+        for pending in left { pending.continuation.resume(throwing: QueueError.stopping) }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        let parts = duration.components
+        return max(0, Double(parts.seconds) + Double(parts.attoseconds) * 1e-18)
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopping { condition.wait() }
+            if queue.isEmpty && stopping { condition.unlock(); return }
+            // Give others a moment to join the first request, unless the batch is full already.
+            let deadline = queue[0].arrived + settings.maxWait
+            while queuedTokens < settings.maxBatchTokens, !stopping, ContinuousClock.now < deadline {
+                _ = condition.wait(until: Date().addingTimeInterval(Self.seconds(deadline - .now)))
+            }
+            var expired: [Pending] = []
+            if let timeout = settings.timeout {
+                let now = ContinuousClock.now
+                expired = queue.filter { now - $0.arrived > timeout }
+                queue.removeAll { now - $0.arrived > timeout }
+                queuedTokens -= expired.reduce(0) { $0 + $1.tokens }
+            }
+            var taken: [Pending] = []
+            var tokens = 0
+            while let first = queue.first, taken.isEmpty || tokens + first.tokens <= settings.maxBatchTokens {
+                taken.append(queue.removeFirst())
+                tokens += first.tokens
+            }
+            queuedTokens -= tokens
+            running = !taken.isEmpty
+            condition.unlock()
+            for pending in expired { pending.continuation.resume(throwing: QueueError.timedOut(waited: .now - pending.arrived)) }
+            guard !taken.isEmpty else { continue }
+            run(taken, tokens: tokens)
+            condition.lock()
+            running = false
+            counters.batches += 1
+            counters.requests += taken.count
+            counters.tokens += tokens
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    private func run(_ taken: [Pending], tokens: Int) {
+        let started = ContinuousClock.now
+        let documents = taken.flatMap(\.documents)
+        do {
+            let annotated = try process(documents)
+            guard annotated.count == documents.count else { throw QueueError.failed("the pipeline returned \(annotated.count) documents for \(documents.count)") }
+            var start = 0
+            for pending in taken {
+                pending.continuation.resume(returning: Array(annotated[start..<(start + pending.documents.count)]))
+                start += pending.documents.count
+            }
+        } catch {
+            let failure = error as? QueueError ?? .failed("\(error)")
+            for pending in taken { pending.continuation.resume(throwing: failure) }
+        }
+        observe?(taken.count, tokens, Self.seconds(.now - started))
+    }
+}
