@@ -12,6 +12,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // SQLite with migrations, WAL and FTS5 for the annotation catalog.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // `biotag serve`: HTTP/1.1 on SwiftNIO with graceful shutdown (swift-service-lifecycle).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
     ],
     targets: [
         // oneDNN's C API (Debian package libdnnl-dev) plus a few inline helpers.
@@ -38,7 +40,7 @@ let package = Package(
         // The annotation store: SQLite (GRDB), search with facets.
         .target(name: "Catalog", dependencies: ["Annotation", "Models", .product(name: "GRDB", package: "GRDB.swift")]),
         // `biotag serve`: dynamic batching of many clients' requests into the annotation pipeline.
-        .target(name: "Server", dependencies: ["Annotation", "Linking", "Models"]),
+        .target(name: "Server", dependencies: ["Annotation", "Linking", "Models", .product(name: "Hummingbird", package: "hummingbird")]),
         // What every command shares: option groups (model, runtime, pipeline), errors, printing.
         .target(
             name: "CommandLineSupport",
@@ -56,8 +58,8 @@ let package = Package(
         .executableTarget(
             name: "biotag",
             dependencies: [
-                "Annotation", "Benchmarks", "Catalog", "CKernels", "CommandLineSupport", "Linking", "Models", "Tensors", "Tokenization", "Training",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Annotation", "Benchmarks", "Catalog", "CKernels", "CommandLineSupport", "Linking", "Models", "Server", "Tensors", "Tokenization", "Training",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         // Locates ../shared/fixtures and the fetched model for the test targets.
@@ -69,7 +71,10 @@ let package = Package(
         .testTarget(name: "AnnotationTests", dependencies: ["Annotation", "Models", "Tokenization", "TestSupport"]),
         .testTarget(name: "LinkingTests", dependencies: ["Annotation", "Linking", "Models", "TestSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Annotation", "Models", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Annotation", "Models", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: [
+            "Server", "Annotation", "Models", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "biotagTests", dependencies: ["Annotation", "Catalog", "Models", "Tensors", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

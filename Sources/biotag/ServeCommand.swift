@@ -1,0 +1,89 @@
+import Annotation
+import ArgumentParser
+import CommandLineSupport
+import Foundation
+import Hummingbird
+import Models
+import Server
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Annotate over HTTP: POST /v1/annotate, requests of many clients batched together.",
+        discussion: """
+            Routes: POST /v1/annotate ({"texts": [...]} or {"records": [...], "text_fields": [...]}; the answer holds \
+            each document as `annotate --to jsonl` writes it), GET /v1/info, GET /health, GET /ready. Requests arriving \
+            within --max-wait-ms of each other are annotated in one batch of at most --max-batch-tokens wordpieces; a \
+            request finds the queue full (--max-queue-tokens) and gets 429 at once. SIGINT or SIGTERM stops taking \
+            requests, answers those accepted within --grace seconds, and exits.
+            """)
+
+    @Option(help: "Model directory (default: the default model).")
+    var model: String?
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on.")
+    var port = 8080
+
+    @Option(help: ArgumentHelp("Most wordpieces annotated in one batch (all clients together).", discussion: "Bigger batches use the cores better and keep each request waiting longer."))
+    var maxBatchTokens = 16_384
+
+    @Option(help: ArgumentHelp("How long the first request of a batch waits for others, in milliseconds.", discussion: "0 answers a lone client soonest; a few milliseconds let concurrent clients share batches."))
+    var maxWaitMs = 5
+
+    @Option(help: "Most wordpieces waiting; requests beyond it are refused with 429 and Retry-After.")
+    var maxQueueTokens = 262_144
+
+    @Option(help: "Largest request body in bytes (413 above).")
+    var payloadLimit = 2 * 1024 * 1024
+
+    @Option(help: "Most texts or records in one request (413 above).")
+    var maxClientTexts = 256
+
+    @Option(help: "Seconds a request may wait for a worker before 503 (0: no limit).")
+    var timeout: Double = 30
+
+    @Option(help: "Seconds to finish accepted requests after SIGTERM.")
+    var grace: Double = 30
+
+    @OptionGroup var pipeline: PipelineOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var linking: EntityLinkingOptions
+
+    func validate() throws {
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
+        guard maxBatchTokens >= 16 else { throw ValidationError("--max-batch-tokens must be at least 16") }
+        guard maxWaitMs >= 0, maxWaitMs <= 10_000 else { throw ValidationError("--max-wait-ms must be between 0 and 10000") }
+        guard maxQueueTokens >= maxBatchTokens else { throw ValidationError("--max-queue-tokens must be at least --max-batch-tokens") }
+        guard payloadLimit >= 1024 else { throw ValidationError("--payload-limit must be at least 1024 bytes") }
+        guard maxClientTexts >= 1 else { throw ValidationError("--max-client-texts must be at least 1") }
+        guard timeout >= 0, grace >= 0 else { throw ValidationError("--timeout and --grace must not be negative") }
+    }
+
+    func run() async throws {
+        let loaded: MultiTaskModel
+        do { loaded = try MultiTaskModel(directory: try model ?? defaultModelDirectory()) } catch let error as ModelLoadError { throw CommandError(error.description) }
+        let (threads, workers) = runtime.resolved(threads: 1, workers: 2)
+        let annotator: Annotator
+        do { annotator = try Annotator(model: loaded, settings: pipeline.settings(tasks: nil), threads: threads, workers: workers) } catch {
+            throw CommandError(error.description)
+        }
+        let linker = try linking.documentLinker(model: loaded.directory, workers: workers, tasks: annotator.tasks)
+        var batching = BatchingSettings()
+        batching.maxBatchTokens = maxBatchTokens
+        batching.maxWait = .milliseconds(maxWaitMs)
+        batching.maxQueueTokens = maxQueueTokens
+        batching.timeout = timeout > 0 ? .milliseconds(Int(timeout * 1000)) : nil
+        var limits = ServerLimits()
+        limits.payloadBytes = payloadLimit
+        limits.texts = maxClientTexts
+        let service = AnnotationService(annotator: annotator, linker: linker, batching: batching, limits: limits)
+        let app = Application(router: service.router(), configuration: .init(address: .hostname(host, port: port), serverName: "biotag"))
+        printError("biotag serve: \(annotator.identity.name) \(annotator.identity.version), \(annotator.tasks.count) heads, on http://\(host):\(port)")
+        // runService stops the server on SIGINT/SIGTERM once in-flight connections are done.
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        service.stop(grace: .milliseconds(Int(grace * 1000)))
+        annotator.shutdown()
+    }
+}
