@@ -92,17 +92,11 @@ struct MakeCorpus: ParsableCommand {
             + ", \(statistics.mentionsHidden) inside an earlier overlapping mention, \(statistics.mentionsWithoutWords) without a word")
     }
 
-    /// id → 4th column of a dictionary (`NCBITaxon:10090` → `species`).
+    /// id → 4th column of a dictionary (`NCBITaxon:10090` → `species`), read as every dictionary is.
     static func ranks(dictionary path: String) throws -> [String: String] {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(validating: data, as: UTF8.self) else {
-            throw CommandError("\(path): cannot read the file as UTF-8")
-        }
-        var result: [String: String] = [:]
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
-            let columns = line.split(separator: "\t", omittingEmptySubsequences: false)
-            guard columns.count >= 4 else { throw CommandError("\(path):\(index + 1): expected id, name, synonyms and rank separated by tabs") }
-            result[String(columns[0])] = columns[3].trimmingCharacters(in: .whitespaces).lowercased()
-        }
-        return result
+        let dictionary: ConceptDictionary
+        do { dictionary = try ConceptDictionary.load(path: path, extrasAreIds: false) } catch { throw CommandError(error.description) }
+        return Dictionary(dictionary.concepts.map { ($0.id, $0.extras.joined(separator: "|").trimmingCharacters(in: .whitespaces).lowercased()) },
+                          uniquingKeysWith: { first, _ in first })
     }
 }
