@@ -3,7 +3,7 @@ SWIFT        ?= swift
 BIOTAG       := .build/release/biotag
 DEB_PACKAGES := libdnnl-dev ocl-icd-libopencl1 libsqlite3-dev
 
-.PHONY: all deps build fetch-model tokenizer-oracle test demo install bench train-speed corpora default-model linkers disease-linker clean
+.PHONY: all deps build fetch-model tokenizer-oracle service-tools test demo install bench train-speed corpora default-model linkers disease-linker clean
 
 all: build
 
@@ -34,10 +34,25 @@ tokenizer-oracle: fetch-model
 	  --tokenizer cased=$${BIOTAG_SHARED:-../shared}/fixtures/arch/cased-bert/tokenizer.json \
 	  --out .build/oracle/tokenizer_generated.jsonl
 
-# The whole suite, release build (numeric code is 10-100x slower in debug).
-test: fetch-model tokenizer-oracle
+# What the service's tests need from outside: headless Chromium (the web page in a real browser,
+# WebPageBrowserTests) and, in $(SERVICE_VENV), openapi-spec-validator and schemathesis
+# (Tests/service/check_service.sh checks a live `biotag serve` against its own /openapi.json).
+SERVICE_VENV := .build/service-venv
+SERVICE_DEBS := chromium curl
+service-tools:
+	@dpkg -s $(SERVICE_DEBS) >/dev/null 2>&1 || { \
+	  echo "installing $(SERVICE_DEBS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SERVICE_DEBS) >/dev/null; }
+	@$(SERVICE_VENV)/bin/schemathesis --version 2>/dev/null | grep -q 4.32.5 || { \
+	  echo "installing schemathesis and openapi-spec-validator into $(SERVICE_VENV)"; \
+	  python3 -m venv $(SERVICE_VENV) && $(SERVICE_VENV)/bin/pip install -q schemathesis==4.32.5 openapi-spec-validator==0.9.0; }
+
+# The whole suite, release build (numeric code is 10-100x slower in debug), then the service
+# from outside.
+test: fetch-model tokenizer-oracle service-tools
 	$(SWIFT) build -c release --build-tests
-	$(SWIFT) test -c release --skip-build
+	BIOTAG_REQUIRE_BROWSER=1 $(SWIFT) test -c release --skip-build
+	Tests/service/check_service.sh $(BIOTAG) $(SERVICE_VENV)
 
 # The main job on the embedded default model (models/bioner-minilm-8): annotate the example
 # dataset descriptions into a catalog (a second run finds them all there already), then search it,

@@ -14,6 +14,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         // `biotag serve`: HTTP/1.1 on SwiftNIO with graceful shutdown (swift-service-lifecycle).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        // `/metrics` in Prometheus's text format; swift-log for the server's request lines.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // oneDNN's C API (Debian package libdnnl-dev) plus a few inline helpers.
@@ -40,7 +43,10 @@ let package = Package(
         // The annotation store: SQLite (GRDB), search with facets.
         .target(name: "Catalog", dependencies: ["Annotation", "Models", .product(name: "GRDB", package: "GRDB.swift")]),
         // `biotag serve`: dynamic batching of many clients' requests into the annotation pipeline.
-        .target(name: "Server", dependencies: ["Annotation", "Linking", "Models", .product(name: "Hummingbird", package: "hummingbird")]),
+        .target(name: "Server", dependencies: [
+            "Annotation", "Linking", "Models", "Tensors", "Tokenization", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Logging", package: "swift-log"),
+        ]),
         // What every command shares: option groups (model, runtime, pipeline), errors, printing.
         .target(
             name: "CommandLineSupport",
@@ -60,6 +66,7 @@ let package = Package(
             dependencies: [
                 "Annotation", "Benchmarks", "Catalog", "CKernels", "CommandLineSupport", "Linking", "Models", "Server", "Tensors", "Tokenization", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Locates ../shared/fixtures and the fetched model for the test targets.

@@ -85,6 +85,10 @@ public final class Annotator: @unchecked Sendable {
     /// The tasks this annotator runs, in the model's order.
     public var tasks: [String] { heads.map(\.name) }
 
+    /// The entity types each task reports: its own name for a head with one type, each label's
+    /// type for a head with several.
+    public var reportedTypes: [String: Set<String>] { Dictionary(uniqueKeysWithValues: heads.map { ($0.name, $0.types) }) }
+
     /// `fnv1a64:` + the FNV-1a hash of the model's weights file: tells model versions apart when
     /// `tasks.json` names none, and copies with the same version but other weights apart.
     public static func weightsFingerprint(of model: MultiTaskModel) -> String {

@@ -5,6 +5,8 @@ import Linking
 import Models
 import NIOCore
 import Synchronization
+import Tensors
+import Tokenization
 
 /// Limits of `biotag serve`, each refused with its own status.
 public struct ServerLimits: Sendable, Equatable {
@@ -21,24 +23,38 @@ public struct ServerLimits: Sendable, Equatable {
 public final class AnnotationService: Sendable {
     public let limits: ServerLimits
     public let batcher: DynamicBatcher
+    public let metrics = ServiceMetrics()
     private let identity: ModelIdentity
     private let tasks: [String]
-    private let linkers: [String]
+    private let reportedTypes: [String: Set<String>]
+    private let linkerSet: LinkerSet?
     private let tokenizer: WordPieceTokenizerReference
+    private let apiKey: [UInt8]?
     private let stopping = Atomic<Bool>(false)
 
     /// - Parameters:
     ///   - annotator: owned by the batcher's thread from now on.
-    ///   - linker: links the entities of every batch (nil: no linking).
-    public init(annotator: Annotator, linker: DocumentLinker?, batching: BatchingSettings, limits: ServerLimits) {
+    ///   - linker: links the entities of every request that asks for it (nil: no linking).
+    ///   - apiKey: the key the `/v1/` routes require (nil: none).
+    public init(annotator: Annotator, linker: DocumentLinker?, batching: BatchingSettings, limits: ServerLimits, apiKey: String? = nil) {
         self.limits = limits
         identity = annotator.identity
         tasks = annotator.tasks
-        linkers = linker.map { $0.linkers.linkers.keys.sorted() } ?? []
+        reportedTypes = annotator.reportedTypes
+        linkerSet = linker?.linkers
         tokenizer = WordPieceTokenizerReference(annotator.model)
-        batcher = DynamicBatcher(settings: batching) { documents in
+        self.apiKey = apiKey.map { Array($0.utf8) }
+        let metrics = metrics
+        batcher = DynamicBatcher(settings: batching, observe: { requests, tokens, seconds in
+            metrics.batch(requests: requests, tokens: tokens, seconds: seconds)
+        }) { documents, link in
             let annotated = try annotator.annotate(documents)
-            return linker?.link(annotated) ?? annotated
+            guard let linker, link.contains(true) else { return annotated }
+            // Only the documents of requests that asked for concepts are linked.
+            let wanted = annotated.indices.filter { link[$0] }
+            var result = annotated
+            for (index, document) in zip(wanted, linker.link(wanted.map { annotated[$0] })) { result[index] = document }
+            return result
         }
     }
 
@@ -51,6 +67,14 @@ public final class AnnotationService: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: RequestRecorder(metrics: metrics))
+        if let apiKey { router.add(middleware: APIKeyMiddleware(key: apiKey)) }
+        router.get("/") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: WebPage.html)))
+        }
+        router.get("openapi.json") { [self] _, _ -> Response in
+            Self.json(OpenAPIDocument.json(tasks: tasks, linkers: linkerSet.map { $0.linkers.keys.sorted() } ?? []))
+        }
         router.get("health") { _, _ -> Response in
             Self.json("{\"status\":\"ok\"}")
         }
@@ -58,20 +82,109 @@ public final class AnnotationService: Sendable {
             stopping.load(ordering: .sequentiallyConsistent)
                 ? Self.json("{\"status\":\"stopping\"}", status: .serviceUnavailable) : Self.json("{\"status\":\"ready\"}")
         }
+        router.get("metrics") { [self] _, _ -> Response in
+            let queue = batcher.snapshot
+            metrics.queue(tokens: queue.queuedTokens, requests: queue.queuedRequests)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
         router.get("v1/info") { [self] _, _ -> Response in
-            let info: [String: Any] = ["model": ["name": identity.name, "version": identity.version], "tasks": tasks, "linkers": linkers]
+            let info: [String: Any] = [
+                "model": ["name": identity.name, "version": identity.version], "tasks": tasks,
+                "linkers": linkerSet.map { $0.linkers.keys.sorted() } ?? [], "cpu": "oneDNN \(CPUFeatures.dnnlVersion), \(CPUFeatures.instructionSet)",
+                "limits": ["payload_bytes": limits.payloadBytes, "texts": limits.texts, "max_batch_tokens": batcher.settings.maxBatchTokens,
+                           "max_queue_tokens": batcher.settings.maxQueueTokens],
+            ]
             return Self.json(String(decoding: try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys]), as: UTF8.self))
         }
         router.post("v1/annotate") { [self] request, _ -> Response in
-            var request = request
-            let body = try await request.collectBody(upTo: limits.payloadBytes)
-            let documents = try AnnotateRequest.documents(from: Data(buffer: body), maxTexts: limits.texts)
+            let body = try await Self.requestObject(request, limit: limits.payloadBytes)
+            let documents = try AnnotateRequest.documents(from: body, maxTexts: limits.texts)
+            let types = try reportedTypes(of: body["tasks"])
+            let link = try AnnotateRequest.flag("link", in: body) ?? true
             let tokens = documents.reduce(0) { total, document in total + document.passages.reduce(0) { $0 + tokenizer.count($1.text) } }
-            let annotated: [Document]
-            do { annotated = try await batcher.submit(documents, tokens: tokens) } catch let error as QueueError { throw Self.httpError(error) }
+            var annotated: [Document]
+            do { annotated = try await batcher.submit(documents, tokens: tokens, link: link) } catch let error as QueueError { throw Self.httpError(error) }
+            if let types { annotated = annotated.map { Self.keeping(types, in: $0) } }
             return Self.json("{\"documents\":[" + annotated.map { jsonObject(of: $0, model: identity) }.joined(separator: ",") + "]}")
         }
+        router.post("v1/tokenize") { [self] request, _ -> Response in
+            let body = try await Self.requestObject(request, limit: limits.payloadBytes)
+            guard let texts = body["texts"] as? [String] else { throw HTTPError(.unprocessableContent, message: "\"texts\" must be an array of strings") }
+            guard texts.count <= limits.texts else { throw HTTPError(.contentTooLarge, message: "\(texts.count) texts, more than the limit of \(limits.texts)") }
+            let encodings = texts.map { JSONText.object(of: tokenizer.model.tokenizer.encode($0)) }
+            return Self.json("{\"tokens\":[" + encodings.joined(separator: ",") + "]}")
+        }
+        router.post("v1/link") { [self] request, _ -> Response in
+            let body = try await Self.requestObject(request, limit: limits.payloadBytes)
+            let top = try AnnotateRequest.integer("top", in: body, range: 1...100) ?? 5
+            guard let mentions = body["mentions"] as? [Any] else { throw HTTPError(.unprocessableContent, message: "\"mentions\" must be an array of objects") }
+            guard mentions.count <= limits.texts else { throw HTTPError(.contentTooLarge, message: "\(mentions.count) mentions, more than the limit of \(limits.texts)") }
+            let available = linkerSet?.linkers ?? [:]
+            var results: [[String: Any]] = []
+            for (index, item) in mentions.enumerated() {
+                guard let mention = item as? [String: Any], let text = mention["text"] as? String, let type = mention["type"] as? String else {
+                    throw HTTPError(.unprocessableContent, message: "mentions[\(index)] must be an object with \"text\" and \"type\" strings")
+                }
+                guard let linker = available[type] else {
+                    throw HTTPError(.unprocessableContent, message: "mentions[\(index)]: no linker for type \"\(type)\"; this server links: \(available.keys.sorted().joined(separator: ", "))")
+                }
+                let context = mention["context"].flatMap { $0 is NSNull ? nil : $0 }
+                guard context == nil || context is String else { throw HTTPError(.unprocessableContent, message: "mentions[\(index)].context must be a string") }
+                var answer = linkAnswerObject(text: text, parts: linker.link(text, abbreviations: Abbreviations(text: context as? String ?? ""), top: top))
+                answer["type"] = type
+                results.append(answer)
+            }
+            let data = try JSONSerialization.data(withJSONObject: ["results": results], options: [.sortedKeys, .withoutEscapingSlashes])
+            return Self.json(String(decoding: data, as: UTF8.self))
+        }
         return router
+    }
+
+    /// The entity types of the heads a request names in "tasks" (nil: all of them).
+    private func reportedTypes(of value: Any?) throws -> Set<String>? {
+        guard let value, !(value is NSNull) else { return nil }
+        guard let names = value as? [String] else { throw HTTPError(.unprocessableContent, message: "\"tasks\" must be an array of strings") }
+        var types: Set<String> = []
+        for name in names {
+            guard let reported = reportedTypes[name] else {
+                throw HTTPError(.unprocessableContent, message: "unknown task \"\(name)\"; this model has: \(tasks.joined(separator: ", "))")
+            }
+            types.formUnion(reported)
+        }
+        return types
+    }
+
+    /// The document with only the entities of `types`. A span the overlap rule gave to another
+    /// head is kept under its first wanted type, without concepts (they were linked for the other).
+    static func keeping(_ types: Set<String>, in document: Document) -> Document {
+        var document = document
+        for p in document.passages.indices {
+            document.passages[p].entities = document.passages[p].entities.compactMap { entity in
+                var kept = entity
+                kept.otherTypes = entity.otherTypes.filter(types.contains)
+                if types.contains(entity.type) { return kept }
+                guard let first = kept.otherTypes.first else { return nil }
+                kept.type = first
+                kept.otherTypes.removeFirst()
+                kept.concepts = []
+                return kept
+            }
+        }
+        return document
+    }
+
+    /// The request's body as a JSON object: 413 above `limit` bytes, 400 when it is not JSON
+    /// (or not UTF-8), 422 when it is JSON but not an object.
+    static func requestObject(_ request: Request, limit: Int) async throws -> [String: Any] {
+        var request = request
+        let body = try await request.collectBody(upTo: limit)
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: Data(buffer: body)) } catch {
+            throw HTTPError(.badRequest, message: "the body is not valid JSON (UTF-8)")
+        }
+        guard let dictionary = object as? [String: Any] else { throw HTTPError(.unprocessableContent, message: "the body must be a JSON object") }
+        return dictionary
     }
 
     static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
@@ -101,29 +214,33 @@ struct WordPieceTokenizerReference: Sendable {
 /// The body of `POST /v1/annotate`: `{"texts": [...]}` or `{"records": [{...}], "text_fields":
 /// [...], "id_field": "id"}`.
 enum AnnotateRequest {
-    static func documents(from data: Data, maxTexts: Int) throws -> [Document] {
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: data) } catch {
-            throw HTTPError(.badRequest, message: "the body is not valid JSON (UTF-8)")
+    static func documents(from body: [String: Any], maxTexts: Int) throws -> [Document] {
+        let fields = try strings("text_fields", in: body) ?? ["text"]
+        guard !fields.isEmpty else { throw HTTPError(.unprocessableContent, message: "\"text_fields\" names no field") }
+        let idField: String
+        switch body["id_field"] {
+        case nil, is NSNull: idField = "id"
+        case let value as String: idField = value
+        default: throw HTTPError(.unprocessableContent, message: "\"id_field\" must be a string")
         }
-        guard let body = object as? [String: Any] else { throw HTTPError(.unprocessableContent, message: "the body must be a JSON object") }
-        if let texts = body["texts"] {
+        switch (body["texts"], body["records"]) {
+        case (nil, nil): throw HTTPError(.unprocessableContent, message: "expected \"texts\" (strings) or \"records\" (objects)")
+        case (.some, .some): throw HTTPError(.unprocessableContent, message: "give \"texts\" or \"records\", not both")
+        case let (texts?, nil):
             guard let texts = texts as? [String] else { throw HTTPError(.unprocessableContent, message: "\"texts\" must be an array of strings") }
             guard texts.count <= maxTexts else { throw HTTPError(.contentTooLarge, message: "\(texts.count) texts, more than the limit of \(maxTexts)") }
             return texts.enumerated().map { Document(id: "\($0)", text: $1) }
+        case (nil, _): break
         }
-        guard let records = body["records"] as? [[String: Any]] else {
-            throw HTTPError(.unprocessableContent, message: "expected \"texts\" (strings) or \"records\" (objects)")
-        }
+        guard let records = body["records"] as? [[String: Any]] else { throw HTTPError(.unprocessableContent, message: "\"records\" must be an array of objects") }
         guard records.count <= maxTexts else { throw HTTPError(.contentTooLarge, message: "\(records.count) records, more than the limit of \(maxTexts)") }
-        let fields = (body["text_fields"] as? [String]) ?? ["text"]
-        let idField = (body["id_field"] as? String) ?? "id"
         return try records.enumerated().map { index, record in
             let id: String
             switch record[idField] {
             case let value as String: id = value
-            case let value as NSNumber: id = value.stringValue
-            default: throw HTTPError(.unprocessableContent, message: "records[\(index)]: no \"\(idField)\" string or number")
+            case let value as NSNumber where !isBoolean(value): id = value.stringValue
+            case nil, is NSNull: id = String(index)
+            default: throw HTTPError(.unprocessableContent, message: "records[\(index)].\(idField) must be a string or a number")
             }
             var passages: [Passage] = []
             for field in fields {
@@ -134,5 +251,33 @@ enum AnnotateRequest {
             }
             return Document(id: id, passages: passages)
         }
+    }
+
+    /// An optional array of strings; 422 when it is something else.
+    static func strings(_ key: String, in body: [String: Any]) throws -> [String]? {
+        guard let value = body[key], !(value is NSNull) else { return nil }
+        guard let strings = value as? [String] else { throw HTTPError(.unprocessableContent, message: "\"\(key)\" must be an array of strings") }
+        return strings
+    }
+
+    /// An optional boolean; 422 when it is something else.
+    static func flag(_ key: String, in body: [String: Any]) throws -> Bool? {
+        guard let value = body[key], !(value is NSNull) else { return nil }
+        guard isBoolean(value), let flag = value as? Bool else { throw HTTPError(.unprocessableContent, message: "\"\(key)\" must be true or false") }
+        return flag
+    }
+
+    /// An optional integer within `range`; 422 when it is something else.
+    static func integer(_ key: String, in body: [String: Any], range: ClosedRange<Int>) throws -> Int? {
+        guard let value = body[key], !(value is NSNull) else { return nil }
+        guard let number = value as? NSNumber, !isBoolean(value), let integer = Int(exactly: number.doubleValue), range.contains(integer) else {
+            throw HTTPError(.unprocessableContent, message: "\"\(key)\" must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return integer
+    }
+
+    /// JSONSerialization gives true and false as NSNumbers too; their type code tells them apart.
+    static func isBoolean(_ value: Any) -> Bool {
+        (value as? NSNumber).map { String(cString: $0.objCType) == "c" } ?? false
     }
 }

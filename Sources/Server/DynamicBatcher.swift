@@ -48,11 +48,14 @@ public struct BatchingSettings: Sendable, Equatable {
 ///
 /// The state is guarded by one `NSCondition`, which the batching thread also waits on.
 public final class DynamicBatcher: @unchecked Sendable {
-    public typealias Process = @Sendable ([Document]) throws -> [Document]
+    /// Annotates the documents of every request taken; `link[i]` says whether document `i`'s
+    /// request asked for its entities to be linked.
+    public typealias Process = @Sendable (_ documents: [Document], _ link: [Bool]) throws -> [Document]
 
     private struct Pending {
         let documents: [Document]
         let tokens: Int
+        let link: Bool
         let arrived: ContinuousClock.Instant
         let continuation: CheckedContinuation<[Document], any Error>
     }
@@ -89,8 +92,9 @@ public final class DynamicBatcher: @unchecked Sendable {
         thread.start()
     }
 
-    /// Annotates `documents` with whatever else is waiting; `tokens` is their size in wordpieces.
-    public func submit(_ documents: [Document], tokens: Int) async throws -> [Document] {
+    /// Annotates `documents` with whatever else is waiting; `tokens` is their size in wordpieces,
+    /// `link` whether the pipeline links their entities.
+    public func submit(_ documents: [Document], tokens: Int, link: Bool = true) async throws -> [Document] {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Document], any Error>) in
             condition.lock()
             defer { condition.unlock() }
@@ -100,7 +104,7 @@ public final class DynamicBatcher: @unchecked Sendable {
                 continuation.resume(throwing: QueueError.overloaded(queuedTokens: queuedTokens, limit: settings.maxQueueTokens))
                 return
             }
-            queue.append(Pending(documents: documents, tokens: tokens, arrived: .now, continuation: continuation))
+            queue.append(Pending(documents: documents, tokens: tokens, link: link, arrived: .now, continuation: continuation))
             queuedTokens += tokens
             condition.signal()
         }
@@ -187,7 +191,7 @@ public final class DynamicBatcher: @unchecked Sendable {
         let started = ContinuousClock.now
         let documents = taken.flatMap(\.documents)
         do {
-            let annotated = try process(documents)
+            let annotated = try process(documents, taken.flatMap { pending in Array(repeating: pending.link, count: pending.documents.count) })
             guard annotated.count == documents.count else { throw QueueError.failed("the pipeline returned \(annotated.count) documents for \(documents.count)") }
             var start = 0
             for pending in taken {

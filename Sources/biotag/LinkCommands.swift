@@ -94,17 +94,12 @@ struct Link: ParsableCommand {
         let linker = Linker(index: try linking.loadIndex(), stages: linking.chosenStages)
         var reader = try TextLines(path: "-")
         let output = FileHandle.standardOutput
-        func json(_ candidates: [LinkCandidate]) -> [[String: Any]] {
-            candidates.map { ["id": $0.id, "name": $0.name, "score": (Double($0.score) * 10_000).rounded() / 10_000, "stage": $0.stage.rawValue] }
-        }
         while let line = try reader.nextLine() {
             let record = try TextLines.object(of: line, lineNumber: reader.lineNumber)
             let mention = try TextLines.string("text", of: record, lineNumber: reader.lineNumber)
             let context = record["context"] as? String ?? ""
             let parts = linker.link(mention, abbreviations: Abbreviations(text: context), top: top)
-            var object: [String: Any] = ["text": mention, "concepts": json(parts.first ?? [])]
-            if parts.count > 1 { object["parts"] = parts.map(json) }
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+            let data = try JSONSerialization.data(withJSONObject: linkAnswerObject(text: mention, parts: parts), options: [.sortedKeys, .withoutEscapingSlashes])
             output.write(data + Data("\n".utf8))
         }
     }

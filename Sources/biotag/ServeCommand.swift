@@ -3,6 +3,7 @@ import ArgumentParser
 import CommandLineSupport
 import Foundation
 import Hummingbird
+import Logging
 import Models
 import Server
 
@@ -10,8 +11,9 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Annotate over HTTP: POST /v1/annotate, requests of many clients batched together.",
         discussion: """
-            Routes: POST /v1/annotate ({"texts": [...]} or {"records": [...], "text_fields": [...]}; the answer holds \
-            each document as `annotate --to jsonl` writes it), GET /v1/info, GET /health, GET /ready. Requests arriving \
+            Routes: GET / (a web page), POST /v1/annotate ({"texts": [...]} or {"records": [...], "text_fields": [...]}, \
+            optional "tasks" and "link"; the answer holds each document as `annotate --to jsonl` writes it), POST /v1/tokenize, \
+            POST /v1/link, GET /v1/info, GET /health, GET /ready, GET /metrics (Prometheus), GET /openapi.json. Requests arriving \
             within --max-wait-ms of each other are annotated in one batch of at most --max-batch-tokens wordpieces; a \
             request finds the queue full (--max-queue-tokens) and gets 429 at once. SIGINT or SIGTERM stops taking \
             requests, answers those accepted within --grace seconds, and exits.
@@ -47,6 +49,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds to finish accepted requests after SIGTERM.")
     var grace: Double = 30
 
+    @Option(help: ArgumentHelp("Require this key on the /v1/ routes (Authorization: Bearer KEY); default: the environment's BIOTAG_API_KEY, else none.", valueName: "key"))
+    var apiKey: String?
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info (one line per request), notice, warning, error.", valueName: "level"))
+    var logLevel = "info"
+
     @OptionGroup var pipeline: PipelineOptions
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var linking: EntityLinkingOptions
@@ -59,6 +67,8 @@ struct Serve: AsyncParsableCommand {
         guard payloadLimit >= 1024 else { throw ValidationError("--payload-limit must be at least 1024 bytes") }
         guard maxClientTexts >= 1 else { throw ValidationError("--max-client-texts must be at least 1") }
         guard timeout >= 0, grace >= 0 else { throw ValidationError("--timeout and --grace must not be negative") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got \(logLevel)") }
+        if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
     }
 
     func run() async throws {
@@ -78,9 +88,12 @@ struct Serve: AsyncParsableCommand {
         var limits = ServerLimits()
         limits.payloadBytes = payloadLimit
         limits.texts = maxClientTexts
-        let service = AnnotationService(annotator: annotator, linker: linker, batching: batching, limits: limits)
-        let app = Application(router: service.router(), configuration: .init(address: .hostname(host, port: port), serverName: "biotag"))
-        printError("biotag serve: \(annotator.identity.name) \(annotator.identity.version), \(annotator.tasks.count) heads, on http://\(host):\(port)")
+        let key = apiKey ?? ProcessInfo.processInfo.environment["BIOTAG_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        let service = AnnotationService(annotator: annotator, linker: linker, batching: batching, limits: limits, apiKey: key)
+        var logger = Logger(label: "biotag.serve")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let app = Application(router: service.router(), configuration: .init(address: .hostname(host, port: port), serverName: "biotag"), logger: logger)
+        printError("biotag serve: \(annotator.identity.name) \(annotator.identity.version), \(annotator.tasks.count) heads, on http://\(host):\(port)\(key == nil ? "" : " (API key required on /v1/)")")
         // runService stops the server on SIGINT/SIGTERM once in-flight connections are done.
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         service.stop(grace: .milliseconds(Int(grace * 1000)))

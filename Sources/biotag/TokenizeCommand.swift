@@ -27,10 +27,7 @@ struct Tokenize: ParsableCommand {
         // Whatever was tokenized before a bad line still reaches stdout.
         defer { output.write(Data(pending.utf8)) }
         while let text = try reader.next() {
-            let encoding = tokenizer.encode(text)
-            pending += "{\"input_ids\":[" + encoding.ids.map(String.init).joined(separator: ",")
-            pending += "],\"offsets\":[" + encoding.offsets.map { "[\($0.lowerBound),\($0.upperBound)]" }.joined(separator: ",")
-            pending += "],\"tokens\":[" + encoding.tokens.map(JSONText.string).joined(separator: ",") + "]}\n"
+            pending += JSONText.object(of: tokenizer.encode(text)) + "\n"
             if pending.utf8.count > 1 << 16 { output.write(Data(pending.utf8)); pending = "" }
         }
     }

@@ -28,7 +28,7 @@ import TestSupport
         var settings = BatchingSettings()
         settings.maxBatchTokens = 400
         settings.maxWait = .milliseconds(20)
-        let batcher = DynamicBatcher(settings: settings, observe: { requests, _, _ in sizes.withLock { $0.append(requests) } }) { documents in
+        let batcher = DynamicBatcher(settings: settings, observe: { requests, _, _ in sizes.withLock { $0.append(requests) } }) { documents, _ in
             try annotator.annotate(documents)
         }
         // 120 clients at once, one to three texts each.
@@ -58,7 +58,7 @@ import TestSupport
         settings.maxBatchTokens = 10
         settings.maxWait = .milliseconds(1)
         // A pipeline that holds its first batch until told to go.
-        let batcher = DynamicBatcher(settings: settings) { documents in
+        let batcher = DynamicBatcher(settings: settings) { documents, _ in
             while !release.withLock({ $0 }) { Thread.sleep(forTimeInterval: 0.005) }
             return documents
         }
@@ -84,7 +84,7 @@ import TestSupport
         settings.maxBatchTokens = 1
         settings.maxWait = .zero
         settings.timeout = .milliseconds(50)
-        let batcher = DynamicBatcher(settings: settings) { documents in
+        let batcher = DynamicBatcher(settings: settings) { documents, _ in
             while !release.withLock({ $0 }) { Thread.sleep(forTimeInterval: 0.005) }
             return documents
         }

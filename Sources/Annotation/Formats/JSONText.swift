@@ -1,3 +1,5 @@
+import Tokenization
+
 /// Hand-written JSON output for the streaming writers: strings escaped per RFC 8259 with
 /// non-ASCII kept as UTF-8 (U+2028 and U+2029 escaped for JavaScript readers).
 public enum JSONText {
@@ -39,4 +41,14 @@ public enum JSONText {
 func roundedScore(_ value: Double) -> String {
     guard value.isFinite else { return "\(value)" }
     return "\((value * 10_000).rounded() / 10_000)"
+}
+
+extension JSONText {
+    /// `{"input_ids": [...], "offsets": [[start, end], ...], "tokens": [...]}`: a tokenization as
+    /// `biotag tokenize` and `POST /v1/tokenize` give it (offsets in Unicode scalars).
+    public static func object(of encoding: Encoding) -> String {
+        "{\"input_ids\":[" + encoding.ids.map(String.init).joined(separator: ",")
+            + "],\"offsets\":[" + encoding.offsets.map { "[\($0.lowerBound),\($0.upperBound)]" }.joined(separator: ",")
+            + "],\"tokens\":[" + encoding.tokens.map(string).joined(separator: ",") + "]}"
+    }
 }
