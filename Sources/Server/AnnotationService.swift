@@ -98,10 +98,10 @@ public final class AnnotationService: Sendable {
             return Self.json(String(decoding: try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys]), as: UTF8.self))
         }
         router.post("v1/annotate") { [self] request, _ -> Response in
+            if let bioc = BioCBody.format(of: request) { return try await annotateBioC(request, format: bioc) }
             let body = try await Self.requestObject(request, limit: limits.payloadBytes)
             let documents = try AnnotateRequest.documents(from: body, maxTexts: limits.texts)
-            let types = try reportedTypes(of: body["tasks"])
-            let link = try AnnotateRequest.flag("link", in: body) ?? true
+            let (types, link) = try options(request, body: body)
             let tokens = documents.reduce(0) { total, document in total + document.passages.reduce(0) { $0 + tokenizer.count($1.text) } }
             var annotated: [Document]
             do { annotated = try await batcher.submit(documents, tokens: tokens, link: link) } catch let error as QueueError { throw Self.httpError(error) }
@@ -139,6 +139,50 @@ public final class AnnotationService: Sendable {
             return Self.json(String(decoding: data, as: UTF8.self))
         }
         return router
+    }
+
+    /// A BioC collection in, the same collection with its annotations out, in the same format;
+    /// the options come from the query (`?tasks=gene,disease&link=false`).
+    private func annotateBioC(_ request: Request, format: InputFormat) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: limits.payloadBytes)
+        let items: [ReadItem]
+        do { items = try readDocuments(Data(buffer: body), format: format, name: "body") } catch {
+            throw HTTPError(.badRequest, message: error.description)
+        }
+        var documents: [Document] = []
+        for (index, item) in items.enumerated() {
+            switch item {
+            case let .document(document): documents.append(document)
+            case let .rejected(reject): throw HTTPError(.unprocessableContent, message: "document \(index + 1)\(reject.id.map { " (\($0))" } ?? ""): \(reject.reason)")
+            }
+        }
+        guard documents.count <= limits.texts else { throw HTTPError(.contentTooLarge, message: "\(documents.count) documents, more than the limit of \(limits.texts)") }
+        let (types, link) = try options(request, body: [:])
+        let tokens = documents.reduce(0) { total, document in total + document.passages.reduce(0) { $0 + tokenizer.count($1.text) } }
+        var annotated: [Document]
+        do { annotated = try await batcher.submit(documents, tokens: tokens, link: link) } catch let error as QueueError { throw Self.httpError(error) }
+        if let types { annotated = annotated.map { Self.keeping(types, in: $0) } }
+        let output = try writeDocuments(annotated, format: format == .biocXML ? .biocXML : .biocJSON, model: identity)
+        return Response(status: .ok, headers: [.contentType: BioCBody.contentType(format)], body: ResponseBody(byteBuffer: ByteBuffer(bytes: output)))
+    }
+
+    /// A request's "tasks" and "link": from its JSON body where it gives them, else from the query
+    /// (`?tasks=gene,disease&link=false`, the only place a BioC body has for them).
+    private func options(_ request: Request, body: [String: Any]) throws -> (types: Set<String>?, link: Bool) {
+        let query = request.uri.queryParameters
+        let types: Set<String>?
+        if let named = body["tasks"], !(named is NSNull) {
+            types = try reportedTypes(of: named)
+        } else {
+            types = try reportedTypes(of: query["tasks"].map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } })
+        }
+        if let link = try AnnotateRequest.flag("link", in: body) { return (types, link) }
+        switch query["link"].map(String.init) {
+        case nil, "true": return (types, true)
+        case "false": return (types, false)
+        case let value?: throw HTTPError(.unprocessableContent, message: "link=\(value): expected true or false")
+        }
     }
 
     /// The entity types of the heads a request names in "tasks" (nil: all of them).
@@ -199,6 +243,23 @@ public final class AnnotationService: Sendable {
         case .timedOut, .stopping: HTTPError(.serviceUnavailable, message: error.description)
         case .failed: HTTPError(.internalServerError, message: error.description)
         }
+    }
+}
+
+/// BioC bodies: `application/x-bioc+xml` (also `application/xml`, `text/xml`) and
+/// `application/x-bioc+json`.
+enum BioCBody {
+    static func format(of request: Request) -> InputFormat? {
+        guard let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() else { return nil }
+        switch type {
+        case "application/x-bioc+xml", "application/xml", "text/xml": return .biocXML
+        case "application/x-bioc+json": return .biocJSON
+        default: return nil
+        }
+    }
+
+    static func contentType(_ format: InputFormat) -> String {
+        format == .biocXML ? "application/x-bioc+xml; charset=utf-8" : "application/x-bioc+json"
     }
 }
 

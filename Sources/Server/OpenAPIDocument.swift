@@ -73,10 +73,22 @@ enum OpenAPIDocument {
         "summary": "Entities (and, where linked, concepts) of texts or records",
         "operationId": "annotate",
         "security": [{}, {"bearer": []}],
-        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AnnotateRequest"}}}},
+        "parameters": [
+          {"name": "tasks", "in": "query", "description": "Heads to report, comma-separated (where the body does not say; the only way for a BioC body)", "schema": {"type": "string"}},
+          {"name": "link", "in": "query", "description": "Link entities to concepts (where the body does not say)", "schema": {"type": "string", "enum": ["true", "false"]}}
+        ],
+        "requestBody": {"required": true, "content": {
+          "application/json": {"schema": {"$ref": "#/components/schemas/AnnotateRequest"}},
+          "application/x-bioc+xml": {"schema": {"type": "string", "description": "A BioC XML collection; the answer is the same collection with its annotations, in BioC XML"}},
+          "application/x-bioc+json": {"schema": {"type": "object", "description": "A BioC JSON collection (as PubTator3 writes it); the answer is the same collection with its annotations, in BioC JSON"}}
+        }},
         "responses": {
-          "200": {"description": "One document per text or record, in order, each as `biotag annotate --to jsonl` writes it",
-                  "content": {"application/json": {"schema": {"type": "object", "required": ["documents"], "properties": {"documents": {"type": "array", "items": {"$ref": "#/components/schemas/Document"}}}}}}},
+          "200": {"description": "One document per text or record, in order, each as `biotag annotate --to jsonl` writes it; for a BioC body, the collection in the same format",
+                  "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["documents"], "properties": {"documents": {"type": "array", "items": {"$ref": "#/components/schemas/Document"}}}}},
+                    "application/x-bioc+xml": {"schema": {"type": "string"}},
+                    "application/x-bioc+json": {"schema": {"type": "object"}}
+                  }},
           "400": {"$ref": "#/components/responses/Error"},
           "401": {"$ref": "#/components/responses/Error"},
           "413": {"$ref": "#/components/responses/Error"},

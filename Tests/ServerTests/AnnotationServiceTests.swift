@@ -221,4 +221,51 @@ import TestSupport
         service.stop(grace: .seconds(5))
         annotator.shutdown()
     }
+
+    /// A BioC collection in, the same documents annotated out, in the format it came in, written
+    /// exactly as `biotag annotate --to bioc-xml / bioc-json` writes them; options from the query.
+    @Test func biocBodiesInAndOut() async throws {
+        let (service, annotator) = try Self.service(linker: Self.linker)
+        let xml = """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <collection><source>s</source><date>d</date><key>k</key>
+            <document><id>42</id>
+            <passage><infon key="type">title</infon><offset>0</offset><text>Breast cancer in 𝛼-synuclein mice</text></passage>
+            <passage><infon key="type">abstract</infon><offset>35</offset><text>BRCA1 carriers given tamoxifen &amp; cisplatin.</text></passage>
+            </document></collection>
+            """
+        let read = try readDocuments(Data(xml.utf8), format: .biocXML, name: "expected")
+        guard case let .document(document) = try #require(read.first) else { Issue.record("the collection did not read"); return }
+        let annotated = try annotator.annotate([document])
+        let app = Application(router: service.router())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/annotate", method: .post, headers: [.contentType: "application/x-bioc+xml"], body: ByteBuffer(string: xml)) { response in
+                #expect(response.status == .ok && response.headers[.contentType]?.hasPrefix("application/x-bioc+xml") == true)
+                let expected = try writeDocuments(Self.linker.link(annotated), format: .biocXML, model: annotator.identity)
+                #expect(String(buffer: response.body) == String(decoding: expected, as: UTF8.self))
+            }
+            let json = try writeDocuments([document], format: .biocJSON, model: annotator.identity)
+            try await client.execute(uri: "/v1/annotate?link=false&tasks=disease", method: .post, headers: [.contentType: "application/x-bioc+json"],
+                                     body: ByteBuffer(bytes: json)) { response in
+                #expect(response.status == .ok && response.headers[.contentType] == "application/x-bioc+json")
+                var diseases = annotated[0]
+                for p in diseases.passages.indices { diseases.passages[p].entities.removeAll { $0.type != "disease" && !$0.otherTypes.contains("disease") } }
+                let expected = try writeDocuments([diseases], format: .biocJSON, model: annotator.identity)
+                #expect(String(buffer: response.body) == String(decoding: expected, as: UTF8.self))
+            }
+            for (type, body, status, message) in [
+                ("application/x-bioc+xml", "<collection><document>", HTTPResponse.Status.badRequest, "body:1: malformed BioC XML"),
+                ("application/x-bioc+xml", "<collection><document><passage><offset>0</offset><text>x</text></passage></document></collection>", .unprocessableContent, "document 1"),
+                ("application/x-bioc+json", "{\"documents\": 3}", .badRequest, "not valid BioC JSON"),
+            ] {
+                try await client.execute(uri: "/v1/annotate", method: .post, headers: [.contentType: type], body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == status, "\(body)")
+                    #expect(String(buffer: response.body).contains(message), "\(String(buffer: response.body))")
+                }
+            }
+            try await client.execute(uri: "/v1/annotate?link=maybe", method: .post, body: ByteBuffer(string: #"{"texts": ["x"]}"#)) { #expect($0.status == .unprocessableContent) }
+        }
+        service.stop(grace: .seconds(5))
+        annotator.shutdown()
+    }
 }

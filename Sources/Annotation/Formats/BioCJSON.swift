@@ -11,11 +11,13 @@ struct BioCJSONReader: DocumentReader {
     private var items: IndexingIterator<[ReadItem]>
 
     init(path: String) throws(FormatError) {
-        let name = displayName(of: path)
+        try self.init(data: try readWholeInput(path: path), name: displayName(of: path))
+    }
+
+    /// Reads BioC JSON held in memory (a request's body); `name` locates its errors.
+    init(data: Data, name: String) throws(FormatError) {
         let input: Input
-        do { input = try JSONDecoder().decode(Input.self, from: try readWholeInput(path: path)) } catch let error as FormatError {
-            throw error
-        } catch {
+        do { input = try JSONDecoder().decode(Input.self, from: data) } catch {
             throw FormatError(file: name, message: "not valid BioC JSON: \(describe(error))")
         }
         items = input.documents.enumerated().map { index, slot in

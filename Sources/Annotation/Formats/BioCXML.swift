@@ -11,10 +11,13 @@ struct BioCXMLReader: DocumentReader {
     private var items: IndexingIterator<[ReadItem]>
 
     init(path: String) throws(FormatError) {
-        let name = displayName(of: path)
+        try self.init(data: try readWholeInput(path: path), name: displayName(of: path))
+    }
+
+    /// Reads a collection held in memory (a request's body); `name` locates its errors.
+    init(data: Data, name: String) throws(FormatError) {
         // A stream, not XMLParser(data:): swift-corelibs-foundation hands `data` to libxml2 in
         // one piece, which libxml2 refuses above 10 MB; the stream is fed in small chunks.
-        let data = try readWholeInput(path: path)
         // FoundationXML traps on invalid UTF-8 in element and attribute names, so the bytes are
         // checked first: a bad file is an error that names its line, never a crash.
         if let bad = firstInvalidUTF8(data) {

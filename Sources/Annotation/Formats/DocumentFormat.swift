@@ -126,6 +126,37 @@ public func makeWriter(format: OutputFormat, destination: String, overwrite: Boo
     }
 }
 
+/// Reads a BioC XML or BioC JSON collection held in memory (a request's body); `name` locates
+/// its errors. Other formats are read from files (`makeReader`).
+public func readDocuments(_ data: Data, format: InputFormat, name: String) throws(FormatError) -> [ReadItem] {
+    var reader: any DocumentReader
+    switch format {
+    case .biocXML: reader = try BioCXMLReader(data: data, name: name)
+    case .biocJSON: reader = try BioCJSONReader(data: data, name: name)
+    case .text, .jsonl, .pubtator: throw FormatError(file: name, message: "\(format.rawValue) is read from files only")
+    }
+    var items: [ReadItem] = []
+    while let item = try reader.next() { items.append(item) }
+    return items
+}
+
+/// Writes documents as one output in memory (BioC XML or JSON, JSON lines, PubTator), exactly as
+/// `makeWriter` writes them to a file.
+public func writeDocuments(_ documents: [Document], format: OutputFormat, model: ModelIdentity) throws(FormatError) -> [UInt8] {
+    let sink = OutputSink(memory: "answer")
+    var writer: any DocumentWriter
+    switch format {
+    case .jsonl: writer = JSONLinesWriter(output: sink)
+    case .biocXML: writer = BioCXMLWriter(output: sink)
+    case .biocJSON: writer = BioCJSONWriter(output: sink)
+    case .pubtator: writer = PubTatorWriter(output: sink)
+    case .brat: throw FormatError(file: "answer", message: "brat writes a directory of files, not one output")
+    }
+    for document in documents { try writer.write(document, model: model) }
+    try writer.finish()
+    return sink.contents
+}
+
 /// The name used for `-` in ids and locations.
 let standardStreamName = "stdin"
 

@@ -94,10 +94,21 @@ public struct ByteLineReader {
 final class OutputSink {
     /// The destination's name in errors.
     let name: String
-    private let handle: FileHandle
+    /// Nil for an output kept in memory (`init(memory:)`).
+    private let handle: FileHandle?
     private let paths: (temporary: String, final: String)?
     private var buffer: [UInt8] = []
     private var finished = false
+
+    /// An output kept in memory: everything written stays in `contents`.
+    init(memory name: String) {
+        self.name = name
+        handle = nil
+        paths = nil
+    }
+
+    /// What an in-memory output holds.
+    var contents: [UInt8] { buffer }
 
     init(destination: String) throws(FormatError) {
         if destination == "-" {
@@ -135,7 +146,7 @@ final class OutputSink {
     }
 
     func flush() throws(FormatError) {
-        guard !buffer.isEmpty else { return }
+        guard let handle, !buffer.isEmpty else { return }
         do { try handle.write(contentsOf: buffer) } catch {
             throw FormatError(file: name, message: "cannot write: \(error.localizedDescription)")
         }
@@ -147,7 +158,7 @@ final class OutputSink {
         guard !finished else { return }
         try flush()
         finished = true
-        guard let paths else { return }
+        guard let paths, let handle else { return }
         do { try handle.close() } catch {
             throw FormatError(file: name, message: "cannot close: \(error.localizedDescription)")
         }
@@ -169,7 +180,7 @@ final class OutputSink {
             try? flush()
             return
         }
-        try? handle.close()
+        try? handle?.close()
         unlink(paths.temporary)
         TemporaryOutputs.release(paths.temporary)
     }
