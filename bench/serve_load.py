@@ -58,6 +58,9 @@ def http_request(port, path, payload):
     return head.encode() + body
 
 
+answered = [0]  # answers to POST /v1/annotate received, all phases
+
+
 class Connection:
     """One keep-alive HTTP/1.1 connection."""
 
@@ -85,6 +88,8 @@ class Connection:
             elif name.lower() == "connection" and value.strip().lower() == "close":
                 close = True
         body = await self.reader.readexactly(length)
+        if raw.startswith(b"POST /v1/annotate "):
+            answered[0] += 1
         if close:
             self.close()
         return status, body
@@ -214,6 +219,9 @@ def main():
     parser.add_argument("--serve-args", default="", help="extra `biotag serve` options (the pipeline's, as for annotate)")
     parser.add_argument("--annotate-args", default="", help="extra `biotag annotate` options")
     parser.add_argument("--seed", type=int, default=20261205)
+    parser.add_argument("--phases", default="offline,closed,unloaded,half,overload,sigterm",
+                        help="which to run (half needs closed for its rate unless --rate is given)")
+    parser.add_argument("--rate", type=float, help="the best closed-loop sentences/s, when closed is not run")
     parser.add_argument("--out")
     args = parser.parse_args()
     # Hundreds of connections at once in the overload phase, for the client and the server it starts.
@@ -224,21 +232,24 @@ def main():
     result = {"cpu": platform.processor() or open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t"),
               "cores": os.cpu_count(), "sentences": len(sentences), "rounds": args.rounds}
 
+    phases_wanted = set(args.phases.split(","))
     # 1. Offline.
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
-        for r in range(args.rounds):
-            for i, text in enumerate(sentences):
-                f.write(json.dumps({"id": f"{r}-{i}", "text": text}) + "\n")
-        path = f.name
-    run = subprocess.run([args.biotag, "annotate", path, "-o", "/dev/null"] + args.annotate_args.split(), capture_output=True, text=True)
-    os.unlink(path)
-    if run.returncode != 0:
-        sys.exit("biotag annotate failed:\n" + run.stderr)
-    rate_text = run.stderr.strip().splitlines()[-1].rsplit("(", 1)[1].split()[0]
-    result["offline_sentences_per_s"] = float(rate_text)
+    if "offline" in phases_wanted:
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+            for r in range(args.rounds):
+                for i, text in enumerate(sentences):
+                    f.write(json.dumps({"id": f"{r}-{i}", "text": text}) + "\n")
+            path = f.name
+        run = subprocess.run([args.biotag, "annotate", path, "-o", "/dev/null"] + args.annotate_args.split(), capture_output=True, text=True)
+        os.unlink(path)
+        if run.returncode != 0:
+            sys.exit("biotag annotate failed:\n" + run.stderr)
+        rate_text = run.stderr.strip().splitlines()[-1].rsplit("(", 1)[1].split()[0]
+        result["offline_sentences_per_s"] = float(rate_text)
 
     port = free_port()
-    log = open(args.out + ".server.log" if args.out else os.devnull, "w")
+    log_path = (args.out or os.path.join(tempfile.gettempdir(), "serve_load")) + ".server.log"
+    log = open(log_path, "w")
     server = start_server(args, port, log)
     work = [(http_request(port, "/v1/annotate", {"texts": chunk}), len(chunk)) for chunk in requests_of(sentences, args.rounds, args.seed)]
     one_round = [(http_request(port, "/v1/annotate", {"texts": chunk}), len(chunk)) for chunk in requests_of(sentences, 1, args.seed + 1)]
@@ -247,13 +258,13 @@ def main():
         await closed_loop(port, one_round[:64], 8)  # warm-up
         # 2. Closed loop.
         result["closed"] = {}
-        best = 0
-        for clients in [int(c) for c in args.clients.split(",")]:
+        best = args.rate or 0
+        for clients in [int(c) for c in args.clients.split(",")] if "closed" in phases_wanted else []:
             seconds, latencies, statuses = await closed_loop(port, work, clients)
             done = sum(count for _, count in work)
             rate = done / seconds
             best = max(best, rate)
-            result["closed"][clients] = {"sentences_per_s": round(rate, 1), "ratio_to_offline": round(rate / result["offline_sentences_per_s"], 3),
+            result["closed"][clients] = {"sentences_per_s": round(rate, 1), "ratio_to_offline": round(rate / result.get("offline_sentences_per_s", float("nan")), 3),
                                          "statuses": {str(k): v for k, v in statuses.items()}, **summary_of(latencies)}
         # 3. Unloaded latency.
         _, latencies, _ = await closed_loop(port, one_round[:200], 1)
@@ -261,26 +272,32 @@ def main():
         # 4. Half the best rate, in requests/s.
         per_request = sum(count for _, count in one_round) / len(one_round)
         half = best / 2 / per_request
-        by_status, errors, sent = await open_loop(port, one_round, half, args.half_seconds, args.seed)
-        result["half_load"] = {"requests_per_s": round(half, 1), "sent": sent, "errors": errors,
-                               "statuses": {str(k): len(v) for k, v in by_status.items()}, **summary_of(by_status.get(200, []))}
-        result["half_load"]["p99_over_unloaded_p50"] = round(result["half_load"]["p99_ms"] / result["unloaded"]["p50_ms"], 2)
+        if "half" in phases_wanted:
+            by_status, errors, sent = await open_loop(port, one_round, half, args.half_seconds, args.seed)
+            result["half_load"] = {"requests_per_s": round(half, 1), "sent": sent, "errors": errors,
+                                   "statuses": {str(k): len(v) for k, v in by_status.items()}, **summary_of(by_status.get(200, []))}
+            result["half_load"]["p99_over_unloaded_p50"] = round(result["half_load"]["p99_ms"] / result["unloaded"]["p50_ms"], 2)
         # 5. Overload: twice the best rate.
-        rss = {"before_kb": rss_kb(server.pid), "max_kb": 0}
+        if "overload" in phases_wanted:
+            rss = {"before_kb": rss_kb(server.pid), "max_kb": 0}
 
-        def sample():
-            rss["max_kb"] = max(rss["max_kb"], rss_kb(server.pid))
+            def sample():
+                rss["max_kb"] = max(rss["max_kb"], rss_kb(server.pid))
 
-        by_status, errors, sent = await open_loop(port, one_round, 4 * half, args.overload_seconds, args.seed + 2, sample)
-        rss["after_kb"] = rss_kb(server.pid)
-        rss["growth"] = round(rss["max_kb"] / rss["before_kb"] - 1, 3)
-        health, _ = await Connection(port).send(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        after, _ = await Connection(port).send(work[0][0])
-        result["overload"] = {"requests_per_s": round(4 * half, 1), "sent": sent, "errors": errors,
-                              "statuses": {str(k): len(v) for k, v in by_status.items()},
-                              "accepted": summary_of(by_status.get(200, [])), "refused_429": summary_of(by_status.get(429, [])),
-                              "rss": rss, "health_after": health, "annotate_after": after}
+            by_status, errors, sent = await open_loop(port, one_round, 4 * half, args.overload_seconds, args.seed + 2, sample)
+            rss["after_kb"] = rss_kb(server.pid)
+            rss["growth"] = round(rss["max_kb"] / rss["before_kb"] - 1, 3)
+            health, _ = await Connection(port).send(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            after, _ = await Connection(port).send(work[0][0])
+            result["overload"] = {"requests_per_s": round(4 * half, 1), "sent": sent, "errors": errors,
+                                  "statuses": {str(k): len(v) for k, v in by_status.items()},
+                                  "accepted": summary_of(by_status.get(200, [])), "refused_429": summary_of(by_status.get(429, [])),
+                                  "rss": rss, "health_after": health, "annotate_after": after}
         # 6. SIGTERM under load.
+        if "sigterm" not in phases_wanted:
+            server.send_signal(signal.SIGTERM)
+            result["sigterm"] = {"statuses": {}}
+            return
         answers = {}
         stop_at = time.perf_counter() + 3
         signalled = {}
@@ -302,6 +319,10 @@ def main():
         code = "killed after 60 s"
     result["sigterm"]["exit_status"] = code
     log.close()
+    # Every request the server read is one line of its log: as many as the client got answers
+    # for means that no request the server accepted went unanswered.
+    logged = sum(1 for line in open(log_path) if "path=/v1/annotate " in line)
+    result["annotate_requests"] = {"answered_to_client": answered[0], "logged_by_server": logged}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -232,11 +232,22 @@ public final class Annotator: @unchecked Sendable {
         }
     }
 
+    /// The token budget of one call's batches: the settings' budget, or less when the call is
+    /// small, so that it still makes about two batches per worker. A call of a few sentences (a
+    /// service's batch of client requests) would otherwise be one batch that one worker runs while
+    /// the others wait. Batching never changes the result.
+    private static func budget(_ budget: Int, windows: [Window], workers: Int, maxLength: Int) -> Int {
+        guard workers > 1 else { return budget }
+        let tokens = windows.reduce(0) { $0 + $1.length }
+        return Swift.min(budget, Swift.max(maxLength, (tokens + 2 * workers - 1) / (2 * workers)))
+    }
+
     /// Runs the windows in length-sorted batches and keeps, for each wordpiece, the probabilities
     /// from the window where it is furthest from a cut edge.
     private func infer(_ windows: [Window], heads: [Head], into sentences: inout [Sentence]) throws(AnnotationError) {
         let tokenizer = model.tokenizer
-        let batches = Batcher(tokenBudget: settings.tokenBudget).batches(count: windows.count, length: { windows[$0].length }) { index in
+        let batches = Batcher(tokenBudget: Self.budget(settings.tokenBudget, windows: windows, workers: runners.count, maxLength: settings.maxLength))
+            .batches(count: windows.count, length: { windows[$0].length }) { index in
             let window = windows[index]
             return [tokenizer.clsId] + sentences[window.sentence].ids[window.content] + [tokenizer.sepId]
         }

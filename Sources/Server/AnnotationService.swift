@@ -32,30 +32,63 @@ public final class AnnotationService: Sendable {
     private let apiKey: [UInt8]?
     private let stopping = Atomic<Bool>(false)
 
+    /// One pipeline lane: `annotator` spreads each batch over its workers.
+    public convenience init(annotator: Annotator, linker: DocumentLinker?, batching: BatchingSettings, limits: ServerLimits, apiKey: String? = nil,
+                            warmUp: Bool = false) {
+        self.init(annotators: [annotator], linker: linker, batching: batching, limits: limits, apiKey: apiKey, warmUp: warmUp)
+    }
+
     /// - Parameters:
-    ///   - annotator: owned by the batcher's thread from now on.
+    ///   - annotators: one per batching lane, each owned by its lane's thread from now on (one
+    ///     model, shared); `biotag serve` gives each worker its own lane.
     ///   - linker: links the entities of every request that asks for it (nil: no linking).
     ///   - apiKey: the key the `/v1/` routes require (nil: none).
-    public init(annotator: Annotator, linker: DocumentLinker?, batching: BatchingSettings, limits: ServerLimits, apiKey: String? = nil) {
+    ///   - warmUp: first annotate one batch of `batching.maxBatchTokens` wordpieces in sentences of
+    ///     the model's full length on every lane, so the pipelines' buffers have their largest
+    ///     size before the first client comes: memory then stays flat under any load, and the
+    ///     first requests are not the slow ones.
+    public init(annotators: [Annotator], linker: DocumentLinker?, batching: BatchingSettings, limits: ServerLimits, apiKey: String? = nil,
+                warmUp: Bool = false) {
+        precondition(!annotators.isEmpty, "a service needs at least one annotator")
+        let first = annotators[0]
+        if warmUp {
+            let documents = Self.warmUpDocuments(tokens: batching.maxBatchTokens, model: first.model, maxLength: first.settings.maxLength)
+            for annotator in annotators { _ = try? annotator.annotate(documents) }
+        }
         self.limits = limits
-        identity = annotator.identity
-        tasks = annotator.tasks
-        reportedTypes = annotator.reportedTypes
+        identity = first.identity
+        tasks = first.tasks
+        reportedTypes = first.reportedTypes
         linkerSet = linker?.linkers
-        tokenizer = WordPieceTokenizerReference(annotator.model)
+        tokenizer = WordPieceTokenizerReference(first.model)
         self.apiKey = apiKey.map { Array($0.utf8) }
         let metrics = metrics
-        batcher = DynamicBatcher(settings: batching, observe: { requests, tokens, seconds in
+        batcher = DynamicBatcher(settings: batching, lanes: annotators.map { annotator in
+            { documents, link in
+                let annotated = try annotator.annotate(documents)
+                guard let linker, link.contains(true) else { return annotated }
+                // Only the documents of requests that asked for concepts are linked.
+                let wanted = annotated.indices.filter { link[$0] }
+                var result = annotated
+                for (index, document) in zip(wanted, linker.link(wanted.map { annotated[$0] })) { result[index] = document }
+                return result
+            }
+        }, observe: { requests, tokens, seconds in
             metrics.batch(requests: requests, tokens: tokens, seconds: seconds)
-        }) { documents, link in
-            let annotated = try annotator.annotate(documents)
-            guard let linker, link.contains(true) else { return annotated }
-            // Only the documents of requests that asked for concepts are linked.
-            let wanted = annotated.indices.filter { link[$0] }
-            var result = annotated
-            for (index, document) in zip(wanted, linker.link(wanted.map { annotated[$0] })) { result[index] = document }
-            return result
+        })
+    }
+
+    /// Sentences of about `maxLength` wordpieces, `tokens` in all.
+    static func warmUpDocuments(tokens: Int, model: MultiTaskModel, maxLength: Int) -> [Document] {
+        let words = "Cisplatin induced nephrotoxicity and hepatocyte apoptosis in BRCA1 deficient mice with breast cancer".split(separator: " ")
+        var sentence: [Substring] = []
+        var index = 0
+        while model.tokenizer.encode(sentence.joined(separator: " "), addSpecialTokens: true).count < maxLength - 4 {
+            sentence.append(words[index % words.count])
+            index += 1
         }
+        let text = sentence.joined(separator: " ") + "."
+        return (0..<Swift.max(1, tokens / maxLength)).map { Document(id: "warm-up-\($0)", text: text) }
     }
 
     /// Stops taking requests (`/ready` answers 503), answers what is queued or running within

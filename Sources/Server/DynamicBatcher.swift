@@ -32,7 +32,9 @@ public struct BatchingSettings: Sendable, Equatable {
     /// How long the first request of a batch waits for others to join it.
     public var maxWait: Duration = .milliseconds(5)
     /// Most tokens waiting; a request beyond it is refused at once (429), so memory stays flat.
-    public var maxQueueTokens = 262_144
+    /// It bounds the wait too: at the 2-core default model's ~6,000 tokens/s, 65,536 are about
+    /// 11 s of work, well inside `timeout`, so a request accepted under overload is answered.
+    public var maxQueueTokens = 65_536
     /// How long a request may wait for a worker (nil: as long as it takes).
     public var timeout: Duration?
 
@@ -40,13 +42,16 @@ public struct BatchingSettings: Sendable, Equatable {
 }
 
 /// Dynamic batching: requests of many clients wait a few milliseconds, are packed together up to
-/// a token budget and annotated in one call of `process` on one thread, which owns the pipeline
-/// (an `Annotator` serves one caller at a time and spreads each call over its workers). Each
-/// request gets back its own documents. The pipeline's result for a document does not depend on
+/// a token budget and annotated in one call of a lane's `process`. Each lane is a thread that owns
+/// its pipeline (an `Annotator` serves one caller at a time), so the lanes' batches run side by
+/// side: while one lane tokenizes, decodes, links or answers, another computes, and a request
+/// that arrives while a batch runs is taken by an idle lane instead of waiting for that batch.
+/// A lane takes its share of what is queued when other lanes are idle too, so a burst of
+/// clients keeps every lane busy. Each request gets back its own documents. The pipeline's result for a document does not depend on
 /// the documents it is annotated with (`PipelineTests.batchingNeverChangesTheResult`), so neither
 /// does a request's answer.
 ///
-/// The state is guarded by one `NSCondition`, which the batching thread also waits on.
+/// The state is guarded by one `NSCondition`, which the lanes also wait on.
 public final class DynamicBatcher: @unchecked Sendable {
     /// Annotates the documents of every request taken; `link[i]` says whether document `i`'s
     /// request asked for its entities to be linked.
@@ -70,26 +75,34 @@ public final class DynamicBatcher: @unchecked Sendable {
     }
 
     public let settings: BatchingSettings
-    private let process: Process
     private let condition = NSCondition()
     private var queue: [Pending] = []
     private var queuedTokens = 0
     private var stopping = false
-    private var running = false
+    /// Lanes running a batch now.
+    private var running = 0
+    private let lanes: Int
     private var counters = Counters()
-    private var thread: Thread?
     /// Called after each batch with its request count and tokens (metrics).
     private let observe: (@Sendable (_ requests: Int, _ tokens: Int, _ seconds: Double) -> Void)?
 
-    public init(settings: BatchingSettings, observe: (@Sendable (Int, Int, Double) -> Void)? = nil, process: @escaping Process) {
+    /// One lane.
+    public convenience init(settings: BatchingSettings, observe: (@Sendable (Int, Int, Double) -> Void)? = nil, process: @escaping Process) {
+        self.init(settings: settings, lanes: [process], observe: observe)
+    }
+
+    /// One lane per `Process`, each on its own thread.
+    public init(settings: BatchingSettings, lanes: [Process], observe: (@Sendable (Int, Int, Double) -> Void)? = nil) {
+        precondition(!lanes.isEmpty, "a batcher needs at least one lane")
         self.settings = settings
-        self.process = process
         self.observe = observe
-        // The thread holds the batcher until `stop` ends its loop.
-        let thread = Thread { self.loop() }
-        thread.name = "biotag-batcher"
-        self.thread = thread
-        thread.start()
+        self.lanes = lanes.count
+        // Each thread holds the batcher until `stop` ends its loop.
+        for (index, process) in lanes.enumerated() {
+            let thread = Thread { self.loop(process) }
+            thread.name = "biotag-batcher-\(index)"
+            thread.start()
+        }
     }
 
     /// Annotates `documents` with whatever else is waiting; `tokens` is their size in wordpieces,
@@ -123,7 +136,7 @@ public final class DynamicBatcher: @unchecked Sendable {
     public var isIdle: Bool {
         condition.lock()
         defer { condition.unlock() }
-        return queue.isEmpty && !running
+        return queue.isEmpty && running == 0
     }
 
     /// Takes no new request; what is queued or running is finished. Returns when all is answered
@@ -133,7 +146,7 @@ public final class DynamicBatcher: @unchecked Sendable {
         condition.lock()
         stopping = true
         condition.broadcast()
-        while !(queue.isEmpty && !running), ContinuousClock.now < deadline {
+        while !(queue.isEmpty && running == 0), ContinuousClock.now < deadline {
             _ = condition.wait(until: Date().addingTimeInterval(Self.seconds(deadline - .now)))
         }
         let left = queue
@@ -148,7 +161,7 @@ public final class DynamicBatcher: @unchecked Sendable {
         return max(0, Double(parts.seconds) + Double(parts.attoseconds) * 1e-18)
     }
 
-    private func loop() {
+    private func loop(_ process: Process) {
         while true {
             condition.lock()
             while queue.isEmpty && !stopping { condition.wait() }
@@ -165,20 +178,23 @@ public final class DynamicBatcher: @unchecked Sendable {
                 queue.removeAll { now - $0.arrived > timeout }
                 queuedTokens -= expired.reduce(0) { $0 + $1.tokens }
             }
+            // With other lanes idle, take a fair share and leave them the rest.
+            let idle = lanes - running
+            let limit = Swift.min(settings.maxBatchTokens, idle > 1 ? (queuedTokens + idle - 1) / idle : settings.maxBatchTokens)
             var taken: [Pending] = []
             var tokens = 0
-            while let first = queue.first, taken.isEmpty || tokens + first.tokens <= settings.maxBatchTokens {
+            while let first = queue.first, taken.isEmpty || tokens + first.tokens <= limit {
                 taken.append(queue.removeFirst())
                 tokens += first.tokens
             }
             queuedTokens -= tokens
-            running = !taken.isEmpty
+            if !taken.isEmpty { running += 1 }
             condition.unlock()
             for pending in expired { pending.continuation.resume(throwing: QueueError.timedOut(waited: .now - pending.arrived)) }
             guard !taken.isEmpty else { continue }
-            run(taken, tokens: tokens)
+            run(taken, tokens: tokens, process: process)
             condition.lock()
-            running = false
+            running -= 1
             counters.batches += 1
             counters.requests += taken.count
             counters.tokens += tokens
@@ -187,7 +203,7 @@ public final class DynamicBatcher: @unchecked Sendable {
         }
     }
 
-    private func run(_ taken: [Pending], tokens: Int) {
+    private func run(_ taken: [Pending], tokens: Int, process: Process) {
         let started = ContinuousClock.now
         let documents = taken.flatMap(\.documents)
         do {

@@ -34,8 +34,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long the first request of a batch waits for others, in milliseconds.", discussion: "0 answers a lone client soonest; a few milliseconds let concurrent clients share batches."))
     var maxWaitMs = 5
 
-    @Option(help: "Most wordpieces waiting; requests beyond it are refused with 429 and Retry-After.")
-    var maxQueueTokens = 262_144
+    @Option(help: ArgumentHelp("Most wordpieces waiting; requests beyond it are refused with 429 and Retry-After.", discussion: "Keep it below --timeout × the server's tokens per second (biotag_annotated_tokens_total's rate), so that a request accepted under overload is answered in time."))
+    var maxQueueTokens = 65_536
 
     @Option(help: "Largest request body in bytes (413 above).")
     var payloadLimit = 2 * 1024 * 1024
@@ -74,12 +74,18 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let loaded: MultiTaskModel
         do { loaded = try MultiTaskModel(directory: try model ?? defaultModelDirectory()) } catch let error as ModelLoadError { throw CommandError(error.description) }
+        // One batching lane per worker, each with its own pipeline on the one loaded model: a lane's
+        // batch runs while another lane tokenizes, links or answers (docs/SERVICE.md).
         let (threads, workers) = runtime.resolved(threads: 1, workers: 2)
-        let annotator: Annotator
-        do { annotator = try Annotator(model: loaded, settings: pipeline.settings(tasks: nil), threads: threads, workers: workers) } catch {
+        var annotators: [Annotator] = []
+        do {
+            for _ in 0..<workers { annotators.append(try Annotator(model: loaded, settings: pipeline.settings(tasks: nil), threads: threads, workers: 1)) }
+        } catch {
+            for annotator in annotators { annotator.shutdown() }
             throw CommandError(error.description)
         }
-        let linker = try linking.documentLinker(model: loaded.directory, workers: workers, tasks: annotator.tasks)
+        let annotator = annotators[0]
+        let linker = try linking.documentLinker(model: loaded.directory, workers: 1, tasks: annotator.tasks)
         var batching = BatchingSettings()
         batching.maxBatchTokens = maxBatchTokens
         batching.maxWait = .milliseconds(maxWaitMs)
@@ -89,7 +95,7 @@ struct Serve: AsyncParsableCommand {
         limits.payloadBytes = payloadLimit
         limits.texts = maxClientTexts
         let key = apiKey ?? ProcessInfo.processInfo.environment["BIOTAG_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
-        let service = AnnotationService(annotator: annotator, linker: linker, batching: batching, limits: limits, apiKey: key)
+        let service = AnnotationService(annotators: annotators, linker: linker, batching: batching, limits: limits, apiKey: key, warmUp: true)
         var logger = Logger(label: "biotag.serve")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let app = Application(router: service.router(), configuration: .init(address: .hostname(host, port: port), serverName: "biotag"), logger: logger)
@@ -97,6 +103,6 @@ struct Serve: AsyncParsableCommand {
         // runService stops the server on SIGINT/SIGTERM once in-flight connections are done.
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         service.stop(grace: .milliseconds(Int(grace * 1000)))
-        annotator.shutdown()
+        for annotator in annotators { annotator.shutdown() }
     }
 }

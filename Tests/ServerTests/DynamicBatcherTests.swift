@@ -19,18 +19,24 @@ import TestSupport
         }
     }
 
-    @Test func answersDoNotDependOnBatchMates() async throws {
-        let annotator = try Annotator(model: try MultiTaskModel(directory: TestModels.twoHeads), threads: 1, workers: 2)
-        defer { annotator.shutdown() }
+    /// One lane with two workers, and two lanes (as `biotag serve` runs) with one worker each.
+    @Test(arguments: [1, 2]) func answersDoNotDependOnBatchMates(lanes: Int) async throws {
+        let model = try MultiTaskModel(directory: TestModels.twoHeads)
+        let annotators = try (0..<lanes).map { _ in try Annotator(model: model, threads: 1, workers: lanes == 1 ? 2 : 1) }
+        defer { for annotator in annotators { annotator.shutdown() } }
         let texts = Self.texts(120, seed: 7)
-        let alone = try texts.enumerated().map { try annotator.annotate([Document(id: "\($0)", text: $1)])[0] }
+        let alone = try texts.enumerated().map { try annotators[0].annotate([Document(id: "\($0)", text: $1)])[0] }
         let sizes = Mutex<[Int]>([])
+        let used = Mutex<Set<ObjectIdentifier>>([])
         var settings = BatchingSettings()
         settings.maxBatchTokens = 400
         settings.maxWait = .milliseconds(20)
-        let batcher = DynamicBatcher(settings: settings, observe: { requests, _, _ in sizes.withLock { $0.append(requests) } }) { documents, _ in
-            try annotator.annotate(documents)
-        }
+        let batcher = DynamicBatcher(settings: settings, lanes: annotators.map { annotator in
+            { documents, _ in
+                used.withLock { _ = $0.insert(ObjectIdentifier(annotator)) }
+                return try annotator.annotate(documents)
+            }
+        }, observe: { requests, _, _ in sizes.withLock { $0.append(requests) } })
         // 120 clients at once, one to three texts each.
         let answers = try await withThrowingTaskGroup(of: (Int, [Document]).self) { group in
             var start = 0, client = 0
@@ -47,6 +53,7 @@ import TestSupport
         #expect(answers.map { $0?.passages } == alone.map(\.passages))
         let counts = sizes.withLock { $0 }
         #expect(counts.reduce(0, +) == batcher.snapshot.requests && counts.contains { $0 > 1 }, "requests were batched together: \(counts)")
+        #expect(used.withLock { $0.count } == lanes, "a burst keeps every lane busy")
         batcher.stop(grace: .seconds(5))
         await #expect(throws: QueueError.stopping) { try await batcher.submit([Document(id: "late", text: "x")], tokens: 1) }
     }
