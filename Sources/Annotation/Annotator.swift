@@ -35,6 +35,8 @@ public final class Annotator: @unchecked Sendable {
     /// A head, its decoder, and the entity types it reports.
     private typealias Head = (name: String, decoder: EntityDecoder, types: Set<String>)
     private let heads: [Head]
+    /// The heads with each word aggregation's decoders (`annotate(_:aggregation:)`).
+    private let headsByAggregation: [AggregationStrategy: [Head]]
     private let splitter = SentenceSplitter()
 
     /// - Parameters:
@@ -53,17 +55,22 @@ public final class Annotator: @unchecked Sendable {
         guard !tokenTasks.isEmpty else { throw .noTokenHeads(model: model.directory) }
         self.model = model
         self.settings = settings
-        heads = tokenTasks.map { name, head in
-            // A head with one entity type reports its task name; a head with several, each label's type.
-            let types = Set(head.labels.compactMap { label -> Substring? in
-                if case let .begin(type) = IOB2Role(label) { return type }
-                if case let .inside(type) = IOB2Role(label) { return type }
-                return nil
-            })
-            let reported = types.count == 1 ? [name] : Set(types.map(String.init))
-            return (name, EntityDecoder(labels: head.labels, aggregation: settings.aggregation, decoding: settings.decoding) { types.count == 1 ? name : $0 },
-                    reported)
+        var byAggregation: [AggregationStrategy: [Head]] = [:]
+        for aggregation in AggregationStrategy.allCases {
+            byAggregation[aggregation] = tokenTasks.map { name, head in
+                // A head with one entity type reports its task name; a head with several, each label's type.
+                let types = Set(head.labels.compactMap { label -> Substring? in
+                    if case let .begin(type) = IOB2Role(label) { return type }
+                    if case let .inside(type) = IOB2Role(label) { return type }
+                    return nil
+                })
+                let reported = types.count == 1 ? [name] : Set(types.map(String.init))
+                return (name, EntityDecoder(labels: head.labels, aggregation: aggregation, decoding: settings.decoding) { types.count == 1 ? name : $0 },
+                        reported)
+            }
         }
+        headsByAggregation = byAggregation
+        heads = byAggregation[settings.aggregation]!
         guard workers >= 1, threads >= 1 else { throw .invalidSettings("threads (\(threads)) and workers (\(workers)) must be at least 1") }
         var runners: [MultiTaskRunner] = []
         do {
@@ -119,7 +126,9 @@ public final class Annotator: @unchecked Sendable {
     /// Annotates documents: every passage is cut into sentences, and its `entities` replaced by
     /// what the heads find, sorted by start, end and type. The result does not depend on how
     /// documents are grouped into calls.
-    public func annotate(_ documents: [Document]) throws(AnnotationError) -> [Document] {
+    /// - Parameter aggregation: how wordpieces become words for these documents (nil: the
+    ///   settings'); the forward pass is the same for every strategy.
+    public func annotate(_ documents: [Document], aggregation: AggregationStrategy? = nil) throws(AnnotationError) -> [Document] {
         var places: [(document: Int, passage: Int, scalars: Range<Int>)] = []
         var passageScalars: [[[Unicode.Scalar]]] = []
         for (d, document) in documents.enumerated() {
@@ -128,7 +137,8 @@ public final class Annotator: @unchecked Sendable {
                 for range in splitter.split(scalars) { places.append((d, p, range)) }
             }
         }
-        let found = try entities(in: places.map { passageScalars[$0.document][$0.passage][$0.scalars] }, heads: heads)
+        let found = try entities(in: places.map { passageScalars[$0.document][$0.passage][$0.scalars] },
+                                 heads: aggregation.flatMap { headsByAggregation[$0] } ?? heads)
         var result = documents
         for d in result.indices { for p in result[d].passages.indices { result[d].passages[p].entities = [] } }
         for (place, perHead) in zip(places, found) {

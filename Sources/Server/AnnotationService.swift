@@ -64,13 +64,19 @@ public final class AnnotationService: Sendable {
         self.apiKey = apiKey.map { Array($0.utf8) }
         let metrics = metrics
         batcher = DynamicBatcher(settings: batching, lanes: annotators.map { annotator in
-            { documents, link in
-                let annotated = try annotator.annotate(documents)
-                guard let linker, link.contains(true) else { return annotated }
+            { documents, options in
+                // One pipeline call per word aggregation asked for (nearly always one); the
+                // forward passes are the same, the decoders differ.
+                var result = documents
+                for aggregation in Set(options.map(\.aggregation)) {
+                    let members = documents.indices.filter { options[$0].aggregation == aggregation }
+                    let annotated = try annotator.annotate(members.map { documents[$0] }, aggregation: aggregation)
+                    for (index, document) in zip(members, annotated) { result[index] = document }
+                }
                 // Only the documents of requests that asked for concepts are linked.
-                let wanted = annotated.indices.filter { link[$0] }
-                var result = annotated
-                for (index, document) in zip(wanted, linker.link(wanted.map { annotated[$0] })) { result[index] = document }
+                let wanted = documents.indices.filter { options[$0].link }
+                guard let linker, !wanted.isEmpty else { return result }
+                for (index, document) in zip(wanted, linker.link(wanted.map { result[$0] })) { result[index] = document }
                 return result
             }
         }, observe: { requests, tokens, seconds in
@@ -134,10 +140,10 @@ public final class AnnotationService: Sendable {
             if let bioc = BioCBody.format(of: request) { return try await annotateBioC(request, format: bioc) }
             let body = try await Self.requestObject(request, limit: limits.payloadBytes)
             let documents = try AnnotateRequest.documents(from: body, maxTexts: limits.texts)
-            let (types, link) = try options(request, body: body)
+            let (types, options) = try requestOptions(request, body: body)
             let tokens = documents.reduce(0) { total, document in total + document.passages.reduce(0) { $0 + tokenizer.count($1.text) } }
             var annotated: [Document]
-            do { annotated = try await batcher.submit(documents, tokens: tokens, link: link) } catch let error as QueueError { throw Self.httpError(error) }
+            do { annotated = try await batcher.submit(documents, tokens: tokens, options: options) } catch let error as QueueError { throw Self.httpError(error) }
             if let types { annotated = annotated.map { Self.keeping(types, in: $0) } }
             return Self.json("{\"documents\":[" + annotated.map { jsonObject(of: $0, model: identity) }.joined(separator: ",") + "]}")
         }
@@ -191,31 +197,45 @@ public final class AnnotationService: Sendable {
             }
         }
         guard documents.count <= limits.texts else { throw HTTPError(.contentTooLarge, message: "\(documents.count) documents, more than the limit of \(limits.texts)") }
-        let (types, link) = try options(request, body: [:])
+        let (types, options) = try requestOptions(request, body: [:])
         let tokens = documents.reduce(0) { total, document in total + document.passages.reduce(0) { $0 + tokenizer.count($1.text) } }
         var annotated: [Document]
-        do { annotated = try await batcher.submit(documents, tokens: tokens, link: link) } catch let error as QueueError { throw Self.httpError(error) }
+        do { annotated = try await batcher.submit(documents, tokens: tokens, options: options) } catch let error as QueueError { throw Self.httpError(error) }
         if let types { annotated = annotated.map { Self.keeping(types, in: $0) } }
         let output = try writeDocuments(annotated, format: format == .biocXML ? .biocXML : .biocJSON, model: identity)
         return Response(status: .ok, headers: [.contentType: BioCBody.contentType(format)], body: ResponseBody(byteBuffer: ByteBuffer(bytes: output)))
     }
 
-    /// A request's "tasks" and "link": from its JSON body where it gives them, else from the query
-    /// (`?tasks=gene,disease&link=false`, the only place a BioC body has for them).
-    private func options(_ request: Request, body: [String: Any]) throws -> (types: Set<String>?, link: Bool) {
+    /// A request's "tasks", "link" and "aggregation": from its JSON body where it gives them, else
+    /// from the query (`?tasks=gene,disease&link=false&aggregation=max`, the only place a BioC
+    /// body has for them).
+    private func requestOptions(_ request: Request, body: [String: Any]) throws -> (types: Set<String>?, options: RequestOptions) {
+        // The query's values are checked even where the body overrides them.
         let query = request.uri.queryParameters
-        let types: Set<String>?
-        if let named = body["tasks"], !(named is NSNull) {
-            types = try reportedTypes(of: named)
-        } else {
-            types = try reportedTypes(of: query["tasks"].map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } })
-        }
-        if let link = try AnnotateRequest.flag("link", in: body) { return (types, link) }
+        var types = try reportedTypes(of: query["tasks"].map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } })
+        if let named = body["tasks"], !(named is NSNull) { types = try reportedTypes(of: named) }
+        var options = RequestOptions()
         switch query["link"].map(String.init) {
-        case nil, "true": return (types, true)
-        case "false": return (types, false)
+        case nil, "true": options.link = true
+        case "false": options.link = false
         case let value?: throw HTTPError(.unprocessableContent, message: "link=\(value): expected true or false")
         }
+        if let link = try AnnotateRequest.flag("link", in: body) { options.link = link }
+        options.aggregation = try Self.aggregation(query["aggregation"].map(String.init), from: "the query")
+        switch body["aggregation"] {
+        case nil, is NSNull: break
+        case let value as String: options.aggregation = try Self.aggregation(value, from: "the body")
+        default: throw HTTPError(.unprocessableContent, message: "\"aggregation\" must be a string")
+        }
+        return (types, options)
+    }
+
+    private static func aggregation(_ name: String?, from place: String) throws -> AggregationStrategy? {
+        guard let name else { return nil }
+        guard let aggregation = AggregationStrategy(rawValue: name) else {
+            throw HTTPError(.unprocessableContent, message: "unknown aggregation \"\(name)\" in \(place); expected one of \(AggregationStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return aggregation
     }
 
     /// The entity types of the heads a request names in "tasks" (nil: all of them).

@@ -25,6 +25,19 @@ public enum QueueError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// What a request asks of the pipeline besides its documents.
+public struct RequestOptions: Sendable, Hashable {
+    /// Link its entities to concepts.
+    public var link = true
+    /// Its word aggregation (nil: the server's).
+    public var aggregation: AggregationStrategy?
+
+    public init(link: Bool = true, aggregation: AggregationStrategy? = nil) {
+        self.link = link
+        self.aggregation = aggregation
+    }
+}
+
 /// How requests are packed together.
 public struct BatchingSettings: Sendable, Equatable {
     /// Most tokens run in one call of the pipeline (requests of many clients together).
@@ -53,14 +66,14 @@ public struct BatchingSettings: Sendable, Equatable {
 ///
 /// The state is guarded by one `NSCondition`, which the lanes also wait on.
 public final class DynamicBatcher: @unchecked Sendable {
-    /// Annotates the documents of every request taken; `link[i]` says whether document `i`'s
-    /// request asked for its entities to be linked.
-    public typealias Process = @Sendable (_ documents: [Document], _ link: [Bool]) throws -> [Document]
+    /// Annotates the documents of every request taken; `options[i]` is what document `i`'s
+    /// request asked for.
+    public typealias Process = @Sendable (_ documents: [Document], _ options: [RequestOptions]) throws -> [Document]
 
     private struct Pending {
         let documents: [Document]
         let tokens: Int
-        let link: Bool
+        let options: RequestOptions
         let arrived: ContinuousClock.Instant
         let continuation: CheckedContinuation<[Document], any Error>
     }
@@ -105,9 +118,8 @@ public final class DynamicBatcher: @unchecked Sendable {
         }
     }
 
-    /// Annotates `documents` with whatever else is waiting; `tokens` is their size in wordpieces,
-    /// `link` whether the pipeline links their entities.
-    public func submit(_ documents: [Document], tokens: Int, link: Bool = true) async throws -> [Document] {
+    /// Annotates `documents` with whatever else is waiting; `tokens` is their size in wordpieces.
+    public func submit(_ documents: [Document], tokens: Int, options: RequestOptions = RequestOptions()) async throws -> [Document] {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Document], any Error>) in
             condition.lock()
             defer { condition.unlock() }
@@ -117,7 +129,7 @@ public final class DynamicBatcher: @unchecked Sendable {
                 continuation.resume(throwing: QueueError.overloaded(queuedTokens: queuedTokens, limit: settings.maxQueueTokens))
                 return
             }
-            queue.append(Pending(documents: documents, tokens: tokens, link: link, arrived: .now, continuation: continuation))
+            queue.append(Pending(documents: documents, tokens: tokens, options: options, arrived: .now, continuation: continuation))
             queuedTokens += tokens
             condition.signal()
         }
@@ -206,18 +218,26 @@ public final class DynamicBatcher: @unchecked Sendable {
     private func run(_ taken: [Pending], tokens: Int, process: Process) {
         let started = ContinuousClock.now
         let documents = taken.flatMap(\.documents)
+        let outcome: Result<[Document], QueueError>
         do {
-            let annotated = try process(documents, taken.flatMap { pending in Array(repeating: pending.link, count: pending.documents.count) })
+            let annotated = try process(documents, taken.flatMap { pending in Array(repeating: pending.options, count: pending.documents.count) })
             guard annotated.count == documents.count else { throw QueueError.failed("the pipeline returned \(annotated.count) documents for \(documents.count)") }
+            outcome = .success(annotated)
+        } catch {
+            outcome = .failure(error as? QueueError ?? .failed("\(error)"))
+        }
+        // Recorded before anyone is answered, so a client that reads /metrics after its answer
+        // finds its batch counted.
+        observe?(taken.count, tokens, Self.seconds(.now - started))
+        switch outcome {
+        case let .success(annotated):
             var start = 0
             for pending in taken {
                 pending.continuation.resume(returning: Array(annotated[start..<(start + pending.documents.count)]))
                 start += pending.documents.count
             }
-        } catch {
-            let failure = error as? QueueError ?? .failed("\(error)")
+        case let .failure(failure):
             for pending in taken { pending.continuation.resume(throwing: failure) }
         }
-        observe?(taken.count, tokens, Self.seconds(.now - started))
     }
 }

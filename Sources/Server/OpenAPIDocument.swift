@@ -75,7 +75,8 @@ enum OpenAPIDocument {
         "security": [{}, {"bearer": []}],
         "parameters": [
           {"name": "tasks", "in": "query", "description": "Heads to report, comma-separated (where the body does not say; the only way for a BioC body)", "schema": {"type": "string"}},
-          {"name": "link", "in": "query", "description": "Link entities to concepts (where the body does not say)", "schema": {"type": "string", "enum": ["true", "false"]}}
+          {"name": "link", "in": "query", "description": "Link entities to concepts (where the body does not say)", "schema": {"type": "string", "enum": ["true", "false"]}},
+          {"name": "aggregation", "in": "query", "description": "How wordpieces become words (where the body does not say)", "schema": {"type": "string", "enum": ["simple", "first", "average", "max"]}}
         ],
         "requestBody": {"required": true, "content": {
           "application/json": {"schema": {"$ref": "#/components/schemas/AnnotateRequest"}},
@@ -161,6 +162,7 @@ enum OpenAPIDocument {
           "text_fields": {"type": ["array", "null"], "items": {"type": "string"}, "minItems": 1, "default": ["text"]},
           "id_field": {"type": ["string", "null"], "default": "id"},
           "tasks": {"type": ["array", "null"], "items": {"type": "string", "enum": ["__TASKS__"]}, "description": "Heads to report (default: all)"},
+          "aggregation": {"type": ["string", "null"], "enum": ["simple", "first", "average", "max", null], "description": "How wordpieces become words (default: the server's --aggregation)"},
           "link": {"type": ["boolean", "null"], "default": true, "description": "Link entities to concepts (when the server has linkers)"}
         },
         "oneOf": [{"required": ["texts"]}, {"required": ["records"]}]

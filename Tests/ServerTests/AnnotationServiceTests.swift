@@ -110,7 +110,7 @@ import TestSupport
             (.post, "/v1/annotate", #"{"texts": ["Breast cancer in BRCA1 carriers."], "tasks": ["disease"], "link": false}"#, 200),
             (.post, "/v1/annotate", #"{"records": [{"id": "a", "title": "T"}, {"title": "no id: its index"}], "text_fields": ["title"]}"#, 200),
             (.post, "/v1/annotate", "{", 400), (.post, "/v1/annotate", #"{"texts": "x"}"#, 422),
-            (.post, "/v1/annotate", #"{"texts": ["x"], "tasks": ["nope"]}"#, 422), (.post, "/v1/annotate", #"{"texts": ["x"], "link": "yes"}"#, 422),
+            (.post, "/v1/annotate", #"{"texts": ["x"], "tasks": ["nope"]}"#, 422), (.post, "/v1/annotate", #"{"texts": ["x"], "aggregation": "nope"}"#, 422), (.post, "/v1/annotate", #"{"texts": ["x"], "link": "yes"}"#, 422),
             (.post, "/v1/tokenize", #"{"texts": ["BRCA1 carriers", ""]}"#, 200), (.post, "/v1/tokenize", #"{"texts": [3]}"#, 422),
             (.post, "/v1/link", #"{"mentions": [{"text": "breast cancer", "type": "disease"}], "top": 2}"#, 200),
             (.post, "/v1/link", #"{"mentions": [{"text": "x", "type": "gene"}]}"#, 422), (.post, "/v1/link", #"{"mentions": [], "top": 0}"#, 422),
@@ -265,6 +265,33 @@ import TestSupport
             }
             try await client.execute(uri: "/v1/annotate?link=maybe", method: .post, body: ByteBuffer(string: #"{"texts": ["x"]}"#)) { #expect($0.status == .unprocessableContent) }
         }
+        service.stop(grace: .seconds(5))
+        annotator.shutdown()
+    }
+
+    /// Requests with different word aggregations share a batch, and each gets what the pipeline
+    /// gives its documents with its own.
+    @Test func eachRequestGetsItsOwnAggregation() async throws {
+        let (service, annotator) = try Self.service { batching, _ in batching.maxWait = .milliseconds(300) }
+        let texts = [
+            "Hyperphenylalaninemia and dihydropteridine reductase deficiency in BRCA1-positive carcinomas.",
+            "Tetrahydrobiopterin supplementation in phenylketonuria and adrenoleukodystrophy patients.",
+        ]
+        let documents = texts.enumerated().map { Document(id: "\($0)", text: $1) }
+        let strategies: [AggregationStrategy?] = [nil, .simple, .average, .max]
+        let answers = try await withThrowingTaskGroup(of: (Int, [Document]).self) { group in
+            for (index, strategy) in strategies.enumerated() {
+                group.addTask { (index, try await service.batcher.submit(documents, tokens: 64, options: RequestOptions(aggregation: strategy))) }
+            }
+            var all = [[Document]](repeating: [], count: strategies.count)
+            for try await (index, documents) in group { all[index] = documents }
+            return all
+        }
+        let expected = try strategies.map { try annotator.annotate(documents, aggregation: $0) }
+        #expect(answers.map { $0.map(\.passages) } == expected.map { $0.map(\.passages) })
+        while !service.batcher.isIdle { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(service.batcher.snapshot.batches == 1, "the four requests shared one batch")
+        #expect(expected.contains { $0.map(\.passages) != expected[0].map(\.passages) }, "the strategies differ on these texts, so the test tells them apart")
         service.stop(grace: .seconds(5))
         annotator.shutdown()
     }

@@ -51,6 +51,8 @@ import TestSupport
             return all
         }
         #expect(answers.map { $0?.passages } == alone.map(\.passages))
+        // The counters catch up once the lanes are idle.
+        while !batcher.isIdle { try await Task.sleep(for: .milliseconds(2)) }
         let counts = sizes.withLock { $0 }
         #expect(counts.reduce(0, +) == batcher.snapshot.requests && counts.contains { $0 > 1 }, "requests were batched together: \(counts)")
         #expect(used.withLock { $0.count } == lanes, "a burst keeps every lane busy")
@@ -99,6 +101,8 @@ import TestSupport
         // Until the first request runs (taken from the queue).
         while batcher.isIdle || batcher.snapshot.queuedRequests > 0 { try await Task.sleep(for: .milliseconds(2)) }
         let second = Task { try await batcher.submit([Document(id: "b", text: "b")], tokens: 1) }
+        // Queued, then left there well past its deadline (however slowly the machine runs).
+        while batcher.snapshot.queuedRequests == 0 { try await Task.sleep(for: .milliseconds(2)) }
         try await Task.sleep(for: .milliseconds(120))
         release.withLock { $0 = true }
         #expect(try await first.value.map(\.id) == ["a"])
