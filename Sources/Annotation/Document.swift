@@ -39,6 +39,17 @@ public struct Passage: Sendable, Equatable {
     /// annotations fill them; the annotator replaces them with the model's.
     public var entities: [Entity]
 
+    /// A record's text fields as passages, in order, each after the one before it and a
+    /// separator (JSON lines' `--text-fields`, the service's `text_fields`).
+    public static func fields(_ fields: [(name: String, text: String)]) -> [Passage] {
+        var passages: [Passage] = []
+        for (name, text) in fields {
+            let offset = passages.last.map { $0.offset + $0.length + 1 } ?? 0
+            passages.append(Passage(text: text, offset: offset, infons: ["field": name]))
+        }
+        return passages
+    }
+
     public init(text: String, offset: Int = 0, infons: [String: String] = [:], entities: [Entity] = []) {
         self.text = text
         self.offset = offset

@@ -100,6 +100,15 @@ public func commaList(_ value: String) -> [String] {
     value.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
 }
 
+/// `KEY=VALUE`, an option's argument split at its first `=`; both sides must be there.
+/// - Parameters:
+///   - form: what the option expects, e.g. `TASK=FILE`, and `example` an instance of it.
+public func keyValue(_ text: String, option: String, form: String, example: String) throws(ValidationError) -> (key: String, value: String) {
+    let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+    guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("\(option) \(text): expected \(form), e.g. \(example)") }
+    return (parts[0], parts[1])
+}
+
 /// Writes to stderr (progress and diagnostics; stdout carries data).
 public func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))

@@ -356,14 +356,13 @@ enum AnnotateRequest {
             case nil, is NSNull: id = String(index)
             default: throw HTTPError(.unprocessableContent, message: "records[\(index)].\(idField) must be a string or a number")
             }
-            var passages: [Passage] = []
+            var texts: [(name: String, text: String)] = []
             for field in fields {
                 guard let value = record[field], !(value is NSNull) else { continue }
                 guard let text = value as? String else { throw HTTPError(.unprocessableContent, message: "records[\(index)].\(field) is not a string") }
-                let offset = passages.last.map { $0.offset + $0.length + 1 } ?? 0
-                passages.append(Passage(text: text, offset: offset, infons: ["field": field]))
+                texts.append((field, text))
             }
-            return Document(id: id, passages: passages)
+            return Document(id: id, passages: Passage.fields(texts))
         }
     }
 

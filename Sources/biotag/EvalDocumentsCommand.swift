@@ -38,9 +38,8 @@ struct EvalDocuments: ParsableCommand {
     func pairs() throws(ValidationError) -> [String: String] {
         var result: [String: String] = [:]
         for text in commaList(heads) {
-            let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 2, !parts[1].isEmpty else { throw ValidationError("--heads \(text): expected GOLD=HEAD, e.g. Disease=disease") }
-            guard result.updateValue(parts[1], forKey: parts[0]) == nil else { throw ValidationError("--heads names the gold type '\(parts[0])' twice") }
+            let (gold, head) = try keyValue(text, option: "--heads", form: "GOLD=HEAD", example: "Disease=disease")
+            guard result.updateValue(head, forKey: gold) == nil else { throw ValidationError("--heads names the gold type '\(gold)' twice") }
         }
         guard !result.isEmpty else { throw ValidationError("--heads names no pair") }
         return result

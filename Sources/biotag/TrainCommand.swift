@@ -125,10 +125,9 @@ struct Train: ParsableCommand {
     func extraCorpora() throws(ValidationError) -> [String: [String]] {
         var result: [String: [String]] = [:]
         for text in extra {
-            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, !parts[1].isEmpty else { throw ValidationError("--extra \(text): expected TASK=FILE, e.g. disease=bc5cdr-disease.tsv") }
-            guard taskNames.contains(parts[0]) else { throw ValidationError("--extra \(text): \(parts[0]) is not in --tasks") }
-            result[parts[0], default: []].append(parts[1])
+            let (task, file) = try keyValue(text, option: "--extra", form: "TASK=FILE", example: "disease=bc5cdr-disease.tsv")
+            guard taskNames.contains(task) else { throw ValidationError("--extra \(text): \(task) is not in --tasks") }
+            result[task, default: []].append(file)
         }
         return result
     }
@@ -137,13 +136,11 @@ struct Train: ParsableCommand {
     func negativeRatesByTask() throws(ValidationError) -> [String: Double] {
         var rates: [String: Double] = [:]
         for text in negativeRateFor {
-            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let rate = Double(parts[1]) else {
-                throw ValidationError("--negative-rate-for \(text): expected TASK=RATE, e.g. gene=0.75")
-            }
-            guard taskNames.contains(parts[0]) else { throw ValidationError("--negative-rate-for \(text): \(parts[0]) is not in --tasks") }
+            let (task, value) = try keyValue(text, option: "--negative-rate-for", form: "TASK=RATE", example: "gene=0.75")
+            guard let rate = Double(value) else { throw ValidationError("--negative-rate-for \(text): expected TASK=RATE, e.g. gene=0.75") }
+            guard taskNames.contains(task) else { throw ValidationError("--negative-rate-for \(text): \(task) is not in --tasks") }
             guard rate >= 0, rate <= 4 else { throw ValidationError("--negative-rate-for \(text): the rate must be between 0 and 4") }
-            guard rates.updateValue(rate, forKey: parts[0]) == nil else { throw ValidationError("--negative-rate-for names \(parts[0]) twice") }
+            guard rates.updateValue(rate, forKey: task) == nil else { throw ValidationError("--negative-rate-for names \(task) twice") }
         }
         return rates
     }

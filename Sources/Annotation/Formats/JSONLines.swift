@@ -49,16 +49,15 @@ struct JSONLinesReader: DocumentReader {
         case nil, .null: return reject("no \"\(idField)\" field")
         case .other: return reject("field \"\(idField)\" is not a string or a number")
         }
-        var passages: [Passage] = []
+        var texts: [(name: String, text: String)] = []
         for field in textFields {
             switch record[field] {
             case nil, .null: continue
-            case .string(let text):
-                let offset = passages.last.map { $0.offset + $0.length + 1 } ?? 0
-                passages.append(Passage(text: text, offset: offset, infons: ["field": field]))
+            case .string(let text): texts.append((field, text))
             case .number, .other: return reject("field \"\(field)\" is not a string", id: id)
             }
         }
+        let passages = Passage.fields(texts)
         if passages.isEmpty { return reject("none of the text fields \(textFields.joined(separator: ", "))", id: id) }
         if passages.allSatisfy({ $0.text.isEmpty }) { return reject("empty text", id: id) }
         return .document(Document(id: id, passages: passages))
