@@ -28,6 +28,10 @@ public final class AnnotationService: Sendable {
     private let tasks: [String]
     private let reportedTypes: [String: Set<String>]
     private let linkerSet: LinkerSet?
+    /// The heads that have a linker, sorted.
+    private let linkerNames: [String]
+    /// `/openapi.json`, with this model's heads and linkers.
+    private let openAPI: String
     private let tokenizer: WordPieceTokenizerReference
     private let apiKey: [UInt8]?
     private let stopping = Atomic<Bool>(false)
@@ -60,6 +64,8 @@ public final class AnnotationService: Sendable {
         tasks = first.tasks
         reportedTypes = first.reportedTypes
         linkerSet = linker?.linkers
+        linkerNames = linker.map { $0.linkers.linkers.keys.sorted() } ?? []
+        openAPI = OpenAPIDocument.json(tasks: first.tasks, linkers: linkerNames)
         tokenizer = WordPieceTokenizerReference(first.model)
         self.apiKey = apiKey.map { Array($0.utf8) }
         let metrics = metrics
@@ -112,7 +118,7 @@ public final class AnnotationService: Sendable {
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: WebPage.html)))
         }
         router.get("openapi.json") { [self] _, _ -> Response in
-            Self.json(OpenAPIDocument.json(tasks: tasks, linkers: linkerSet.map { $0.linkers.keys.sorted() } ?? []))
+            Self.json(openAPI)
         }
         router.get("health") { _, _ -> Response in
             Self.json("{\"status\":\"ok\"}")
@@ -130,7 +136,7 @@ public final class AnnotationService: Sendable {
         router.get("v1/info") { [self] _, _ -> Response in
             let info: [String: Any] = [
                 "model": ["name": identity.name, "version": identity.version], "tasks": tasks,
-                "linkers": linkerSet.map { $0.linkers.keys.sorted() } ?? [], "cpu": "oneDNN \(CPUFeatures.dnnlVersion), \(CPUFeatures.instructionSet)",
+                "linkers": linkerNames, "cpu": "oneDNN \(CPUFeatures.dnnlVersion), \(CPUFeatures.instructionSet)",
                 "limits": ["payload_bytes": limits.payloadBytes, "texts": limits.texts, "max_batch_tokens": batcher.settings.maxBatchTokens,
                            "max_queue_tokens": batcher.settings.maxQueueTokens],
             ]
@@ -141,10 +147,7 @@ public final class AnnotationService: Sendable {
             let body = try await Self.requestObject(request, limit: limits.payloadBytes)
             let documents = try AnnotateRequest.documents(from: body, maxTexts: limits.texts)
             let (types, options) = try requestOptions(request, body: body)
-            let tokens = documents.reduce(0) { total, document in total + document.passages.reduce(0) { $0 + tokenizer.count($1.text) } }
-            var annotated: [Document]
-            do { annotated = try await batcher.submit(documents, tokens: tokens, options: options) } catch let error as QueueError { throw Self.httpError(error) }
-            if let types { annotated = annotated.map { Self.keeping(types, in: $0) } }
+            let annotated = try await annotate(documents, types: types, options: options)
             return Self.json("{\"documents\":[" + annotated.map { jsonObject(of: $0, model: identity) }.joined(separator: ",") + "]}")
         }
         router.post("v1/tokenize") { [self] request, _ -> Response in
@@ -198,12 +201,18 @@ public final class AnnotationService: Sendable {
         }
         guard documents.count <= limits.texts else { throw HTTPError(.contentTooLarge, message: "\(documents.count) documents, more than the limit of \(limits.texts)") }
         let (types, options) = try requestOptions(request, body: [:])
-        let tokens = documents.reduce(0) { total, document in total + document.passages.reduce(0) { $0 + tokenizer.count($1.text) } }
-        var annotated: [Document]
-        do { annotated = try await batcher.submit(documents, tokens: tokens, options: options) } catch let error as QueueError { throw Self.httpError(error) }
-        if let types { annotated = annotated.map { Self.keeping(types, in: $0) } }
+        let annotated = try await annotate(documents, types: types, options: options)
         let output = try writeDocuments(annotated, format: format == .biocXML ? .biocXML : .biocJSON, model: identity)
         return Response(status: .ok, headers: [.contentType: BioCBody.contentType(format)], body: ResponseBody(byteBuffer: ByteBuffer(bytes: output)))
+    }
+
+    /// Queues a request's documents (counted in wordpieces), waits for its batch, and keeps the
+    /// entities of `types` (nil: all); a queue refusal becomes its HTTP status.
+    private func annotate(_ documents: [Document], types: Set<String>?, options: RequestOptions) async throws -> [Document] {
+        let tokens = documents.reduce(0) { total, document in total + document.passages.reduce(0) { $0 + tokenizer.count($1.text) } }
+        let annotated: [Document]
+        do { annotated = try await batcher.submit(documents, tokens: tokens, options: options) } catch let error as QueueError { throw Self.httpError(error) }
+        return types.map { types in annotated.map { Self.keeping(types, in: $0) } } ?? annotated
     }
 
     /// A request's "tasks", "link" and "aggregation": from its JSON body where it gives them, else
