@@ -17,6 +17,8 @@ let package = Package(
         // `/metrics` in Prometheus's text format; swift-log for the server's request lines.
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        // The shared catalog and work queue of `biotag worker` in PostgreSQL.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
     ],
     targets: [
         // oneDNN's C API (Debian package libdnnl-dev) plus a few inline helpers.
@@ -40,8 +42,12 @@ let package = Package(
         // Entity linking: concept dictionaries, normalized exact lookup, abbreviations, character
         // n-gram candidates, composite mentions; compiled indexes used in place through mmap.
         .target(name: "Linking", dependencies: ["Annotation", "Models", "Tensors"]),
-        // The annotation store: SQLite (GRDB), search with facets.
-        .target(name: "Catalog", dependencies: ["Annotation", "Models", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The annotation catalog behind one protocol: SQLite (GRDB, the embedded default) or
+        // PostgreSQL (postgres-nio) with the work queue many machines share; search with facets.
+        .target(name: "Catalog", dependencies: [
+            "Annotation", "Models", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+        ]),
         // `biotag serve`: dynamic batching of many clients' requests into the annotation pipeline.
         .target(name: "Server", dependencies: [
             "Annotation", "Linking", "Models", "Tensors", "Tokenization", .product(name: "Hummingbird", package: "hummingbird"),

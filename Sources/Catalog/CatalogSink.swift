@@ -6,7 +6,7 @@ import Models
 /// stored in one transaction each, rejects kept with their place, and records the run already
 /// holds with the same text skipped, so a job stopped at any point resumes where it stopped.
 public final class CatalogSink: DocumentSink, CompletedDocuments {
-    public let catalog: SQLiteCatalog
+    public let catalog: any AnnotationCatalog
     /// The run: this model version with these settings (created on first use).
     public let run: Int64
     /// The fingerprint of the linkers that link the documents written ("" for none): a later
@@ -17,14 +17,14 @@ public final class CatalogSink: DocumentSink, CompletedDocuments {
     /// change results tell runs apart: the token budget (like workers, threads and chunk size,
     /// which are not recorded) only changes how sentences are batched, which never changes a
     /// result (`PipelineTests.batchingNeverChangesTheResult`), so it is recorded as the default.
-    public init(catalog: SQLiteCatalog, annotator: Annotator, linkers: String = "") throws(CatalogError) {
+    public init(catalog: any AnnotationCatalog, annotator: Annotator, linkers: String = "") throws(CatalogError) {
         self.catalog = catalog
         self.linkers = linkers
         var identity = annotator.settings
         identity.tokenBudget = AnnotationSettings().tokenBudget
         let settings: String
         do { settings = String(decoding: try JSONEncoder.sorted.encode(identity), as: UTF8.self) } catch {
-            throw .database(path: catalog.path, reason: "cannot record the settings: \(error)")
+            throw .database(path: catalog.location, reason: "cannot record the settings: \(error)")
         }
         var model = annotator.identity
         if model.weights == nil { model.weights = Annotator.weightsFingerprint(of: annotator.model) }

@@ -47,6 +47,15 @@ public indirect enum SearchQuery: Equatable, Sendable {
         }
     }
 
+    /// How many terms the query holds.
+    var termCount: Int {
+        switch self {
+        case .entity, .concept, .text: 1
+        case let .and(a, b), let .or(a, b): a.termCount + b.termCount
+        case let .not(a): a.termCount
+        }
+    }
+
     /// Entity and concept terms anywhere in the query (for reporting which entities matched).
     public var entityTerms: [SearchQuery] {
         switch self {

@@ -37,9 +37,9 @@ struct Annotate: ParsableCommand {
     var output: String?
 
     @Option(help: ArgumentHelp(
-        "Also keep records, the run and its entities in this SQLite catalog (created if missing), for `biotag search`.",
+        "Also keep records, the run and its entities in this catalog, for `biotag search`: a SQLite file (created if missing) or a postgres://user@host/db URL.",
         discussion: "Each batch of records is one transaction: a run stopped at any point resumes where it stopped when started again, and records this model version already annotated (same text) are skipped, so re-running changes nothing. Another model version or other settings add a new run beside the old ones.",
-        valueName: "path"))
+        valueName: "path|url"))
     var store: String?
 
     @Option(name: .customLong("to"), help: ArgumentHelp("Output format.", valueName: OutputFormat.allCases.map(\.rawValue).joined(separator: "|")))
@@ -109,7 +109,7 @@ struct Annotate: ParsableCommand {
         var completed: (any CompletedDocuments)?
         do {
             if let store {
-                let catalog = try CatalogSink(catalog: try SQLiteCatalog(path: store), annotator: annotator, linkers: linker?.linkers.fingerprint() ?? "")
+                let catalog = try CatalogSink(catalog: try openCatalog(store), annotator: annotator, linkers: linker?.linkers.fingerprint() ?? "")
                 sinks.append(catalog)
                 completed = catalog
             }

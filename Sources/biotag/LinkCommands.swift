@@ -393,7 +393,7 @@ struct Relink: ParsableCommand {
             for records annotated before linking. Stopped, it resumes where it stopped; run again, it changes nothing.
             """)
 
-    @Option(help: ArgumentHelp("Catalog written by `biotag annotate --store`.", valueName: "path"))
+    @Option(help: ArgumentHelp("Catalog written by `biotag annotate --store` or `biotag worker`: a SQLite file or a postgres://user@host/db URL.", valueName: "path|url"))
     var store: String
 
     @Option(help: ArgumentHelp("The model whose linking/ directory holds the linkers (default: the default model).", valueName: "dir"))
@@ -404,7 +404,7 @@ struct Relink: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        guard FileManager.default.fileExists(atPath: store) else { throw ValidationError("\(store): no such catalog") }
+        guard PostgresCatalog.isURL(store) || FileManager.default.fileExists(atPath: store) else { throw ValidationError("\(store): no such catalog") }
         guard linking.link != false else { throw ValidationError("--no-link: relink does nothing without linkers") }
     }
 
@@ -414,7 +414,7 @@ struct Relink: ParsableCommand {
         let linker = DocumentLinker(linkers: set, minimumScore: linking.linkThreshold, denseMinimumScore: linking.denseLinkThreshold, workers: workers)
         let started = ContinuousClock.now
         let count: Int
-        do { count = try SQLiteCatalog(path: store).relink(linkers: set.fingerprint()) { linker.link($0) } } catch { throw CommandError(error.description) }
+        do { count = try openCatalog(store).relink(linkers: set.fingerprint()) { linker.link($0) } } catch { throw CommandError(error.description) }
         print("linked \(count) record annotation\(count == 1 ? "" : "s") again with \(set.linkers.keys.sorted().joined(separator: ", ")) in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s")
     }
 }

@@ -14,7 +14,7 @@ struct Search: ParsableCommand {
             concept, an entity linked to that concept (disease:"breast carcinoma" finds "breast cancer"; --no-link \
             matches the text only). TYPE:ID (chemical:MESH:D002945, species:NCBITaxon:9606) matches entities linked \
             to that concept. A bare word or "quoted phrase" \
-            searches the record text (SQLite FTS5; words in order, end with * for a prefix); text:VALUE does the same. \
+            searches the record text (words in order, end with * for a prefix); text:VALUE does the same. \
             Combine with AND (or just a space), OR, NOT and parentheses. Everything inside a value is taken literally. \
             Example: disease:"breast cancer" AND anatomy:liver NOT mouse
             """)
@@ -22,7 +22,7 @@ struct Search: ParsableCommand {
     @Argument(help: "The query.")
     var query: String
 
-    @Option(help: ArgumentHelp("Catalog written by `biotag annotate --store`.", valueName: "path"))
+    @Option(help: ArgumentHelp("Catalog written by `biotag annotate --store` or `biotag worker`: a SQLite file or a postgres://user@host/db URL.", valueName: "path|url"))
     var store: String
 
     @Option(name: .customLong("run"), help: ArgumentHelp("Annotation run to search (default: each record's latest annotation, whichever run made it; the JSON output names the runs).", valueName: "id"))
@@ -45,7 +45,7 @@ struct Search: ParsableCommand {
     func validate() throws {
         guard limit >= 0 else { throw ValidationError("--limit must be 0 or more, got \(limit)") }
         guard facets >= 0 else { throw ValidationError("--facets must be 0 or more, got \(facets)") }
-        guard FileManager.default.fileExists(atPath: store) else { throw ValidationError("\(store): no such catalog (create one with `biotag annotate --store \(store)`)") }
+        guard PostgresCatalog.isURL(store) || FileManager.default.fileExists(atPath: store) else { throw ValidationError("\(store): no such catalog (create one with `biotag annotate --store \(store)`)") }
     }
 
     func run() throws {
@@ -61,7 +61,7 @@ struct Search: ParsableCommand {
             }
         }
         let result: SearchResult
-        do { result = try SQLiteCatalog(path: store).search(parsed, run: runId, limit: limit, facetLimit: facets) } catch { throw CommandError(error.description) }
+        do { result = try openCatalog(store).search(parsed, run: runId, limit: limit, facetLimit: facets) } catch { throw CommandError(error.description) }
         if json {
             let encoder = JSONEncoder.sorted
             encoder.outputFormatting.insert(.prettyPrinted)

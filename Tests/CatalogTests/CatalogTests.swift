@@ -5,9 +5,6 @@ import Models
 import GRDB
 import Testing
 
-private func temporaryStore() throws -> SQLiteCatalog {
-    try SQLiteCatalog(path: FileManager.default.temporaryDirectory.appendingPathComponent("biotag-catalog-\(UUID().uuidString).db").path)
-}
 
 /// A document with entities placed on the given words of its text.
 private func document(_ id: String, _ text: String, _ entities: [(String, String)]) -> Document {
@@ -30,8 +27,8 @@ private let records = [
 @Suite struct CatalogTests {
     let model = ModelIdentity(name: "m", version: "1")
 
-    @Test func rerunningChangesNothingAndNewVersionsAddRuns() throws {
-        let store = try temporaryStore()
+    @Test(arguments: StoreKind.available) func rerunningChangesNothingAndNewVersionsAddRuns(kind: StoreKind) throws {
+        let store = try kind.make()
         let run = try store.run(model: model, tasks: ["disease"], settings: "{}")
         #expect(try store.needsAnnotation(records, run: run) == [true, true, true, true])
         try store.store(records, run: run)
@@ -55,8 +52,8 @@ private let records = [
         #expect(try store.runs().map(\.records) == [4, 1])
     }
 
-    @Test func searchMatchesEntitiesAndTextWithFacets() throws {
-        let store = try temporaryStore()
+    @Test(arguments: StoreKind.available) func searchMatchesEntitiesAndTextWithFacets(kind: StoreKind) throws {
+        let store = try kind.make()
         let run = try store.run(model: model, tasks: [], settings: "{}")
         try store.store(records, run: run)
         func ids(_ query: String) throws -> [String] { try store.search(SearchQuery.parse(query)).hits.map(\.id) }
@@ -90,10 +87,10 @@ private let records = [
         #expect(throws: Never.self) { try SearchQuery.parse(String(repeating: "liver ", count: 1000)) }
     }
 
-    /// Random queries of tricky pieces either parse and run without an SQLite error, or are
+    /// Random queries of tricky pieces either parse and run without a database error, or are
     /// refused with a position inside the query: never a crash, never SQL built from values.
-    @Test func randomQueriesParseAndRunOrAreRefused() throws {
-        let store = try temporaryStore()
+    @Test(arguments: StoreKind.available) func randomQueriesParseAndRunOrAreRefused(kind: StoreKind) throws {
+        let store = try kind.make()
         let run = try store.run(model: model, tasks: [], settings: "{}")
         try store.store(records, run: run)
         let pieces = ["disease:", "anatomy:", "text:", "\"", "\"breast cancer\"", "liver", "(", ")", "AND", "OR", "NOT", "NEAR", "*", "%", "_", "'",
@@ -115,10 +112,37 @@ private let records = [
         #expect(try store.runs().first?.records == 4)
     }
 
+    /// The same records in both catalogs answer every query alike: records, counts, matched
+    /// entities and facets (random queries of the same tricky pieces, plus the linked ones).
+    @Test(.enabled(if: StoreKind.postgresURL != nil, "needs BIOTAG_TEST_POSTGRES"))
+    func sqliteAndPostgresAnswerAlike() throws {
+        let stores: [any AnnotationCatalog] = [try StoreKind.sqlite.make(), try StoreKind.postgres.make()]
+        for store in stores {
+            let run = try store.run(model: model, tasks: [], settings: "{}")
+            try store.store(records + ConceptSearchTests.records(), run: run)
+        }
+        let pieces = ["disease:", "anatomy:", "chemical:", "text:", "\"", "\"breast cancer\"", "liver", "Liver", "(", ")", "AND", "OR", "NOT", "*", "%", "_",
+                      "lung*", "ä", "😀", "\u{0}", "disease:MESH:D001943", "cell:CL:0000182", "fat_diet", "50%", "br*", "mice", "cisplatin", "cancer"]
+        var generator = SplitMix64(seed: 7)
+        var compared = 0
+        for _ in 0..<600 {
+            let count = Int(generator.next() % 6) + 1
+            let text = (0..<count).map { _ in pieces[Int(generator.next() % UInt64(pieces.count))] }.joined(separator: generator.next() % 3 == 0 ? "" : " ")
+            guard let query = try? SearchQuery.parse(text) else { continue }
+            let answers = try stores.map { try $0.search(query, limit: 50, facetLimit: 50) }
+            #expect(answers[0].total == answers[1].total, "\(text)")
+            #expect(answers[0].hits.map(\.id) == answers[1].hits.map(\.id), "\(text)")
+            #expect(answers[0].hits.map(\.matched) == answers[1].hits.map(\.matched), "\(text)")
+            #expect(answers[0].types == answers[1].types && answers[0].values == answers[1].values, "\(text)")
+            compared += answers[0].total > 0 ? 1 : 0
+        }
+        #expect(compared > 50)
+    }
+
     /// A real list of gene names joined by OR (or AND), up to the query length cap: one flat
     /// list, answered like the same terms one by one, never "parser stack overflow".
-    @Test func longFlatListsOfTermsWork() throws {
-        let store = try temporaryStore()
+    @Test(arguments: StoreKind.available) func longFlatListsOfTermsWork(kind: StoreKind) throws {
+        let store = try kind.make()
         let run = try store.run(model: model, tasks: [], settings: "{}")
         try store.store(records, run: run)
         let genes = (0..<76).map { "GENE\($0)" }
@@ -158,8 +182,8 @@ private let records = [
 
     /// A record added by a later run does not hide the others: search answers from each
     /// record's latest annotation unless a run is pinned.
-    @Test func searchAnswersFromEachRecordsLatestAnnotation() throws {
-        let store = try temporaryStore()
+    @Test(arguments: StoreKind.available) func searchAnswersFromEachRecordsLatestAnnotation(kind: StoreKind) throws {
+        let store = try kind.make()
         let first = try store.run(model: model, tasks: [], settings: "{}")
         try store.store(records, run: first)
         let second = try store.run(model: model, tasks: [], settings: "{\"other\":1}")

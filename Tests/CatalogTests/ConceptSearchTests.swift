@@ -31,15 +31,15 @@ import Testing
         ]
     }
 
-    static func store() throws -> (SQLiteCatalog, Int64) {
-        let store = try SQLiteCatalog(path: FileManager.default.temporaryDirectory.appendingPathComponent("biotag-concepts-\(UUID().uuidString).db").path)
+    static func store(_ kind: StoreKind) throws -> (any AnnotationCatalog, Int64) {
+        let store = try kind.make()
         let run = try store.run(model: ModelIdentity(name: "m", version: "1"), tasks: [], settings: "{}")
         try store.store(records(), run: run, linkers: "v1")
         return (store, run)
     }
 
-    @Test func conceptsRoundTripAndMatch() throws {
-        let (store, run) = try Self.store()
+    @Test(arguments: StoreKind.available) func conceptsRoundTripAndMatch(kind: StoreKind) throws {
+        let (store, run) = try Self.store(kind)
         #expect(try store.document(key: "a", run: run) == Self.records()[0])
         #expect(try store.document(key: "c", run: run) == Self.records()[2])
         func ids(_ query: String) throws -> [String] { try store.search(SearchQuery.parse(query)).hits.map(\.id) }
@@ -57,8 +57,8 @@ import Testing
         #expect(try store.search(linked).hits.first { $0.id == "b" }?.matched.map(\.text) == ["Breast cancers", "BC"])
     }
 
-    @Test func facetsCountConcepts() throws {
-        let (store, _) = try Self.store()
+    @Test(arguments: StoreKind.available) func facetsCountConcepts(kind: StoreKind) throws {
+        let (store, _) = try Self.store(kind)
         let result = try store.search(SearchQuery.parse("disease:MESH:D001943"))
         // "Breast cancer", "Breast cancers", "BC" and the composite mention: one concept, three records.
         #expect(result.values["disease"]?.first == SearchResult.Facet(value: "Breast Neoplasms", concept: "MESH:D001943", records: 3))
@@ -66,8 +66,8 @@ import Testing
         #expect(result.types.contains(SearchResult.Facet(value: "cell", records: 1)))
     }
 
-    @Test func relinkReplacesConceptsWithoutTheModel() throws {
-        let (store, run) = try Self.store()
+    @Test(arguments: StoreKind.available) func relinkReplacesConceptsWithoutTheModel(kind: StoreKind) throws {
+        let (store, run) = try Self.store(kind)
         var seen: [String] = []
         let count = try store.relink(linkers: "v2") { documents in
             seen += documents.map(\.id)

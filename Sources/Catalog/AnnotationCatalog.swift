@@ -1,0 +1,249 @@
+import Annotation
+import Foundation
+
+/// The annotation catalog, whichever database holds it: records with their full text indexed,
+/// annotation runs, entities with their concepts, rejects. SQLite (`SQLiteCatalog`, the embedded
+/// default) and PostgreSQL (`PostgresCatalog`, shared by many machines) hold the same tables under
+/// the same names; every operation below is written once, over `read` and `write`, so the two
+/// give the same answers.
+public protocol AnnotationCatalog: AnyObject, Sendable {
+    /// The file or the URL (without its password), for messages.
+    var location: String { get }
+    /// Runs `body` on one connection that sees a consistent state.
+    func read<T>(_ body: (any SQLConnection) throws -> T) throws(CatalogError) -> T
+    /// Runs `body` in one transaction: all of it is committed, or none of it.
+    func write<T>(_ body: (any SQLConnection) throws -> T) throws(CatalogError) -> T
+}
+
+/// Opens the catalog a `--store` names: a `postgres://` or `postgresql://` URL, or a SQLite file.
+public func openCatalog(_ store: String) throws(CatalogError) -> any AnnotationCatalog {
+    if PostgresCatalog.isURL(store) { return try PostgresCatalog(url: store) }
+    return try SQLiteCatalog(path: store)
+}
+
+/// The words a full-text search sees in a text, as SQLite's FTS5 `unicode61 remove_diacritics 2`
+/// cuts it: runs of letters and digits, case and diacritics folded. PostgreSQL indexes these words,
+/// so a text term finds the same records in both catalogs.
+enum SearchWords {
+    static func of(_ text: String) -> [String] {
+        text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
+            .split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
+    }
+}
+
+extension AnnotationCatalog {
+    /// The run for this model and settings, created on first use.
+    public func run(model: ModelIdentity, tasks: [String], settings: String) throws(CatalogError) -> Int64 {
+        try write { c in
+            let key: [SQLValue] = [.text(model.name), .text(model.version), .text(model.weights ?? ""), .text(settings)]
+            try c.execute("""
+                INSERT INTO run (model_name, model_version, model_weights, settings, tasks, started_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                """, key + [.text(tasks.joined(separator: ",")), .real(Date().timeIntervalSince1970)])
+            return try c.row("SELECT id FROM run WHERE model_name = ? AND model_version = ? AND model_weights = ? AND settings = ?", key)!.int64("id")
+        }
+    }
+
+    /// For each document, whether `run` still has to annotate it (it has not, or the text changed).
+    public func needsAnnotation(_ documents: [Document], run: Int64) throws(CatalogError) -> [Bool] {
+        try read { c in try Self.needsAnnotation(documents, run: run, c) }
+    }
+
+    static func needsAnnotation(_ documents: [Document], run: Int64, _ c: any SQLConnection) throws -> [Bool] {
+        try documents.map { document in
+            let stored = try c.row("SELECT a.fingerprint FROM annotated a JOIN record r ON r.id = a.record_id WHERE r.key = ? AND a.run_id = ?",
+                                   [.text(document.id), .integer(run)])
+            return try stored?.text("fingerprint") != document.contentFingerprint
+        }
+    }
+
+    /// Stores annotated documents for `run` in one transaction: the record (its text replaced,
+    /// and every run's entities of it dropped, if the text changed), then this run's entities
+    /// with their concepts.
+    /// - Parameter linkers: the fingerprint of the linkers that linked them ("" for none).
+    public func store(_ documents: [Document], run: Int64, linkers: String = "") throws(CatalogError) {
+        try write { c in try Self.store(documents, run: run, linkers: linkers, c) }
+    }
+
+    static func store(_ documents: [Document], run: Int64, linkers: String, _ c: any SQLConnection) throws {
+        for document in documents {
+            let id = try record(document, c)
+            try replaceEntities(of: document, record: id, run: run, c)
+            try c.execute("""
+                INSERT INTO annotated (record_id, run_id, fingerprint, linkers) VALUES (?, ?, ?, ?)
+                ON CONFLICT (record_id, run_id) DO UPDATE SET fingerprint = excluded.fingerprint, linkers = excluded.linkers
+                """, [.integer(id), .integer(run), .text(document.contentFingerprint), .text(linkers)])
+        }
+    }
+
+    /// The record of a document, added if new; if its text changed, the text is replaced and every
+    /// run's entities of it dropped.
+    /// - Returns: its id.
+    static func record(_ document: Document, _ c: any SQLConnection) throws -> Int64 {
+        let fingerprint = document.contentFingerprint
+        let passages = try passagesJSON(document)
+        let id: Int64
+        if let stored = try c.row("SELECT id, fingerprint FROM record WHERE key = ?", [.text(document.id)]) {
+            id = try stored.int64("id")
+            guard try stored.text("fingerprint") != fingerprint else { return id }
+            try c.execute("DELETE FROM entity WHERE record_id = ?", [.integer(id)])
+            try c.execute("DELETE FROM annotated WHERE record_id = ?", [.integer(id)])
+            try c.execute(c.dialect == .sqlite ? "DELETE FROM record_text WHERE rowid = ?" : "DELETE FROM record_text WHERE record_id = ?", [.integer(id)])
+            try c.execute("UPDATE record SET fingerprint = ?, passages = ? WHERE id = ?", [.text(fingerprint), .text(passages), .integer(id)])
+        } else {
+            id = try c.row("INSERT INTO record (key, fingerprint, passages, added_at) VALUES (?, ?, ?, ?) RETURNING id",
+                           [.text(document.id), .text(fingerprint), .text(passages), .real(Date().timeIntervalSince1970)])!.int64("id")
+        }
+        let text = document.passages.map(\.text).joined(separator: "\n")
+        switch c.dialect {
+        case .sqlite: try c.execute("INSERT INTO record_text (rowid, text) VALUES (?, ?)", [.integer(id), .text(text)])
+        case .postgres:
+            try c.execute("INSERT INTO record_text (record_id, words) VALUES (?, ?)", [.integer(id), .text(SearchWords.of(text).joined(separator: " "))])
+        }
+        return id
+    }
+
+    /// Replaces a record's entities of one run: a row per entity and per further type it was
+    /// found as (pointing at the first), each with its concepts.
+    static func replaceEntities(of document: Document, record id: Int64, run: Int64, _ c: any SQLConnection) throws {
+        try c.execute("DELETE FROM entity WHERE record_id = ? AND run_id = ?", [.integer(id), .integer(run)])
+        for (index, passage) in document.passages.enumerated() {
+            for entity in passage.entities {
+                let normalized = SearchQuery.normalize(entity.text)
+                var first: Int64?
+                for type in [entity.type] + entity.otherTypes {
+                    let row = try c.row("""
+                        INSERT INTO entity (record_id, run_id, passage, type, start, "end", text, normalized, score, merged_into)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                        """, [.integer(id), .integer(run), .integer(Int64(index)), .text(type), .integer(Int64(entity.start)), .integer(Int64(entity.end)),
+                              .text(entity.text), .text(normalized), .real(entity.score), first.map { .integer($0) } ?? .null])!.int64("id")
+                    first = first ?? row
+                    for (position, concept) in entity.concepts.enumerated() {
+                        try c.execute("INSERT INTO entity_concept (entity_id, position, concept_id, concept_name, score) VALUES (?, ?, ?, ?, ?)",
+                                      [.integer(row), .integer(Int64(position)), .text(concept.id), .text(concept.name), .real(concept.score)])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps a record that could not be annotated, with its place and reason (once per place).
+    public func reject(_ reject: Reject, run: Int64) throws(CatalogError) {
+        try write { c in try Self.reject(reject, run: run, c) }
+    }
+
+    static func reject(_ reject: Reject, run: Int64, _ c: any SQLConnection) throws {
+        try c.execute("""
+            INSERT INTO reject (run_id, record_key, location, reason) VALUES (?, ?, ?, ?)
+            ON CONFLICT (run_id, location) DO UPDATE SET record_key = excluded.record_key, reason = excluded.reason
+            """, [.integer(run), reject.id.map { .text($0) } ?? .null, .text(reject.location), .text(reject.reason)])
+    }
+
+    public func rejects(run: Int64) throws(CatalogError) -> [Reject] {
+        try read { c in
+            try c.rows("SELECT record_key, location, reason FROM reject WHERE run_id = ? ORDER BY id", [.integer(run)])
+                .map { Reject(id: try $0.optionalText("record_key"), location: try $0.text("location"), reason: try $0.text("reason")) }
+        }
+    }
+
+    public func runs() throws(CatalogError) -> [CatalogRun] {
+        try read { c in
+            try c.rows("""
+                SELECT r.id, r.model_name, r.model_version, r.model_weights, r.tasks, r.settings, r.started_at,
+                       (SELECT COUNT(*) FROM annotated a WHERE a.run_id = r.id) AS records,
+                       (SELECT COUNT(*) FROM entity e WHERE e.run_id = r.id) AS entities
+                FROM run r ORDER BY r.id
+                """, []).map { row in
+                let weights = try row.text("model_weights")
+                return CatalogRun(id: try row.int64("id"), model: ModelIdentity(name: try row.text("model_name"), version: try row.text("model_version"), weights: weights.isEmpty ? nil : weights),
+                                  tasks: try row.text("tasks").split(separator: ",").map(String.init), settings: try row.text("settings"),
+                                  startedAt: Date(timeIntervalSince1970: try row.double("started_at")), records: try row.int("records"), entities: try row.int("entities"))
+            }
+        }
+    }
+
+    /// Every stored entity of a record for a run, as its passages with their entities.
+    public func document(key: String, run: Int64) throws(CatalogError) -> Document? {
+        try read { c in
+            guard let row = try c.row("SELECT id, passages FROM record WHERE key = ?", [.text(key)]) else { return nil }
+            var document = Document(id: key, passages: try Self.passages(fromJSON: try row.text("passages")))
+            try Self.loadEntities(into: &document, record: try row.int64("id"), run: run, c)
+            return document
+        }
+    }
+
+    /// A record's stored entities of one run into its passages: rows merged into another become
+    /// its `otherTypes` (or, `unmerged`, entities of their own again), and each entity gets its
+    /// concepts.
+    static func loadEntities(into document: inout Document, record: Int64, run: Int64, unmerged: Bool = false, _ c: any SQLConnection) throws {
+        var concepts: [Int64: [ConceptReference]] = [:]
+        for row in try c.rows("""
+            SELECT c.entity_id, c.concept_id, c.concept_name, c.score FROM entity_concept c JOIN entity e ON e.id = c.entity_id
+            WHERE e.record_id = ? AND e.run_id = ? ORDER BY c.entity_id, c.position
+            """, [.integer(record), .integer(run)]) {
+            concepts[try row.int64("entity_id"), default: []].append(ConceptReference(id: try row.text("concept_id"), name: try row.text("concept_name"), score: try row.double("score")))
+        }
+        var place: [Int64: (passage: Int, index: Int)] = [:]
+        for row in try c.rows("""
+            SELECT id, passage, type, start, "end", text, score, merged_into FROM entity WHERE record_id = ? AND run_id = ? ORDER BY passage, start, "end", id
+            """, [.integer(record), .integer(run)]) {
+            let passage = try row.int("passage")
+            guard document.passages.indices.contains(passage) else { continue }
+            if !unmerged, let into = try row.optionalInt64("merged_into"), let target = place[into] {
+                document.passages[target.passage].entities[target.index].otherTypes.append(try row.text("type"))
+                continue
+            }
+            let id = try row.int64("id")
+            place[id] = (passage, document.passages[passage].entities.count)
+            document.passages[passage].entities.append(Entity(type: try row.text("type"), start: try row.int("start"), end: try row.int("end"), text: try row.text("text"),
+                                                              score: try row.double("score"), concepts: concepts[id] ?? []))
+        }
+    }
+
+    /// Links stored entities again with other linkers, without the encoder: every record
+    /// annotation not yet linked by `linkers` (a fingerprint of the linker set) is read back with
+    /// its entities unmerged, given to `link`, and stored with the concepts it gets, `batch`
+    /// annotations per transaction; a stopped re-link resumes where it stopped.
+    /// - Returns: how many record annotations were linked again.
+    public func relink(linkers: String, batch: Int = 256, link: ([Document]) -> [Document]) throws(CatalogError) -> Int {
+        var done = 0
+        while true {
+            let pending = try read { c in
+                try c.rows("""
+                    SELECT a.record_id, a.run_id, r.key, r.passages FROM annotated a JOIN record r ON r.id = a.record_id
+                    WHERE a.linkers != ? ORDER BY a.record_id, a.run_id LIMIT ?
+                    """, [.text(linkers), .integer(Int64(batch))]).map { row -> (record: Int64, run: Int64, document: Document) in
+                    let record = try row.int64("record_id"), run = try row.int64("run_id")
+                    var document = Document(id: try row.text("key"), passages: try Self.passages(fromJSON: try row.text("passages")))
+                    try Self.loadEntities(into: &document, record: record, run: run, unmerged: true, c)
+                    for p in document.passages.indices { for e in document.passages[p].entities.indices { document.passages[p].entities[e].concepts = [] } }
+                    return (record, run, document)
+                }
+            }
+            guard !pending.isEmpty else { return done }
+            let linked = link(pending.map(\.document))
+            try write { c in
+                for (item, document) in zip(pending, linked) {
+                    try Self.replaceEntities(of: document, record: item.record, run: item.run, c)
+                    try c.execute("UPDATE annotated SET linkers = ? WHERE record_id = ? AND run_id = ?", [.text(linkers), .integer(item.record), .integer(item.run)])
+                }
+            }
+            done += pending.count
+        }
+    }
+
+    static func passagesJSON(_ document: Document) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(document.passages.map { StoredPassage(text: $0.text, offset: $0.offset, infons: $0.infons) }), as: UTF8.self)
+    }
+
+    static func passages(fromJSON json: String) throws -> [Passage] {
+        try JSONDecoder().decode([StoredPassage].self, from: Data(json.utf8)).map { Passage(text: $0.text, offset: $0.offset, infons: $0.infons) }
+    }
+}
+
+private struct StoredPassage: Codable {
+    var text: String
+    var offset: Int
+    var infons: [String: String]
+}
