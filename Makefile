@@ -3,7 +3,7 @@ SWIFT        ?= swift
 BIOTAG       := .build/release/biotag
 DEB_PACKAGES := libdnnl-dev ocl-icd-libopencl1 libsqlite3-dev
 
-.PHONY: all deps build fetch-model tokenizer-oracle service-tools test demo install bench train-speed corpora default-model linkers disease-linker clean
+.PHONY: all deps build fetch-model tokenizer-oracle service-tools postgres-tools test demo install bench train-speed corpora default-model linkers disease-linker clean
 
 all: build
 
@@ -49,9 +49,20 @@ service-tools:
 
 # The whole suite, release build (numeric code is 10-100x slower in debug), then the service
 # from outside.
-test: fetch-model tokenizer-oracle service-tools
+# A PostgreSQL server for the catalog and work-queue tests (Debian's postgresql; the tests start a
+# throwaway one of their own with Tests/postgres/server.sh and stop it, whatever happens).
+postgres-tools:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v psql >/dev/null || { \
+	  echo "installing postgresql"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql postgresql-client >/dev/null; }
+
+TEST_POSTGRES := /tmp/biotag-test-postgres
+test: fetch-model tokenizer-oracle service-tools postgres-tools
 	$(SWIFT) build -c release --build-tests
-	BIOTAG_REQUIRE_BROWSER=1 $(SWIFT) test -c release --skip-build
+	Tests/postgres/server.sh stop $(TEST_POSTGRES); \
+	url=$$(Tests/postgres/server.sh start $(TEST_POSTGRES)) || exit 1; \
+	BIOTAG_TEST_POSTGRES="$$url" BIOTAG_REQUIRE_POSTGRES=1 BIOTAG_REQUIRE_BROWSER=1 $(SWIFT) test -c release --skip-build; \
+	status=$$?; Tests/postgres/server.sh stop $(TEST_POSTGRES); exit $$status
 	Tests/service/check_service.sh $(BIOTAG) $(SERVICE_VENV)
 
 # The main job on the embedded default model (models/bioner-minilm-8): annotate the example
