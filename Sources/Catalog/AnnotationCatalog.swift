@@ -49,7 +49,16 @@ extension AnnotationCatalog {
     }
 
     static func needsAnnotation(_ documents: [Document], run: Int64, _ c: any SQLConnection) throws -> [Bool] {
-        try documents.map { document in
+        if c.dialect == .postgres {
+            // One round trip for the whole batch.
+            var stored: [String: String] = [:]
+            for row in try c.rows("SELECT r.key, a.fingerprint FROM annotated a JOIN record r ON r.id = a.record_id WHERE r.key = ANY(?::text[]) AND a.run_id = ?",
+                                  [.texts(documents.map(\.id)), .integer(run)]) {
+                stored[try row.text("key")] = try row.text("fingerprint")
+            }
+            return documents.map { stored[$0.id] != $0.contentFingerprint }
+        }
+        return try documents.map { document in
             let stored = try c.row("SELECT a.fingerprint FROM annotated a JOIN record r ON r.id = a.record_id WHERE r.key = ? AND a.run_id = ?",
                                    [.text(document.id), .integer(run)])
             return try stored?.text("fingerprint") != document.contentFingerprint
@@ -65,6 +74,8 @@ extension AnnotationCatalog {
     }
 
     static func store(_ documents: [Document], run: Int64, linkers: String, _ c: any SQLConnection) throws {
+        // (A batch naming one record twice, which jobs reject before it gets here, goes row by row.)
+        if c.dialect == .postgres, Set(documents.map(\.id)).count == documents.count { return try storeBatch(documents, run: run, linkers: linkers, c) }
         for document in documents {
             let id = try record(document, c)
             try replaceEntities(of: document, record: id, run: run, c)
@@ -73,6 +84,67 @@ extension AnnotationCatalog {
                 ON CONFLICT (record_id, run_id) DO UPDATE SET fingerprint = excluded.fingerprint, linkers = excluded.linkers
                 """, [.integer(id), .integer(run), .text(document.contentFingerprint), .text(linkers)])
         }
+    }
+
+    /// `store` in a handful of statements for the whole batch (PostgreSQL): each row a round trip
+    /// would spend more time on the wire than the database spends on the rows. Entity ids are
+    /// drawn from the table's sequence first, so concepts and merged rows can point at them.
+    static func storeBatch(_ documents: [Document], run: Int64, linkers: String, _ c: any SQLConnection) throws {
+        guard !documents.isEmpty else { return }
+        var known: [String: (id: Int64, fingerprint: String)] = [:]
+        for row in try c.rows("SELECT id, key, fingerprint FROM record WHERE key = ANY(?::text[])", [.texts(documents.map(\.id))]) {
+            known[try row.text("key")] = (try row.int64("id"), try row.text("fingerprint"))
+        }
+        let records = try documents.map { document -> Int64 in
+            if let stored = known[document.id], stored.fingerprint == document.contentFingerprint { return stored.id }
+            return try record(document, c)
+        }
+        try c.execute("DELETE FROM entity WHERE run_id = ? AND record_id = ANY(?::bigint[])", [.integer(run), .integers(records)])
+        let rows = documents.reduce(0) { $0 + $1.passages.reduce(0) { $0 + $1.entities.reduce(0) { $0 + 1 + $1.otherTypes.count } } }
+        if rows > 0 {
+            let ids = try c.rows("SELECT nextval(pg_get_serial_sequence('entity', 'id')) AS id FROM generate_series(1, ?)", [.integer(Int64(rows))]).map { try $0.int64("id") }
+            var next = 0
+            var entity = (id: [Int64](), record: [Int64](), passage: [Int64](), type: [String](), start: [Int64](), end: [Int64](), text: [String](),
+                          normalized: [String](), score: [Double](), mergedInto: [Int64]())
+            var concept = (entity: [Int64](), position: [Int64](), id: [String](), name: [String](), score: [Double]())
+            for (document, record) in zip(documents, records) {
+                for (index, passage) in document.passages.enumerated() {
+                    for item in passage.entities {
+                        let normalized = SearchQuery.normalize(item.text)
+                        var first: Int64?
+                        for type in [item.type] + item.otherTypes {
+                            let id = ids[next]
+                            next += 1
+                            entity.id.append(id); entity.record.append(record); entity.passage.append(Int64(index)); entity.type.append(type)
+                            entity.start.append(Int64(item.start)); entity.end.append(Int64(item.end)); entity.text.append(item.text)
+                            entity.normalized.append(normalized); entity.score.append(item.score); entity.mergedInto.append(first ?? 0)
+                            first = first ?? id
+                            for (position, reference) in item.concepts.enumerated() {
+                                concept.entity.append(id); concept.position.append(Int64(position)); concept.id.append(reference.id)
+                                concept.name.append(reference.name); concept.score.append(reference.score)
+                            }
+                        }
+                    }
+                }
+            }
+            try c.execute("""
+                INSERT INTO entity (id, record_id, run_id, passage, type, start, "end", text, normalized, score, merged_into)
+                SELECT u.id, u.record_id, ?, u.passage, u.type, u.start, u.stop, u.text, u.normalized, u.score, NULLIF(u.merged_into, 0)
+                FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::float8[], ?::bigint[])
+                    AS u(id, record_id, passage, type, start, stop, text, normalized, score, merged_into)
+                """, [.integer(run), .integers(entity.id), .integers(entity.record), .integers(entity.passage), .texts(entity.type), .integers(entity.start),
+                      .integers(entity.end), .texts(entity.text), .texts(entity.normalized), .reals(entity.score), .integers(entity.mergedInto)])
+            if !concept.entity.isEmpty {
+                try c.execute("""
+                    INSERT INTO entity_concept (entity_id, position, concept_id, concept_name, score)
+                    SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::float8[])
+                    """, [.integers(concept.entity), .integers(concept.position), .texts(concept.id), .texts(concept.name), .reals(concept.score)])
+            }
+        }
+        try c.execute("""
+            INSERT INTO annotated (record_id, run_id, fingerprint, linkers) SELECT u.record_id, ?, u.fingerprint, ? FROM unnest(?::bigint[], ?::text[]) AS u(record_id, fingerprint)
+            ON CONFLICT (record_id, run_id) DO UPDATE SET fingerprint = excluded.fingerprint, linkers = excluded.linkers
+            """, [.integer(run), .text(linkers), .integers(records), .texts(documents.map(\.contentFingerprint))])
     }
 
     /// The record of a document, added if new; if its text changed, the text is replaced and every

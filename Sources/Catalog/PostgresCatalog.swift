@@ -249,15 +249,22 @@ struct PostgresSQL: SQLConnection {
         var bindings = PostgresBindings(capacity: values.count)
         for value in values {
             switch value {
-            // PostgreSQL's text cannot hold U+0000; U+FFFD takes its place (one scalar for one, so
-            // offsets stay true). A search value holding it could match nothing stored anyway.
-            case let .text(text): bindings.append(text.contains("\u{0}") ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text)
+            case let .text(text): bindings.append(Self.storable(text))
             case let .integer(integer): bindings.append(integer)
             case let .real(real): bindings.append(real)
             case .null: bindings.appendNull()
+            case let .texts(texts): bindings.append(texts.map(Self.storable))
+            case let .integers(integers): bindings.append(integers)
+            case let .reals(reals): bindings.append(reals)
             }
         }
         return try connection.query(PostgresQuery(unsafeSQL: Self.numbered(sql), binds: bindings), logger: logger).wait()
+    }
+
+    /// PostgreSQL's text cannot hold U+0000; U+FFFD takes its place (one scalar for one, so
+    /// offsets stay true). A search value holding it could match nothing stored anyway.
+    static func storable(_ text: String) -> String {
+        text.contains("\u{0}") ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
     }
 
     static func value(_ cell: PostgresCell) throws -> SQLValue {

@@ -5,6 +5,14 @@ import GRDB
 /// none is ever spliced into SQL.
 public enum SQLValue: Sendable, Equatable {
     case text(String), integer(Int64), real(Double), null
+    /// Arrays, for PostgreSQL's `unnest` (a whole batch of rows in one statement); SQLite, in the
+    /// same process, takes rows one statement each.
+    case texts([String]), integers([Int64]), reals([Double])
+}
+
+/// An array value given to SQLite, which has no arrays.
+struct SQLArrayError: Error, CustomStringConvertible {
+    var description: String { "array values are for PostgreSQL only" }
 }
 
 /// The two databases a catalog lives in. Their statements are shared; the few places they differ
@@ -85,14 +93,14 @@ struct GRDBConnection: SQLConnection {
     var dialect: SQLDialect { .sqlite }
 
     func execute(_ sql: String, _ values: [SQLValue]) throws {
-        try db.cachedStatement(sql: sql).execute(arguments: Self.arguments(values))
+        try db.cachedStatement(sql: sql).execute(arguments: try Self.arguments(values))
     }
 
     func rows(_ sql: String, _ values: [SQLValue]) throws -> [SQLRow] {
         let statement = try db.cachedStatement(sql: sql)
         var columns: [String: Int] = [:]
         for (index, name) in statement.columnNames.enumerated() where columns[name] == nil { columns[name] = index }
-        return try Row.fetchAll(statement, arguments: Self.arguments(values)).map { row in
+        return try Row.fetchAll(statement, arguments: try Self.arguments(values)).map { row in
             SQLRow(columns: columns, values: (0..<row.count).map { index in
                 let value: DatabaseValue = row[index]
                 return switch value.storage {
@@ -106,13 +114,14 @@ struct GRDBConnection: SQLConnection {
         }
     }
 
-    static func arguments(_ values: [SQLValue]) -> StatementArguments {
-        StatementArguments(values.map { value -> (any DatabaseValueConvertible)? in
+    static func arguments(_ values: [SQLValue]) throws -> StatementArguments {
+        StatementArguments(try values.map { value -> (any DatabaseValueConvertible)? in
             switch value {
             case let .text(text): text
             case let .integer(integer): integer
             case let .real(real): real
             case .null: nil
+            case .texts, .integers, .reals: throw SQLArrayError()
             }
         })
     }

@@ -203,13 +203,14 @@ struct Worker: ParsableCommand {
                     continue
                 }
                 keeper.stop()
+                let annotated = Date()
                 let stored = try catalog.complete(batch: batch.id, worker: me, run: sink.run, documents: collected.documents, rejects: collected.rejects, linkers: linkers)
                 total += stored ? collected.documents.count : 0
                 if !quiet {
                     let entities = collected.documents.reduce(0) { $0 + $1.passages.reduce(0) { $0 + $1.entities.count } }
-                    let seconds = String(format: "%.2f", Date().timeIntervalSince(started))
+                    let seconds = String(format: "%.2f s annotating, %.3f s storing", annotated.timeIntervalSince(started), Date().timeIntervalSince(annotated))
                     printError(stored
-                        ? "batch \(batch.id): \(collected.documents.count) records annotated (\(job.summary.skipped) already done, \(collected.rejects.count) rejected), \(entities) entities, \(seconds) s"
+                        ? "batch \(batch.id): \(collected.documents.count) records annotated (\(job.summary.skipped) already done, \(collected.rejects.count) rejected), \(entities) entities, \(seconds)"
                         : "batch \(batch.id): its lease ran out and another worker holds it; nothing stored")
                 }
             }
