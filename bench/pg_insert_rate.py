@@ -60,7 +60,7 @@ host = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["host"][0]
 def psql(sql=None, file=None):
     command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-U", "postgres", "-d", "biotag"]
     command += ["-f", file] if file else ["-c", sql]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"})
 
 
 try:

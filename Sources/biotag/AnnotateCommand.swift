@@ -22,16 +22,7 @@ struct Annotate: ParsableCommand {
     @Argument(help: ArgumentHelp("Input files; none or '-' reads stdin.", valueName: "file"))
     var inputs: [String] = []
 
-    @Option(name: .customLong("format"), help: ArgumentHelp(
-        "Input format (default: from the file extension: .txt text, .jsonl/.ndjson jsonl, .xml bioc-xml, .json bioc-json, .pubtator/.pubtator.txt pubtator; stdin: jsonl).",
-        valueName: InputFormat.allCases.map(\.rawValue).joined(separator: "|")))
-    var inputFormat: InputFormat?
-
-    @Option(help: ArgumentHelp("JSON lines: the fields annotated, each a passage (e.g. title,abstract). Offsets are per field.", valueName: "names"))
-    var textFields: String = "text"
-
-    @Option(help: "JSON lines: the field holding the record id.")
-    var idField: String = "id"
+    @OptionGroup var input: InputOptions
 
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Where to write ('-' for stdout; a directory for brat). Default: stdout, or nothing with --store.", valueName: "path"))
     var output: String?
@@ -84,26 +75,17 @@ struct Annotate: ParsableCommand {
             throw ValidationError("\(input): no such readable file")
         }
         if outputFormat == .brat && (output ?? "-") == "-" { throw ValidationError("--to brat writes a directory: give it with --output DIR") }
-        if inputFormat == nil { for input in inputs where input != "-" && InputFormat(path: input) == nil {
-            throw ValidationError("\(input): cannot tell the format from the extension; give --format")
-        } }
+        for path in inputs where path != "-" { _ = try input.format(of: path) }
     }
 
     func run() throws {
         SignalCleanup.install()
-        let fields = commaList(textFields)
-        let sources = (inputs.isEmpty ? ["-"] : inputs).map { path in
-            AnnotationInput(path: path, format: inputFormat ?? (path == "-" ? .jsonl : InputFormat(path: path)!), textFields: fields, idField: idField)
+        let sources = try (inputs.isEmpty ? ["-"] : inputs).map { path in
+            AnnotationInput(path: path, format: try input.format(of: path), textFields: input.fields, idField: input.idField)
         }
-        let loaded: MultiTaskModel
-        do { loaded = try MultiTaskModel(directory: try model ?? defaultModelDirectory()) } catch let error as ModelLoadError { throw CommandError(error.description) }
-        let (threads, workers) = runtime.resolved(threads: 1, workers: 2)
-        let annotator: Annotator
-        do { annotator = try Annotator(model: loaded, settings: pipeline.settings(tasks: tasks.map { commaList($0).filter { !$0.isEmpty } }), threads: threads, workers: workers) } catch {
-            throw CommandError(error.description)
-        }
+        let setup = try AnnotationSetup(model: model, tasks: tasks, pipeline: pipeline, runtime: runtime, linking: linking)
+        let annotator = setup.annotator, linker = setup.linker
         defer { annotator.shutdown() }
-        let linker = try linking.documentLinker(model: loaded.directory, workers: workers, tasks: annotator.tasks)
 
         var sinks: [any DocumentSink] = []
         var completed: (any CompletedDocuments)?

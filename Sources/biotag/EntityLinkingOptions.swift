@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandLineSupport
 import Foundation
+import Annotation
 import Linking
 import Models
 
@@ -62,5 +63,25 @@ struct EntityLinkingOptions: ParsableArguments {
         }
         guard !set.isEmpty else { return nil }
         return DocumentLinker(linkers: set, minimumScore: linkThreshold, denseMinimumScore: denseLinkThreshold, workers: workers)
+    }
+}
+
+/// The model, the annotator and the linking step, as `annotate` and `worker` build them from their
+/// options. The caller shuts the annotator down.
+struct AnnotationSetup {
+    let annotator: Annotator
+    let linker: DocumentLinker?
+
+    init(model: String?, tasks: String?, pipeline: PipelineOptions, runtime: RuntimeOptions, linking: EntityLinkingOptions) throws {
+        let loaded: MultiTaskModel
+        do { loaded = try MultiTaskModel(directory: try model ?? defaultModelDirectory()) } catch let error as ModelLoadError { throw CommandError(error.description) }
+        let (threads, workers) = runtime.resolved(threads: 1, workers: 2)
+        do { annotator = try Annotator(model: loaded, settings: pipeline.settings(tasks: tasks.map { commaList($0).filter { !$0.isEmpty } }), threads: threads, workers: workers) } catch {
+            throw CommandError(error.description)
+        }
+        do { linker = try linking.documentLinker(model: loaded.directory, workers: workers, tasks: annotator.tasks) } catch {
+            annotator.shutdown()
+            throw error
+        }
     }
 }

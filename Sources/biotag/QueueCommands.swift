@@ -29,15 +29,7 @@ struct Enqueue: ParsableCommand {
     @Option(help: ArgumentHelp("The PostgreSQL catalog.", valueName: "postgres://user@host/db"))
     var store: String
 
-    @Option(name: .customLong("format"), help: ArgumentHelp("Input format (default: from the file extension, as `biotag annotate`).",
-                                                          valueName: InputFormat.allCases.map(\.rawValue).joined(separator: "|")))
-    var inputFormat: InputFormat?
-
-    @Option(help: ArgumentHelp("JSON lines: the fields annotated, each a passage (e.g. title,abstract).", valueName: "names"))
-    var textFields: String = "text"
-
-    @Option(help: "JSON lines: the field holding the record id.")
-    var idField: String = "id"
+    @OptionGroup var input: InputOptions
 
     @Option(help: ArgumentHelp("Records per batch.", discussion: "A batch is what one worker annotates and commits in one transaction; a worker that dies loses at most one batch of work, which another worker then does."))
     var batchSize = 256
@@ -50,7 +42,7 @@ struct Enqueue: ParsableCommand {
         guard !inputs.isEmpty || retryFailed else { throw ValidationError("give the input files to enqueue (or --retry-failed)") }
         for input in inputs {
             guard FileManager.default.isReadableFile(atPath: input) else { throw ValidationError("\(input): no such readable file") }
-            guard inputFormat != nil || InputFormat(path: input) != nil else { throw ValidationError("\(input): cannot tell the format from the extension; give --format") }
+            _ = try self.input.format(of: input)
         }
     }
 
@@ -63,7 +55,8 @@ struct Enqueue: ParsableCommand {
         var records = 0, batches = 0, rejects = 0
         for path in inputs {
             var reader: any DocumentReader
-            do { reader = try makeReader(format: inputFormat ?? InputFormat(path: path)!, path: path, textFields: commaList(textFields), idField: idField) } catch {
+            let format = try input.format(of: path)
+            do { reader = try makeReader(format: format, path: path, textFields: input.fields, idField: input.idField) } catch {
                 throw CommandError(error.description)
             }
             var pending: [Document] = [], first = 1, ordinal = 0
@@ -164,15 +157,9 @@ struct Worker: ParsableCommand {
         let catalog = try queueCatalog(store)
         // Renewals go over a connection of their own: the main one may be busy committing.
         let renewals = try queueCatalog(store)
-        let loaded: MultiTaskModel
-        do { loaded = try MultiTaskModel(directory: try model ?? defaultModelDirectory()) } catch let error as ModelLoadError { throw CommandError(error.description) }
-        let (threads, workers) = runtime.resolved(threads: 1, workers: 2)
-        let annotator: Annotator
-        do { annotator = try Annotator(model: loaded, settings: pipeline.settings(tasks: tasks.map { commaList($0).filter { !$0.isEmpty } }), threads: threads, workers: workers) } catch {
-            throw CommandError(error.description)
-        }
+        let setup = try AnnotationSetup(model: model, tasks: tasks, pipeline: pipeline, runtime: runtime, linking: linking)
+        let annotator = setup.annotator, linker = setup.linker
         defer { annotator.shutdown() }
-        let linker = try linking.documentLinker(model: loaded.directory, workers: workers, tasks: annotator.tasks)
         let linkers = linker?.linkers.fingerprint() ?? ""
         let sink: CatalogSink
         do { sink = try CatalogSink(catalog: catalog, annotator: annotator, linkers: linkers) } catch { throw CommandError(error.description) }

@@ -1,4 +1,5 @@
 import Annotation
+import ArgumentParser
 import CommandLineSupport
 import Foundation
 
@@ -51,5 +52,30 @@ struct TextLines {
     static func string(_ field: String, of record: [String: Any], lineNumber: Int) throws -> String {
         guard let text = record[field] as? String else { throw CommandError("line \(lineNumber): no \"\(field)\" string field") }
         return text
+    }
+}
+
+/// How input files are read: their format and, for JSON lines, which fields are passages and which
+/// is the id (`annotate` and `enqueue`).
+struct InputOptions: ParsableArguments {
+    @Option(name: .customLong("format"), help: ArgumentHelp(
+        "Input format (default: from the file extension: .txt text, .jsonl/.ndjson jsonl, .xml bioc-xml, .json bioc-json, .pubtator/.pubtator.txt pubtator; stdin: jsonl).",
+        valueName: InputFormat.allCases.map(\.rawValue).joined(separator: "|")))
+    var inputFormat: InputFormat?
+
+    @Option(help: ArgumentHelp("JSON lines: the fields annotated, each a passage (e.g. title,abstract). Offsets are per field.", valueName: "names"))
+    var textFields: String = "text"
+
+    @Option(help: "JSON lines: the field holding the record id.")
+    var idField: String = "id"
+
+    var fields: [String] { commaList(textFields) }
+
+    /// The format of a file ('-' for stdin: JSON lines unless --format says otherwise).
+    func format(of path: String) throws -> InputFormat {
+        if let inputFormat { return inputFormat }
+        if path == "-" { return .jsonl }
+        guard let format = InputFormat(path: path) else { throw ValidationError("\(path): cannot tell the format from the extension; give --format") }
+        return format
     }
 }
