@@ -61,7 +61,8 @@ test: fetch-model tokenizer-oracle service-tools postgres-tools
 	$(SWIFT) build -c release --build-tests
 	Tests/postgres/server.sh stop $(TEST_POSTGRES); \
 	url=$$(Tests/postgres/server.sh start $(TEST_POSTGRES)) || exit 1; \
-	BIOTAG_TEST_POSTGRES="$$url" BIOTAG_REQUIRE_POSTGRES=1 BIOTAG_REQUIRE_BROWSER=1 $(SWIFT) test -c release --skip-build; \
+	BIOTAG_TEST_POSTGRES="$$url" BIOTAG_TEST_POSTGRES_TLS="$$(cat $(TEST_POSTGRES)/tls-url)" BIOTAG_REQUIRE_POSTGRES=1 \
+	  BIOTAG_REQUIRE_BROWSER=1 $(SWIFT) test -c release --skip-build; \
 	status=$$?; Tests/postgres/server.sh stop $(TEST_POSTGRES); exit $$status
 	Tests/service/check_service.sh $(BIOTAG) $(SERVICE_VENV)
 

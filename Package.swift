@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         // The shared catalog and work queue of `biotag worker` in PostgreSQL.
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        // TLS to PostgreSQL (postgres-nio's own TLS library).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         // oneDNN's C API (Debian package libdnnl-dev) plus a few inline helpers.
@@ -46,7 +48,8 @@ let package = Package(
         // PostgreSQL (postgres-nio) with the work queue many machines share; search with facets.
         .target(name: "Catalog", dependencies: [
             "Annotation", "Models", .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // `biotag serve`: dynamic batching of many clients' requests into the annotation pipeline.
         .target(name: "Server", dependencies: [

@@ -55,10 +55,11 @@ files["copy"] = f"BEGIN;\n\\copy entity ({columns}) FROM '{tsv}'\nCOMMIT;\n"
 server_dir = os.path.join(work, "pg")
 url = subprocess.run(["Tests/postgres/server.sh", "start", server_dir], check=True, capture_output=True, text=True).stdout.strip()
 host = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["host"][0]
+port = str(urllib.parse.urlparse(url).port or 5432)
 
 
 def psql(sql=None, file=None):
-    command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-U", "postgres", "-d", "biotag"]
+    command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", port, "-U", "postgres", "-d", "biotag"]
     command += ["-f", file] if file else ["-c", sql]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"})
 

@@ -34,7 +34,7 @@ characters = sum(len(json.loads(line)["text"]) for line in open(args.records))
 def psql(url, database, sql):
     parts = urllib.parse.urlparse(url)
     host = urllib.parse.parse_qs(parts.query)["host"][0]
-    return subprocess.run(["psql", "-X", "-A", "-t", "-h", host, "-U", "postgres", "-d", database, "-c", sql],
+    return subprocess.run(["psql", "-X", "-A", "-t", "-h", host, "-p", str(parts.port or 5432), "-U", "postgres", "-d", database, "-c", sql],
                           check=True, capture_output=True, text=True).stdout.strip()
 
 

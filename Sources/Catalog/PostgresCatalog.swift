@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOSSL
 import PostgresNIO
 
 /// The annotation catalog in PostgreSQL (postgres-nio), for many machines annotating one corpus:
@@ -26,7 +27,10 @@ public final class PostgresCatalog: AnnotationCatalog {
     /// date (several workers starting at once migrate it once: the migration holds a lock).
     /// Without a host, or with `?host=/path`, it connects through the Unix socket in that
     /// directory (default /var/run/postgresql). A missing user or password comes from `PGUSER` /
-    /// `PGPASSWORD`, a missing user then from `USER`.
+    /// `PGPASSWORD`, a missing user then from `USER`. Over TCP, `sslmode` is libpq's: `disable`
+    /// (the default), `prefer`, `require` (encrypted, certificate not checked), `verify-ca`,
+    /// `verify-full` (certificate and host name checked), with `sslrootcert=FILE` for a CA of one's
+    /// own (otherwise the system's).
     public init(url: String) throws(CatalogError) {
         let configuration: PostgresConnection.Configuration
         (configuration, location) = try Self.configuration(url)
@@ -54,21 +58,42 @@ public final class PostgresCatalog: AnnotationCatalog {
         let user = components.user.flatMap { $0.removingPercentEncoding } ?? environment["PGUSER"] ?? environment["USER"] ?? "postgres"
         let password = components.password.flatMap { $0.removingPercentEncoding } ?? environment["PGPASSWORD"]
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
-        for name in query.keys where !["host", "sslmode"].contains(name) {
-            throw .database(path: url, reason: "unknown URL parameter '\(name)' (known: host, sslmode)")
+        for name in query.keys where !["host", "sslmode", "sslrootcert"].contains(name) {
+            throw .database(path: url, reason: "unknown URL parameter '\(name)' (known: host, sslmode, sslrootcert)")
         }
-        if let mode = query["sslmode"], !["disable", "prefer", "allow"].contains(mode) {
-            throw .database(path: url, reason: "sslmode=\(mode) is not supported: TLS to PostgreSQL is not built in; use disable (and a private network or a Unix socket)")
-        }
+        let mode = query["sslmode"] ?? "disable"
+        let modes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+        guard modes.contains(mode) else { throw .database(path: url, reason: "sslmode=\(mode): expected one of \(modes.joined(separator: ", "))") }
         var shown = components
         shown.password = nil
         let location = shown.string ?? url
         let socketDirectory = query["host"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? ((components.host ?? "").isEmpty ? "/var/run/postgresql" : nil)
         if let socketDirectory {
+            // PostgreSQL speaks TLS over TCP only.
+            guard ["disable", "allow", "prefer"].contains(mode) else { throw .database(path: location, reason: "sslmode=\(mode) needs a TCP host: a Unix socket has no TLS") }
             let port = components.port ?? 5432
             return (PostgresConnection.Configuration(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database), location)
         }
-        return (PostgresConnection.Configuration(host: components.host!, port: components.port ?? 5432, username: user, password: password, database: database, tls: .disable), location)
+        let tls: PostgresConnection.Configuration.TLS
+        if ["disable", "allow"].contains(mode) {
+            tls = .disable
+        } else {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.certificateVerification = switch mode {
+            case "verify-full": .fullVerification
+            case "verify-ca": .noHostnameVerification
+            default: .none
+            }
+            if let root = query["sslrootcert"] {
+                guard FileManager.default.isReadableFile(atPath: root) else { throw .database(path: location, reason: "sslrootcert=\(root): no such readable file") }
+                configuration.trustRoots = .file(root)
+            }
+            do {
+                let context = try NIOSSLContext(configuration: configuration)
+                tls = mode == "prefer" ? .prefer(context) : .require(context)
+            } catch { throw .database(path: location, reason: "TLS set-up: \(error)") }
+        }
+        return (PostgresConnection.Configuration(host: components.host!, port: components.port ?? 5432, username: user, password: password, database: database, tls: tls), location)
     }
 
     /// Creates an empty database on the same server (for tests and set-up scripts).

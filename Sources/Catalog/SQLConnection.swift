@@ -29,27 +29,27 @@ struct SQLRowError: Error, CustomStringConvertible {
     var description: String { "column \(column): expected \(expected), found \(found)" }
 }
 
-/// One result row by column name.
+/// One result row by column name; the accessors throw when a value is not of the kind asked for.
 public struct SQLRow {
     let columns: [String: Int]
     let values: [SQLValue]
 
-    func value(_ name: String) throws -> SQLValue {
+    public func value(_ name: String) throws -> SQLValue {
         guard let index = columns[name] else { throw SQLRowError(column: name, expected: "a column", found: .null) }
         return values[index]
     }
 
-    func text(_ name: String) throws -> String {
+    public func text(_ name: String) throws -> String {
         guard case let .text(text) = try value(name) else { throw SQLRowError(column: name, expected: "text", found: try value(name)) }
         return text
     }
 
-    func optionalText(_ name: String) throws -> String? {
+    public func optionalText(_ name: String) throws -> String? {
         if case .null = try value(name) { return nil }
         return try text(name)
     }
 
-    func int64(_ name: String) throws -> Int64 {
+    public func int64(_ name: String) throws -> Int64 {
         switch try value(name) {
         case let .integer(value): return value
         case let .real(value) where value == value.rounded(): return Int64(value)
@@ -57,14 +57,14 @@ public struct SQLRow {
         }
     }
 
-    func optionalInt64(_ name: String) throws -> Int64? {
+    public func optionalInt64(_ name: String) throws -> Int64? {
         if case .null = try value(name) { return nil }
         return try int64(name)
     }
 
-    func int(_ name: String) throws -> Int { Int(try int64(name)) }
+    public func int(_ name: String) throws -> Int { Int(try int64(name)) }
 
-    func double(_ name: String) throws -> Double {
+    public func double(_ name: String) throws -> Double {
         switch try value(name) {
         case let .real(value): return value
         case let .integer(value): return Double(value)
@@ -82,9 +82,9 @@ public protocol SQLConnection {
 }
 
 extension SQLConnection {
-    func execute(_ sql: String) throws { try execute(sql, []) }
+    public func execute(_ sql: String) throws { try execute(sql, []) }
 
-    func row(_ sql: String, _ values: [SQLValue]) throws -> SQLRow? { try rows(sql, values).first }
+    public func row(_ sql: String, _ values: [SQLValue]) throws -> SQLRow? { try rows(sql, values).first }
 }
 
 /// SQLite through GRDB; statements are compiled once per connection (GRDB caches them).

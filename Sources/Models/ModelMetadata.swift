@@ -7,6 +7,8 @@ public enum ModelMetadataKey {
     public static let weights = "biotag.weights"
     /// Every shift of a label's logit the classifier biases carry (`biotag convert --label-bias`).
     public static let labelBias = "biotag.label-bias"
+    /// Which of the source's encoder layers a smaller model kept (`biotag convert --keep-layers`).
+    public static let layersKept = "biotag.layers-kept"
     /// The training step the weights are from, and the mean devel F1 that chose them.
     public static let step = "biotag.step"
     public static let develMeanF1 = "biotag.devel_mean_f1"

@@ -32,6 +32,29 @@ public enum ModelRewrite {
         return (tensors, file.header.metadata, path)
     }
 
+    /// The tensors of a model with only the encoder layers `kept` (`…layer.N.…`), renumbered in
+    /// that order; every other tensor as it is.
+    public static func keepingLayers(_ kept: [Int], of tensors: [TensorRecord]) -> [TensorRecord] {
+        let position = Dictionary(uniqueKeysWithValues: kept.enumerated().map { ($1, $0) })
+        return tensors.compactMap { tensor in
+            guard let range = tensor.name.range(of: #"(^|\.)layer\.[0-9]+\."#, options: .regularExpression) else { return tensor }
+            let match = tensor.name[range]
+            let digits = match.split(separator: ".").last { Int($0) != nil }.flatMap { Int($0) }
+            guard let index = digits, let new = position[index] else { return nil }
+            let name = tensor.name.replacingCharacters(in: range, with: match.replacingOccurrences(of: "layer.\(index).", with: "layer.\(new)."))
+            return TensorRecord(name: name, dtype: tensor.dtype, shape: tensor.shape, bytes: tensor.bytes)
+        }
+    }
+
+    /// Sets a config.json's layer count (`num_hidden_layers`, or DistilBERT's `n_layers`).
+    public static func setLayerCount(_ layers: Int, config path: String) throws {
+        guard var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] else {
+            throw ModelWriteError.output(path: path, reason: "not a JSON object")
+        }
+        for key in ["num_hidden_layers", "n_layers"] where json[key] != nil { json[key] = layers }
+        try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
+    }
+
     /// The weights file before and after a rewrite, in bytes.
     public struct Sizes: Sendable {
         public let source: String, destination: String

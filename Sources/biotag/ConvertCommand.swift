@@ -39,7 +39,19 @@ struct Convert: ParsableCommand {
     @Option(help: ArgumentHelp("Version the output model in its tasks.json (annotation runs record it; a new version makes a new catalog run).", valueName: "version"))
     var modelVersion: String?
 
+    @Option(name: .customLong("keep-layers"), help: ArgumentHelp(
+        "Keep only these encoder layers, in this order (e.g. 0,2,4 of 6): a smaller model whose layers start from the source's.",
+        discussion: "The embeddings and heads are kept as they are; config.json gets the new layer count. The starting point of a student (`biotag train --base`), which then learns to work with fewer layers.",
+        valueName: "i,j,..."))
+    var keepLayers: String?
+
     func validate() throws {
+        if let keepLayers {
+            let indices = commaList(keepLayers).map { Int($0) }
+            guard !indices.isEmpty, indices.allSatisfy({ $0 != nil && $0! >= 0 }), Set(indices).count == indices.count else {
+                throw ValidationError("--keep-layers \(keepLayers): expected distinct layer numbers from 0, comma-separated, e.g. 0,2,4")
+            }
+        }
         for text in weightsFor where StoragePlan.rule(text) == nil {
             throw ValidationError("--weights-for \(text): expected PART=FORM with FORM one of \(WeightStorage.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -64,9 +76,29 @@ struct Convert: ParsableCommand {
             try LabelBias.apply(biases, to: &tensors, model: model)
             metadata[ModelMetadataKey.labelBias] = ((metadata[ModelMetadataKey.labelBias].map { [$0] } ?? []) + biases.map(\.description)).joined(separator: ", ")
         }
+        var layers: Int?
+        if let keepLayers {
+            let kept = commaList(keepLayers).compactMap { Int($0) }
+            let count: Int
+            do { count = try EncoderConfig.load(path: (model as NSString).appendingPathComponent("config.json")).layers } catch { throw CommandError("\(model): \(error)") }
+            if let outside = kept.first(where: { $0 >= count }) {
+                throw CommandError("--keep-layers: \(model) has \(count) layers (0 to \(count - 1)), not \(outside)")
+            }
+            tensors = ModelRewrite.keepingLayers(kept, of: tensors)
+            metadata[ModelMetadataKey.layersKept] = "\(kept.map(String.init).joined(separator: ",")) of \(count)"
+            layers = kept.count
+        }
+        try write(tensors, metadata: metadata, plan: plan, source: source, layers: layers)
+    }
+
+    private func write(_ tensors: [TensorRecord], metadata: [String: String], plan: StoragePlan, source: String, layers: Int?) throws {
         let sizes = try ModelRewrite.write(plan.convert(tensors), metadata: metadata.merging([ModelMetadataKey.weights: plan.description]) { $1 },
                                            from: model, to: out, source: source)
-        printSizes(sizes, summary: "\(plan.description) weights")
+        printSizes(sizes, summary: "\(plan.description) weights" + (layers.map { ", \($0) layers" } ?? ""))
+        if let layers {
+            let configPath = (out as NSString).appendingPathComponent("config.json")
+            do { try ModelRewrite.setLayerCount(layers, config: configPath) } catch { throw CommandError("\(configPath): \(error)") }
+        }
         if name != nil || modelVersion != nil {
             let tasksPath = (out as NSString).appendingPathComponent("tasks.json")
             do {

@@ -41,11 +41,27 @@ enum StoreKind: String, Sendable, CustomTestStringConvertible {
     }
 
     @Test func badURLsAreClearErrors() {
-        for (url, message) in [("postgres://u@h", "names no database"), ("postgres://u@h/db?sslmode=require", "TLS"), ("postgres://u@h/db?bogus=1", "unknown URL parameter"),
+        for (url, message) in [("postgres://u@h", "names no database"), ("postgres://u@/db?sslmode=require", "needs a TCP host"), ("postgres://u@h/db?sslmode=bogus", "expected one of"),
+                               ("postgres://u@h/db?sslmode=verify-full&sslrootcert=/nonexistent.crt", "no such readable file"), ("postgres://u@h/db?bogus=1", "unknown URL parameter"),
                                ("postgres://u@/db?host=/nonexistent-dir", "cannot connect")] {
             #expect(throws: CatalogError.self) { try PostgresCatalog(url: url) }
             do { _ = try PostgresCatalog(url: url) } catch { #expect("\(error)".contains(message), "\(url): \(error)") }
         }
         #expect(PostgresCatalog.isURL("postgresql://x/y") && !PostgresCatalog.isURL("catalog.db"))
+    }
+
+    /// `make test`'s server also listens on 127.0.0.1 with TLS and a certificate of its own.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["BIOTAG_TEST_POSTGRES_TLS"] != nil, "needs BIOTAG_TEST_POSTGRES_TLS"))
+    func tlsIsUsedAndVerifiedAsAsked() throws {
+        let url = try #require(ProcessInfo.processInfo.environment["BIOTAG_TEST_POSTGRES_TLS"])
+        let encrypted = try PostgresCatalog(url: url).read { c in try c.row("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", [])?.int64("ssl") }
+        #expect(encrypted == 1)
+        // verify-full refuses a certificate no trusted CA signed, saying why; trusting it, connects.
+        let full = url.replacingOccurrences(of: "sslmode=require", with: "sslmode=verify-full")
+        #expect(throws: CatalogError.self) { try PostgresCatalog(url: full) }
+        do { _ = try PostgresCatalog(url: full) } catch { #expect("\(error)".contains("CERTIFICATE_VERIFY_FAILED"), "\(error)") }
+        let socketURL = try #require(StoreKind.postgresURL)
+        let directory = try #require(URLComponents(string: socketURL)?.queryItems?.first { $0.name == "host" }?.value)
+        #expect(throws: Never.self) { try PostgresCatalog(url: full + "&sslrootcert=\(directory)/server.crt") }
     }
 }
