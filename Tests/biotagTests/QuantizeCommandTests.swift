@@ -89,4 +89,37 @@ import TestSupport
         let noModel = try BiotagCommand.run(["quantize", "--model", "/nonexistent/model", "--mode", "int8", "--out", out])
         #expect(noModel.status != 0 && noModel.stderr.contains("/nonexistent/model"), "\(noModel.stderr)")
     }
+
+    static func values(_ tensor: FloatTensor) -> [Float] {
+        Array(UnsafeBufferPointer(start: tensor.pointer, count: tensor.shape.reduce(1, *)))
+    }
+
+    /// `convert --keep-layers`: the chosen layers, renumbered in order, everything else as it was;
+    /// all six in order is the same model.
+    @Test func keepLayersMakesASmallerModelFromChosenLayers() throws {
+        let all = Self.temporary("all"), three = Self.temporary("three")
+        defer { for path in [all, three] { try? FileManager.default.removeItem(atPath: path) } }
+        #expect(try BiotagCommand.run(["convert", "--model", TestPaths.minilm, "--out", all, "--weights", "f32", "--keep-layers", "0,1,2,3,4,5"]).status == 0)
+        #expect(try Self.error(of: all) == Self.error(of: TestPaths.minilm))
+        let result = try BiotagCommand.run(["convert", "--model", TestPaths.minilm, "--out", three, "--weights", "f32", "--keep-layers", "0,2,4"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let config = try EncoderConfig.load(path: three + "/config.json")
+        #expect(config.layers == 3 && config.hiddenSize == 384)
+        let source = try SafetensorsFile(path: TestPaths.minilm + "/model.safetensors"), smaller = try SafetensorsFile(path: three + "/model.safetensors")
+        #expect(smaller.header.metadata["biotag.layers-kept"] == "0,2,4 of 6")
+        for (new, old) in [(0, 0), (1, 2), (2, 4)] {
+            let names = source.names.filter { $0.contains("layer.\(old).") }
+            #expect(names.count == 16)
+            for name in names {
+                #expect(try Self.values(smaller.floats(name.replacingOccurrences(of: "layer.\(old).", with: "layer.\(new).")))
+                        == Self.values(source.floats(name)), "\(name)")
+            }
+        }
+        #expect(!smaller.names.contains { $0.contains("layer.3.") })
+        _ = try MultiTaskModel(directory: three)
+        for (layers, message) in [("0,6", "has 6 layers"), ("1,1", "distinct layer numbers"), ("", "distinct layer numbers")] {
+            let bad = try BiotagCommand.run(["convert", "--model", TestPaths.minilm, "--out", Self.temporary("bad"), "--weights", "f32", "--keep-layers", layers])
+            #expect(bad.status != 0 && bad.stderr.contains(message), "\(layers): \(bad.stderr)")
+        }
+    }
 }
