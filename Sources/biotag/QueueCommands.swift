@@ -20,7 +20,8 @@ struct Enqueue: ParsableCommand {
             Each record is stored once (a record already in the catalog with the same id and text is left as it is; with \
             other text it is replaced and its entities dropped), and every --batch-size records become one pending batch. \
             Workers on any machine that reaches the database then share the batches. Records that cannot be read are \
-            reported with their place and skipped.
+            reported with their place and skipped. Enqueueing a file again adds its batches again; workers skip the \
+            records their run already holds with the same text, so nothing is stored twice.
             """)
 
     @Argument(help: ArgumentHelp("Input files.", valueName: "file"))
@@ -91,7 +92,9 @@ struct Enqueue: ParsableCommand {
             }
             try flush()
         }
-        if !inputs.isEmpty { print("enqueued \(records) records in \(batches) batches\(rejects > 0 ? " (\(rejects) rejected)" : "") into \(catalog.location)") }
+        guard !inputs.isEmpty else { return }
+        if records == 0, rejects > 0 { throw CommandError("every record was rejected (\(rejects)): nothing was enqueued") }
+        print("enqueued \(records) records in \(batches) batches\(rejects > 0 ? " (\(rejects) rejected)" : "") into \(catalog.location)")
     }
 }
 

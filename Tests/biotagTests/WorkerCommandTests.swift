@@ -86,5 +86,8 @@ struct WorkerCommandTests {
         let enqueued = try BiotagCommand.run(["enqueue", "--store", url, input])
         #expect(enqueued.status == 0 && enqueued.output.contains("2 records in 1 batches (2 rejected)"), "\(enqueued.output)")
         #expect(enqueued.stderr.contains("mixed.jsonl:2") && enqueued.stderr.contains("duplicate id"), "\(enqueued.stderr)")
+        try "not json\n".write(toFile: input, atomically: true, encoding: .utf8)
+        let nothing = try BiotagCommand.run(["enqueue", "--store", url, input])
+        #expect(nothing.status != 0 && nothing.stderr.contains("every record was rejected"), "\(nothing.stderr)")
     }
 }
