@@ -129,6 +129,12 @@ extension PostgresCatalog {
         }
     }
 
+    /// Whether any batch is pending or leased (a worker with nothing to claim waits while others
+    /// hold batches whose leases may run out). One index probe, cheap to ask every few seconds.
+    public func hasOpenBatches() throws(CatalogError) -> Bool {
+        try read { c in try c.row("SELECT EXISTS (SELECT 1 FROM batch WHERE state IN ('pending', 'leased')) AS open", [])?.int64("open") == 1 }
+    }
+
     /// Puts every failed batch back in the queue with no attempts counted.
     /// - Returns: how many.
     public func retryFailed() throws(CatalogError) -> Int {

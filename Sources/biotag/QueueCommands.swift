@@ -171,8 +171,7 @@ struct Worker: ParsableCommand {
         do {
             while !stop.requested {
                 guard let batch = try catalog.claim(worker: me, lease: lease, maxAttempts: maxAttempts) else {
-                    let status = try catalog.queueStatus()
-                    if status.pending + status.leased == 0, !keepWaiting { break }
+                    if !keepWaiting, try !catalog.hasOpenBatches() { break }
                     stop.sleep(seconds: poll)
                     continue
                 }
