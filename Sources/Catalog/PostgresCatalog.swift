@@ -14,6 +14,7 @@ public final class PostgresCatalog: AnnotationCatalog {
     /// The URL without its password.
     public let location: String
     private let url: String
+    let queryTimeout: Double
     let connection: PostgresConnection
     let logger: Logger
     private let lock = NSLock()
@@ -31,10 +32,14 @@ public final class PostgresCatalog: AnnotationCatalog {
     /// (the default), `prefer`, `require` (encrypted, certificate not checked), `verify-ca`,
     /// `verify-full` (certificate and host name checked), with `sslrootcert=FILE` for a CA of one's
     /// own (otherwise the system's).
-    public init(url: String) throws(CatalogError) {
+    /// - Parameter queryTimeout: seconds a statement may go unanswered before the connection is
+    ///   closed and the operation fails: a server that vanished without closing its connections
+    ///   (a host down, a network cut) must not hold a worker for ever.
+    public init(url: String, queryTimeout: Double = 600) throws(CatalogError) {
         let configuration: PostgresConnection.Configuration
         (configuration, location) = try Self.configuration(url)
         self.url = url
+        self.queryTimeout = queryTimeout
         var logger = Logger(label: "biotag.catalog")
         logger.logLevel = .error
         self.logger = logger
@@ -105,7 +110,7 @@ public final class PostgresCatalog: AnnotationCatalog {
         }
         do {
             // CREATE DATABASE cannot run inside a transaction.
-            try lock.withLock { try PostgresSQL(connection: connection, logger: logger).execute("CREATE DATABASE \(name)") }
+            try lock.withLock { try PostgresSQL(connection: connection, logger: logger, timeout: queryTimeout).execute("CREATE DATABASE \(name)") }
         } catch { throw .database(path: location, reason: Self.describe(error)) }
         var components = URLComponents(string: url)!
         components.path = "/" + name
@@ -135,7 +140,7 @@ public final class PostgresCatalog: AnnotationCatalog {
     /// Runs `body` between `begin` and COMMIT on the connection, one operation at a time; any error
     /// rolls the whole of it back.
     func transaction<T>(_ begin: String, _ body: (any SQLConnection) throws -> T) throws(CatalogError) -> T {
-        let sql = PostgresSQL(connection: connection, logger: logger)
+        let sql = PostgresSQL(connection: connection, logger: logger, timeout: queryTimeout)
         do {
             return try lock.withLock {
                 try sql.execute(begin)
@@ -251,11 +256,18 @@ public final class PostgresCatalog: AnnotationCatalog {
     ]
 }
 
+/// A statement the server did not answer in time; the connection is closed.
+struct PostgresTimeout: Error, CustomStringConvertible {
+    let seconds: Double
+    var description: String { "PostgreSQL did not answer within \(seconds.formatted()) s; the connection is closed" }
+}
+
 /// Statements on the PostgreSQL connection: `?` placeholders numbered `$1`, `$2`, … (outside
 /// quoted strings), values bound with their types, cells read back as `SQLValue`s.
 struct PostgresSQL: SQLConnection {
     let connection: PostgresConnection
     let logger: Logger
+    let timeout: Double
     var dialect: SQLDialect { .postgres }
 
     func execute(_ sql: String, _ values: [SQLValue]) throws {
@@ -283,7 +295,15 @@ struct PostgresSQL: SQLConnection {
             case let .reals(reals): bindings.append(reals)
             }
         }
-        return try connection.query(PostgresQuery(unsafeSQL: Self.numbered(sql), binds: bindings), logger: logger).wait()
+        let answer = connection.eventLoop.makePromise(of: PostgresQueryResult.self)
+        connection.query(PostgresQuery(unsafeSQL: Self.numbered(sql), binds: bindings), logger: logger).cascade(to: answer)
+        let seconds = timeout, connection = connection
+        let deadline = connection.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
+            answer.fail(PostgresTimeout(seconds: seconds))
+            let _: EventLoopFuture<Void> = connection.close()
+        }
+        defer { deadline.cancel() }
+        return try answer.futureResult.wait()
     }
 
     /// PostgreSQL's text cannot hold U+0000; U+FFFD takes its place (one scalar for one, so

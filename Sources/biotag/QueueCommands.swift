@@ -6,11 +6,11 @@ import Foundation
 import Models
 
 /// The work queue lives in PostgreSQL: every command that uses it checks its `--store` first.
-private func queueCatalog(_ store: String) throws -> PostgresCatalog {
+private func queueCatalog(_ store: String, queryTimeout: Double = 600) throws -> PostgresCatalog {
     guard PostgresCatalog.isURL(store) else {
         throw ValidationError("\(store): the work queue lives in a PostgreSQL catalog (--store postgres://user@host/db); a SQLite catalog is filled by `biotag annotate --store`")
     }
-    do { return try PostgresCatalog(url: store) } catch { throw CommandError(error.description) }
+    do { return try PostgresCatalog(url: store, queryTimeout: queryTimeout) } catch { throw CommandError(error.description) }
 }
 
 struct Enqueue: ParsableCommand {
@@ -157,9 +157,11 @@ struct Worker: ParsableCommand {
 
     func run() throws {
         let stop = StopRequest()
-        let catalog = try queueCatalog(store)
+        // A database that stops answering (a host down, a network cut) fails the worker within a
+        // lease, for its supervisor to restart, rather than holding it for ever.
+        let catalog = try queueCatalog(store, queryTimeout: lease)
         // Renewals go over a connection of their own: the main one may be busy committing.
-        let renewals = try queueCatalog(store)
+        let renewals = try queueCatalog(store, queryTimeout: lease)
         let setup = try AnnotationSetup(model: model, tasks: tasks, pipeline: pipeline, runtime: runtime, linking: linking)
         let annotator = setup.annotator, linker = setup.linker
         defer { annotator.shutdown() }

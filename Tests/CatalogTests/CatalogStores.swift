@@ -50,6 +50,16 @@ enum StoreKind: String, Sendable, CustomTestStringConvertible {
         #expect(PostgresCatalog.isURL("postgresql://x/y") && !PostgresCatalog.isURL("catalog.db"))
     }
 
+    /// A statement left unanswered fails after the timeout, saying so, instead of blocking.
+    @Test(.enabled(if: StoreKind.postgresURL != nil, "needs BIOTAG_TEST_POSTGRES"))
+    func unansweredStatementsTimeOut() throws {
+        let catalog = try PostgresCatalog(url: try #require(StoreKind.postgresURL), queryTimeout: 1)
+        let started = Date()
+        #expect(throws: CatalogError.self) { try catalog.read { c in try c.execute("SELECT pg_sleep(5)") } }
+        do { try catalog.read { c in try c.execute("SELECT pg_sleep(5)") } } catch { #expect("\(error)".contains("did not answer within 1 s") || "\(error)".contains("closed"), "\(error)") }
+        #expect(Date().timeIntervalSince(started) < 4.5)
+    }
+
     /// `make test`'s server also listens on 127.0.0.1 with TLS and a certificate of its own.
     @Test(.enabled(if: ProcessInfo.processInfo.environment["BIOTAG_TEST_POSTGRES_TLS"] != nil, "needs BIOTAG_TEST_POSTGRES_TLS"))
     func tlsIsUsedAndVerifiedAsAsked() throws {
