@@ -49,6 +49,25 @@ public struct AnnotationInput: Sendable, Equatable {
     }
 }
 
+/// Where each record id was first read: a later record with the same id is a reject (a catalog
+/// keys records by id, and two texts under one id would overwrite each other). The annotation job
+/// and `biotag enqueue` check their inputs with it.
+public struct RecordIds {
+    private var first: [String: String] = [:]
+
+    public init() {}
+
+    /// The reject for `document` read at `place` if an earlier record had its id (the first is
+    /// kept); nil, and the place remembered, if not.
+    public mutating func reject(_ document: Document, at place: String) -> Reject? {
+        if let earlier = first[document.id] {
+            return Reject(id: document.id, location: place, reason: "duplicate id: \(earlier) has it too (the first is kept)")
+        }
+        first[document.id] = place
+        return nil
+    }
+}
+
 /// Counts of one job, for progress and the summary.
 public struct AnnotationSummary: Sendable, Equatable {
     public var records = 0
@@ -104,9 +123,7 @@ public final class AnnotationJob {
     public var onReject: (Reject) -> Void = { _ in }
     public private(set) var summary = AnnotationSummary()
     private var pending: [Document] = []
-    /// Where each record id was first read: a later record with the same id is a reject (a
-    /// catalog keys records by id, and two texts under one id would overwrite each other).
-    private var seen: [String: String] = [:]
+    private var ids = RecordIds()
 
     public init(annotator: Annotator, sinks: [any DocumentSink], completed: (any CompletedDocuments)? = nil, linking: (any EntityLinking)? = nil, chunk: Int = 512) {
         precondition(chunk >= 1, "a chunk holds at least one record")
@@ -158,11 +175,10 @@ public final class AnnotationJob {
     public func consume(_ item: ReadItem, place: String) throws(AnnotationJobError) {
         switch item {
         case let .document(document):
-            if let first = seen[document.id] {
-                try consume(.rejected(Reject(id: document.id, location: place, reason: "duplicate id: \(first) has it too (the first is kept)")), place: place)
+            if let duplicate = ids.reject(document, at: place) {
+                try consume(.rejected(duplicate), place: place)
                 return
             }
-            seen[document.id] = place
             let length = document.passages.reduce(0) { $0 + $1.length }
             if length > maxRecordCharacters {
                 try consume(.rejected(Reject(id: document.id, location: place,

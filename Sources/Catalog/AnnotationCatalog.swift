@@ -100,30 +100,26 @@ extension AnnotationCatalog {
             return try record(document, c)
         }
         try c.execute("DELETE FROM entity WHERE run_id = ? AND record_id = ANY(?::bigint[])", [.integer(run), .integers(records)])
-        let rows = documents.reduce(0) { $0 + $1.passages.reduce(0) { $0 + $1.entities.reduce(0) { $0 + 1 + $1.otherTypes.count } } }
-        if rows > 0 {
-            let ids = try c.rows("SELECT nextval(pg_get_serial_sequence('entity', 'id')) AS id FROM generate_series(1, ?)", [.integer(Int64(rows))]).map { try $0.int64("id") }
+        let rows = documents.map(entityRows)
+        let count = rows.reduce(0) { $0 + $1.count }
+        if count > 0 {
+            let ids = try c.rows("SELECT nextval(pg_get_serial_sequence('entity', 'id')) AS id FROM generate_series(1, ?)", [.integer(Int64(count))]).map { try $0.int64("id") }
             var next = 0
             var entity = (id: [Int64](), record: [Int64](), passage: [Int64](), type: [String](), start: [Int64](), end: [Int64](), text: [String](),
                           normalized: [String](), score: [Double](), mergedInto: [Int64]())
             var concept = (entity: [Int64](), position: [Int64](), id: [String](), name: [String](), score: [Double]())
-            for (document, record) in zip(documents, records) {
-                for (index, passage) in document.passages.enumerated() {
-                    for item in passage.entities {
-                        let normalized = SearchQuery.normalize(item.text)
-                        var first: Int64?
-                        for type in [item.type] + item.otherTypes {
-                            let id = ids[next]
-                            next += 1
-                            entity.id.append(id); entity.record.append(record); entity.passage.append(Int64(index)); entity.type.append(type)
-                            entity.start.append(Int64(item.start)); entity.end.append(Int64(item.end)); entity.text.append(item.text)
-                            entity.normalized.append(normalized); entity.score.append(item.score); entity.mergedInto.append(first ?? 0)
-                            first = first ?? id
-                            for (position, reference) in item.concepts.enumerated() {
-                                concept.entity.append(id); concept.position.append(Int64(position)); concept.id.append(reference.id)
-                                concept.name.append(reference.name); concept.score.append(reference.score)
-                            }
-                        }
+            for (documentRows, record) in zip(rows, records) {
+                var first: Int64 = 0
+                for row in documentRows {
+                    let id = ids[next], item = row.entity
+                    next += 1
+                    if row.isFirst { first = id }
+                    entity.id.append(id); entity.record.append(record); entity.passage.append(Int64(row.passage)); entity.type.append(row.type)
+                    entity.start.append(Int64(item.start)); entity.end.append(Int64(item.end)); entity.text.append(item.text)
+                    entity.normalized.append(row.normalized); entity.score.append(item.score); entity.mergedInto.append(row.isFirst ? 0 : first)
+                    for (position, reference) in item.concepts.enumerated() {
+                        concept.entity.append(id); concept.position.append(Int64(position)); concept.id.append(reference.id)
+                        concept.name.append(reference.name); concept.score.append(reference.score)
                     }
                 }
             }
@@ -178,21 +174,30 @@ extension AnnotationCatalog {
     /// found as (pointing at the first), each with its concepts.
     static func replaceEntities(of document: Document, record id: Int64, run: Int64, _ c: any SQLConnection) throws {
         try c.execute("DELETE FROM entity WHERE record_id = ? AND run_id = ?", [.integer(id), .integer(run)])
-        for (index, passage) in document.passages.enumerated() {
-            for entity in passage.entities {
+        var first: Int64?
+        for row in entityRows(of: document) {
+            let item = row.entity
+            let inserted = try c.row("""
+                INSERT INTO entity (record_id, run_id, passage, type, start, "end", text, normalized, score, merged_into)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                """, [.integer(id), .integer(run), .integer(Int64(row.passage)), .text(row.type), .integer(Int64(item.start)), .integer(Int64(item.end)),
+                      .text(item.text), .text(row.normalized), .real(item.score), row.isFirst ? .null : first.map { .integer($0) } ?? .null])!.int64("id")
+            if row.isFirst { first = inserted }
+            for (position, concept) in item.concepts.enumerated() {
+                try c.execute("INSERT INTO entity_concept (entity_id, position, concept_id, concept_name, score) VALUES (?, ?, ?, ?, ?)",
+                              [.integer(inserted), .integer(Int64(position)), .text(concept.id), .text(concept.name), .real(concept.score)])
+            }
+        }
+    }
+
+    /// A document's rows of `entity`, in order: each entity once per type it was found as, the
+    /// first of them the row the others are merged into.
+    static func entityRows(of document: Document) -> [EntityRow] {
+        document.passages.enumerated().flatMap { index, passage in
+            passage.entities.flatMap { entity in
                 let normalized = SearchQuery.normalize(entity.text)
-                var first: Int64?
-                for type in [entity.type] + entity.otherTypes {
-                    let row = try c.row("""
-                        INSERT INTO entity (record_id, run_id, passage, type, start, "end", text, normalized, score, merged_into)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
-                        """, [.integer(id), .integer(run), .integer(Int64(index)), .text(type), .integer(Int64(entity.start)), .integer(Int64(entity.end)),
-                              .text(entity.text), .text(normalized), .real(entity.score), first.map { .integer($0) } ?? .null])!.int64("id")
-                    first = first ?? row
-                    for (position, concept) in entity.concepts.enumerated() {
-                        try c.execute("INSERT INTO entity_concept (entity_id, position, concept_id, concept_name, score) VALUES (?, ?, ?, ?, ?)",
-                                      [.integer(row), .integer(Int64(position)), .text(concept.id), .text(concept.name), .real(concept.score)])
-                    }
+                return ([entity.type] + entity.otherTypes).enumerated().map { position, type in
+                    EntityRow(passage: index, type: type, entity: entity, normalized: normalized, isFirst: position == 0)
                 }
             }
         }
@@ -312,6 +317,16 @@ extension AnnotationCatalog {
     static func passages(fromJSON json: String) throws -> [Passage] {
         try JSONDecoder().decode([StoredPassage].self, from: Data(json.utf8)).map { Passage(text: $0.text, offset: $0.offset, infons: $0.infons) }
     }
+}
+
+/// One row of `entity`: an entity as one of the types it was found as.
+struct EntityRow {
+    let passage: Int
+    let type: String
+    let entity: Entity
+    let normalized: String
+    /// The entity's first type: the row the others point at (`merged_into`).
+    let isFirst: Bool
 }
 
 private struct StoredPassage: Codable {

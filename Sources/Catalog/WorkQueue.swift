@@ -67,7 +67,7 @@ extension PostgresCatalog {
         try write { c in
             let ids = try documents.map { try Self.record($0, c) }
             return try c.row("INSERT INTO batch (source, records) VALUES (?, ?::bigint[]) RETURNING id",
-                             [.text(source), .text("{" + ids.map(String.init).joined(separator: ",") + "}")])!.int64("id")
+                             [.text(source), .integers(ids)])!.int64("id")
         }
     }
 
@@ -89,7 +89,7 @@ extension PostgresCatalog {
                 """, [.text(worker), .real(lease)]) else { return nil }
             let ids = try row.text("records").trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: ",").compactMap { Int64($0) }
             var byId: [Int64: Document] = [:]
-            for record in try c.rows("SELECT id, key, passages FROM record WHERE id = ANY(?::bigint[])", [.text("{" + ids.map(String.init).joined(separator: ",") + "}")]) {
+            for record in try c.rows("SELECT id, key, passages FROM record WHERE id = ANY(?::bigint[])", [.integers(ids)]) {
                 byId[try record.int64("id")] = Document(id: try record.text("key"), passages: try Self.passages(fromJSON: try record.text("passages")))
             }
             return ClaimedBatch(id: try row.int64("id"), source: try row.text("source"), attempt: try row.int("attempts"), documents: ids.compactMap { byId[$0] })

@@ -52,8 +52,12 @@ struct Enqueue: ParsableCommand {
         if retryFailed {
             do { print("\(try catalog.retryFailed()) failed batches back in the queue") } catch { throw CommandError(error.description) }
         }
-        var seen: [String: String] = [:]
+        var ids = RecordIds()
         var records = 0, batches = 0, rejects = 0
+        func rejected(_ reject: Reject) {
+            rejects += 1
+            printError("rejected \(reject.id.map { "'\($0)' " } ?? "")at \(reject.location): \(reject.reason)")
+        }
         for path in inputs {
             var reader: any DocumentReader
             let format = try input.format(of: path)
@@ -77,17 +81,14 @@ struct Enqueue: ParsableCommand {
                 let place = "\(path), record \(ordinal)"
                 switch item {
                 case let .document(document):
-                    if let earlier = seen[document.id] {
-                        rejects += 1
-                        printError("rejected '\(document.id)' at \(place): duplicate id: \(earlier) has it too (the first is kept)")
+                    if let duplicate = ids.reject(document, at: place) {
+                        rejected(duplicate)
                         continue
                     }
-                    seen[document.id] = place
                     pending.append(document)
                     if pending.count >= batchSize { try flush() }
                 case let .rejected(reject):
-                    rejects += 1
-                    printError("rejected \(reject.id.map { "'\($0)' " } ?? "")at \(reject.location): \(reject.reason)")
+                    rejected(reject)
                 }
             }
             try flush()
