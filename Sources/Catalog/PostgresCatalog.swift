@@ -110,7 +110,7 @@ public final class PostgresCatalog: AnnotationCatalog {
         }
         do {
             // CREATE DATABASE cannot run inside a transaction.
-            try lock.withLock { try PostgresSQL(connection: connection, logger: logger, timeout: queryTimeout).execute("CREATE DATABASE \(name)") }
+            try lock.withLock { try sql.execute("CREATE DATABASE \(name)") }
         } catch { throw .database(path: location, reason: Self.describe(error)) }
         var components = URLComponents(string: url)!
         components.path = "/" + name
@@ -129,6 +129,9 @@ public final class PostgresCatalog: AnnotationCatalog {
         return "\(error)"
     }
 
+    /// Statements on this catalog's connection (callers hold `lock`).
+    private var sql: PostgresSQL { PostgresSQL(connection: connection, logger: logger, timeout: queryTimeout) }
+
     public func read<T>(_ body: (any SQLConnection) throws -> T) throws(CatalogError) -> T {
         try transaction("BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ", body)
     }
@@ -140,7 +143,6 @@ public final class PostgresCatalog: AnnotationCatalog {
     /// Runs `body` between `begin` and COMMIT on the connection, one operation at a time; any error
     /// rolls the whole of it back.
     func transaction<T>(_ begin: String, _ body: (any SQLConnection) throws -> T) throws(CatalogError) -> T {
-        let sql = PostgresSQL(connection: connection, logger: logger, timeout: queryTimeout)
         do {
             return try lock.withLock {
                 try sql.execute(begin)

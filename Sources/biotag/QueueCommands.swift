@@ -199,10 +199,9 @@ struct Worker: ParsableCommand {
                 let stored = try catalog.complete(batch: batch.id, worker: me, run: sink.run, documents: collected.documents, rejects: collected.rejects, linkers: linkers)
                 total += stored ? collected.documents.count : 0
                 if !quiet {
-                    let entities = collected.documents.reduce(0) { $0 + $1.passages.reduce(0) { $0 + $1.entities.count } }
                     let seconds = String(format: "%.2f s annotating, %.3f s storing", annotated.timeIntervalSince(started), Date().timeIntervalSince(annotated))
                     printError(stored
-                        ? "batch \(batch.id): \(collected.documents.count) records annotated (\(job.summary.skipped) already done, \(collected.rejects.count) rejected), \(entities) entities, \(seconds)"
+                        ? "batch \(batch.id): \(collected.documents.count) records annotated (\(job.summary.skipped) already done, \(collected.rejects.count) rejected), \(job.summary.entityCount) entities, \(seconds)"
                         : "batch \(batch.id): its lease ran out and another worker holds it; nothing stored")
                 }
             }
