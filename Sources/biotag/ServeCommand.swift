@@ -34,6 +34,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long the first request of a batch waits for others, in milliseconds.", discussion: "0 answers a lone client soonest; a few milliseconds let concurrent clients share batches."))
     var maxWaitMs = 5
 
+    @Option(help: ArgumentHelp("While other lanes are busy, the least a lane takes of the queue, in wordpieces.", discussion: "A lane takes its share of what is waiting (queued ÷ lanes), at least this much, rather than all of it, so a burst is spread over the lanes as they come free. Lower favours the latency of a busy server, higher its batches."))
+    var laneShareTokens = 128
+
     @Option(help: ArgumentHelp("Most wordpieces waiting; requests beyond it are refused with 429 and Retry-After.", discussion: "Keep it below --timeout × the server's tokens per second (biotag_annotated_tokens_total's rate), so that a request accepted under overload is answered in time."))
     var maxQueueTokens = 65_536
 
@@ -62,6 +65,7 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
         guard maxBatchTokens >= 16 else { throw ValidationError("--max-batch-tokens must be at least 16") }
+        guard laneShareTokens >= 1 else { throw ValidationError("--lane-share-tokens must be at least 1") }
         guard maxWaitMs >= 0, maxWaitMs <= 10_000 else { throw ValidationError("--max-wait-ms must be between 0 and 10000") }
         guard maxQueueTokens >= maxBatchTokens else { throw ValidationError("--max-queue-tokens must be at least --max-batch-tokens") }
         guard payloadLimit >= 1024 else { throw ValidationError("--payload-limit must be at least 1024 bytes") }
@@ -89,6 +93,7 @@ struct Serve: AsyncParsableCommand {
         var batching = BatchingSettings()
         batching.maxBatchTokens = maxBatchTokens
         batching.maxWait = .milliseconds(maxWaitMs)
+        batching.laneShareTokens = laneShareTokens
         batching.maxQueueTokens = maxQueueTokens
         batching.timeout = timeout > 0 ? .milliseconds(Int(timeout * 1000)) : nil
         var limits = ServerLimits()

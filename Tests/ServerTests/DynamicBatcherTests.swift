@@ -60,6 +60,26 @@ import TestSupport
         await #expect(throws: QueueError.stopping) { try await batcher.submit([Document(id: "late", text: "x")], tokens: 1) }
     }
 
+    @Test func aBusyServerSpreadsItsQueueOverTheLanes() {
+        var settings = BatchingSettings()
+        settings.maxBatchTokens = 1_000
+        settings.laneShareTokens = 100
+        func limit(_ queued: Int, idle: Int, lanes: Int = 2) -> Int {
+            DynamicBatcher.batchLimit(queuedTokens: queued, idleLanes: idle, lanes: lanes, settings: settings)
+        }
+        // Both lanes idle: half each.
+        #expect(limit(600, idle: 2) == 300)
+        // The other lane busy: still half of a long queue, not all of it, for the busy lane
+        // comes free soon; a short queue is taken whole up to the floor.
+        #expect(limit(600, idle: 1) == 300)
+        #expect(limit(150, idle: 1) == 100)
+        #expect(limit(80, idle: 1) == 100)
+        // Never more than a batch; one lane takes everything up to a batch.
+        #expect(limit(5_000, idle: 1) == 1_000)
+        #expect(limit(700, idle: 1, lanes: 1) == 700)
+        #expect(limit(900, idle: 3, lanes: 4) == 300)
+    }
+
     @Test func aFullQueueRefusesAtOnceAndStopFinishesTheRest() async throws {
         let release = Mutex(false)
         var settings = BatchingSettings()
