@@ -257,6 +257,50 @@ public func softmaxCrossEntropy(_ logits: UnsafePointer<Float>, rows: Int, class
     return (sum, count)
 }
 
+/// `softmax(logits / temperature)` of every row into `probabilities` (a teacher's soft labels).
+public func temperatureSoftmax(_ logits: UnsafePointer<Float>, rows: Int, classes: Int, temperature: Float,
+                               into probabilities: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows {
+        let row = logits + r * classes, out = probabilities + r * classes
+        var largest = -Float.infinity
+        for c in 0..<classes { largest = Swift.max(largest, row[c] / temperature) }
+        var total: Double = 0
+        for c in 0..<classes { let e = Foundation.exp(Double(row[c] / temperature - largest)); out[c] = Float(e); total += e }
+        for c in 0..<classes { out[c] = Float(Double(out[c]) / total) }
+    }
+}
+
+/// Knowledge distillation (Hinton et al. 2015): `T² · KL(targets ‖ softmax(logits / T))` summed
+/// over the rows where `mask` is true, with `targets` a teacher's `temperatureSoftmax` at the
+/// same T. The T² keeps the gradient's size independent of T. Adds `weight` × dLoss/dlogits of
+/// the mean over those rows to `gradient` (the other rows' gradient is left as it is).
+/// - Returns: the summed loss and the number of rows counted.
+public func distillationLoss(_ logits: UnsafePointer<Float>, rows: Int, classes: Int, targets: UnsafePointer<Float>, mask: [Bool],
+                             temperature: Float, weight: Float, gradient: UnsafeMutablePointer<Float>) -> (sum: Double, count: Int) {
+    let count = mask.reduce(0) { $0 + ($1 ? 1 : 0) }
+    guard count > 0 else { return (0, 0) }
+    let scale = weight * temperature / Float(count)
+    let t = Double(temperature)
+    var sum = 0.0
+    for r in 0..<rows where mask[r] {
+        let row = logits + r * classes, target = targets + r * classes, g = gradient + r * classes
+        var largest = -Double.infinity
+        for c in 0..<classes { largest = Swift.max(largest, Double(row[c]) / t) }
+        var total: Double = 0
+        for c in 0..<classes { total += Foundation.exp(Double(row[c]) / t - largest) }
+        let logTotal = Foundation.log(total)
+        var kl = 0.0
+        for c in 0..<classes {
+            let logQ = Double(row[c]) / t - largest - logTotal
+            let p = Double(target[c])
+            if p > 0 { kl += p * (Foundation.log(p) - logQ) }
+            g[c] += scale * (Float(Foundation.exp(logQ)) - target[c])
+        }
+        sum += t * t * kl
+    }
+    return (sum, count)
+}
+
 /// Collects the first error thrown inside a parallel loop.
 final class FailureBox: @unchecked Sendable {
     private let lock = NSLock()

@@ -141,6 +141,43 @@ public final class TrainableModel: @unchecked Sendable {
         return model
     }
 
+    /// A student for distillation: this model's embeddings, its encoder layers `kept` (in that
+    /// order, e.g. every other one) and its heads named `heads` (in that order), copied.
+    public func keepingLayers(_ kept: [Int], heads names: [String]) throws(TrainingError) -> TrainableModel {
+        let outside = kept.filter { !layers.indices.contains($0) }
+        guard !kept.isEmpty, Set(kept).count == kept.count, outside.isEmpty else {
+            throw .data("layers to keep must be distinct numbers from 0 to \(layers.count - 1), got \(kept.map(String.init).joined(separator: ","))")
+        }
+        var chosen: [TrainableHead] = []
+        for name in names {
+            guard let head = heads.first(where: { $0.name == name }) else {
+                throw .data("the model has no head '\(name)' (its heads: \(heads.map(\.name).joined(separator: ", ")))")
+            }
+            chosen.append(head)
+        }
+        var smaller = config
+        smaller.layers = kept.count
+        let student = try TrainableModel(config: smaller, tasks: chosen.map(\.spec))
+        func copy(_ from: Parameter?, _ to: Parameter?) {
+            guard let from, let to else { return }
+            precondition(from.count == to.count, "parameter shapes differ")
+            student.store.value(to).update(from: store.value(from), count: from.count)
+        }
+        func copy(_ from: LinearParameters?, _ to: LinearParameters?) { copy(from?.weight, to?.weight); copy(from?.bias, to?.bias) }
+        func copy(_ from: NormParameters, _ to: NormParameters) { copy(from.gamma, to.gamma); copy(from.beta, to.beta) }
+        copy(wordEmbeddings, student.wordEmbeddings)
+        copy(positionEmbeddings, student.positionEmbeddings)
+        copy(tokenTypeEmbeddings, student.tokenTypeEmbeddings)
+        copy(embeddingNorm, student.embeddingNorm)
+        for (index, source) in kept.enumerated() {
+            let from = layers[source], to = student.layers[index]
+            copy(from.queryKeyValue, to.queryKeyValue); copy(from.attentionOutput, to.attentionOutput); copy(from.attentionNorm, to.attentionNorm)
+            copy(from.intermediate, to.intermediate); copy(from.output, to.output); copy(from.outputNorm, to.outputNorm)
+        }
+        for (from, to) in zip(chosen, student.heads) { copy(from.dense, to.dense); copy(from.classifier, to.classifier) }
+        return student
+    }
+
     private func isHeadParameter(_ parameter: Parameter) -> Bool {
         heads.contains { head in
             [head.classifier.weight, head.classifier.bias, head.dense?.weight, head.dense?.bias].contains { $0?.offset == parameter.offset }

@@ -4,8 +4,10 @@ import Tensors
 import Tokenization
 
 /// Multi-task (or single-task) fine-tuning: one encoder, one head per task; each batch comes
-/// from one task and trains that head and the encoder. Model selection on the mean devel F1
-/// (seqeval, lenient); the best model is saved to `output`, checkpoints to
+/// from one task and trains that head and the encoder. With a teacher (distillation), every
+/// batch trains every head instead: on the teacher's soft labels for every word, and on gold
+/// labels where the window's corpus has them for that head. Model selection on the mean devel
+/// F1 (seqeval, lenient); the best model is saved to `output`, checkpoints to
 /// `output/checkpoint` every `checkpointEvery` steps.
 public final class Trainer {
     public let model: TrainableModel
@@ -23,10 +25,41 @@ public final class Trainer {
     private var step = 0
     /// Per head, the words that stay unknown in its negatives (`TrainingSettings.headWordShare`).
     private let headWords: [Set<String>]
+    /// Distillation: the teacher's pass (no dropout, nothing kept) and, per head of the model,
+    /// the teacher's head of the same name.
+    private let teacher: (pass: TrainingPass, heads: [Int])?
+    private var softTargets: [[Float]] = []
 
-    public init(model: TrainableModel, tasks: [TrainingTask], settings: TrainingSettings, output: String, tokenizerDirectory: String) {
+    /// - Parameter teacher: with `settings.distillation`, the model whose heads the model's heads
+    ///   learn from; it must have a head of the same name and labels for each task, and the same
+    ///   hidden width when `hiddenWeight` is above 0.
+    public init(model: TrainableModel, tasks: [TrainingTask], settings: TrainingSettings, output: String, tokenizerDirectory: String,
+                teacher teacherModel: TrainableModel? = nil) throws(TrainingError) {
         self.model = model; self.tasks = tasks; self.settings = settings; self.output = output
         self.tokenizerDirectory = tokenizerDirectory
+        guard (settings.distillation == nil) == (teacherModel == nil) else {
+            throw .unsupported("distillation needs both a teacher and its settings")
+        }
+        if let teacherModel, let distillation = settings.distillation {
+            var heads: [Int] = []
+            for head in model.heads {
+                guard let index = teacherModel.heads.firstIndex(where: { $0.name == head.name }) else {
+                    throw .data("the teacher has no head '\(head.name)' (its heads: \(teacherModel.heads.map(\.name).joined(separator: ", ")))")
+                }
+                guard teacherModel.heads[index].labels == head.labels else {
+                    throw .data("the teacher's head '\(head.name)' has the labels \(teacherModel.heads[index].labels.joined(separator: " ")), the corpus \(head.labels.joined(separator: " "))")
+                }
+                heads.append(index)
+            }
+            guard distillation.hiddenWeight == 0 || teacherModel.config.hiddenSize == model.config.hiddenSize else {
+                throw .unsupported("hidden-state matching needs the teacher's hidden width (\(teacherModel.config.hiddenSize)), the student has \(model.config.hiddenSize)")
+            }
+            let pass = TrainingPass(model: teacherModel, threads: settings.threads)
+            pass.hiddenDropout = 0; pass.attentionDropout = 0
+            teacher = (pass, heads)
+        } else {
+            teacher = nil
+        }
         pass = TrainingPass(model: model, threads: settings.threads)
         pass.hiddenDropout = settings.dropout
         pass.attentionDropout = settings.dropout
@@ -55,7 +88,7 @@ public final class Trainer {
         return (negative, kept, top)
     }
 
-    deinit { pass.shutdown() }
+    deinit { pass.shutdown(); teacher?.pass.shutdown() }
 
     public var totalSteps: Int { plan.batches.count }
     public var stepsPerEpoch: Int { plan.stepsPerEpoch }
@@ -135,10 +168,15 @@ public final class Trainer {
             let started = ContinuousClock.now
             model.store.zeroGradients()
             let seed = settings.seed ^ (UInt64(step + 1) &* 0x2545_F491_4F6C_DD1D)
-            _ = try pass.encode(batch, training: true, seed: seed)
-            _ = try pass.headLogits(planned.task, training: true, seed: seed)
-            let (sum, count) = pass.loss(labels: labels)
-            try pass.backward()
+            let (sum, count): (Double, Int)
+            if let teacher, let distillation = settings.distillation {
+                (sum, count) = try distillationStep(planned, batch: batch, seed: seed, teacher: teacher, settings: distillation)
+            } else {
+                _ = try pass.encode(batch, training: true, seed: seed)
+                _ = try pass.headLogits(planned.task, training: true, seed: seed)
+                (sum, count) = pass.loss(labels: labels)
+                try pass.backward()
+            }
             model.store.clipGradients(maxNorm: settings.maxGradientNorm)
             optimizer.update(learningRate: schedule.rate(at: step), pool: pass.pool)
             history.trainSeconds += (ContinuousClock.now - started).seconds
@@ -160,6 +198,69 @@ public final class Trainer {
             if step % evaluateEvery == 0 || step == lastStep { try evaluateAndKeepBest() }
             if step % settings.checkpointEvery == 0 || step == lastStep { try writeCheckpoint() }
         }
+    }
+
+    /// One distillation step's forward and backward passes: the teacher's soft labels for every
+    /// head on the words of every window, the gold labels of each window's own corpus for its
+    /// head, and optionally the teacher's last hidden states.
+    /// - Returns: the batch's loss (summed over heads, each a mean over its words) and 1.
+    private func distillationStep(_ planned: PlannedBatch, batch: PackedBatch, seed: UInt64, teacher: (pass: TrainingPass, heads: [Int]),
+                                  settings distillation: DistillationSettings) throws(TrainingError) -> (Double, Int) {
+        let rows = batch.tokenCount, hidden = model.config.hiddenSize
+        let temperature = Float(distillation.temperature)
+        // Words (first wordpieces) of every window, and each head's gold labels on its own corpus's windows.
+        var words: [Bool] = []
+        var gold = model.heads.map { _ in [Int32]() }
+        for (taskIndex, windowIndex) in planned.windows {
+            let own = tasks[taskIndex].trainLabels[windowIndex]
+            words += own.map { $0 != -100 }
+            for head in gold.indices { gold[head] += head == taskIndex ? own : [Int32](repeating: -100, count: own.count) }
+        }
+        let teacherHidden = try teacher.pass.encode(batch, training: false)
+        var hiddenTarget: [Float] = []
+        if distillation.hiddenWeight > 0 { hiddenTarget = Array(UnsafeBufferPointer(start: teacherHidden, count: rows * hidden)) }
+        if softTargets.count != model.heads.count { softTargets = model.heads.map { _ in [] } }
+        for (head, teacherHead) in teacher.heads.enumerated() {
+            let classes = model.heads[head].labels.count
+            let logits = try teacher.pass.headLogits(teacherHead, training: false)
+            if softTargets[head].count < rows * classes { softTargets[head] = [Float](repeating: 0, count: rows * classes) }
+            softTargets[head].withUnsafeMutableBufferPointer { temperatureSoftmax(logits, rows: rows, classes: classes, temperature: temperature, into: $0.baseAddress!) }
+        }
+        let studentHidden = try pass.encode(batch, training: true, seed: seed)
+        var total = 0.0
+        var outputGradient: [Float] = []
+        if distillation.hiddenWeight > 0 {
+            // mean over rows of the squared distance per dimension
+            outputGradient = [Float](repeating: 0, count: rows * hidden)
+            let scale = Float(2 * distillation.hiddenWeight) / Float(rows * hidden)
+            var squared = 0.0
+            for i in 0..<(rows * hidden) {
+                let difference = studentHidden[i] - hiddenTarget[i]
+                squared += Double(difference * difference)
+                outputGradient[i] = scale * difference
+            }
+            total += distillation.hiddenWeight * squared / Double(rows * hidden)
+        }
+        var scratch: [Float] = []
+        try outputGradient.withUnsafeBufferPointer { hiddenGradient throws(TrainingError) in
+            try pass.backward(heads: Array(model.heads.indices), seed: seed, outputGradient: hiddenGradient.isEmpty ? nil : hiddenGradient.baseAddress) { head, logits, gradient in
+                let classes = model.heads[head].labels.count
+                let soft = softTargets[head].withUnsafeBufferPointer { targets in
+                    distillationLoss(logits, rows: rows, classes: classes, targets: targets.baseAddress!, mask: words, temperature: temperature,
+                                     weight: Float(distillation.softWeight), gradient: gradient)
+                }
+                if soft.count > 0 { total += distillation.softWeight * soft.sum / Double(soft.count) }
+                guard distillation.goldWeight > 0, gold[head].contains(where: { $0 != -100 }) else { return }
+                if scratch.count < rows * classes { scratch = [Float](repeating: 0, count: rows * classes) }
+                scratch.withUnsafeMutableBufferPointer { buffer in
+                    let hard = softmaxCrossEntropy(logits, rows: rows, classes: classes, labels: gold[head], gradient: buffer.baseAddress!)
+                    if hard.count > 0 { total += distillation.goldWeight * hard.sum / Double(hard.count) }
+                    let weight = Float(distillation.goldWeight)
+                    for i in 0..<(rows * classes) { gradient[i] += weight * buffer[i] }
+                }
+            }
+        }
+        return (total, 1)
     }
 
     /// Devel F1 of every task; saves the model when the mean improves.

@@ -160,25 +160,57 @@ public final class TrainingPass: @unchecked Sendable {
     /// adding every parameter's gradient to the store.
     public func backward() throws(TrainingError) {
         guard let headIndex = lastHead else { return }
+        let d = gradientA.take(rows * hidden)
+        try backwardHead(headIndex, into: d, accumulate: false)
+        if dropoutOn && hiddenDropout > 0 { multiply(pool, d, by: headMask.take(rows * hidden), count: rows * hidden) }
+        try backwardEncoder(d)
+    }
+
+    /// Several heads' losses on the last `encode` output at once (distillation trains every head
+    /// on every batch): runs each head of `heads` in training mode, lets `lossGradient` fill
+    /// dLoss/dlogits (`[rows, labels]`, zeroed before the call) from its logits, back-propagates
+    /// each through its head, adds `outputGradient` (a loss on the encoder output itself, e.g.
+    /// matching a teacher's hidden states) and back-propagates the sum through the encoder.
+    public func backward(heads: [Int], seed: UInt64, outputGradient: UnsafePointer<Float>? = nil,
+                         lossGradient: (_ head: Int, _ logits: UnsafePointer<Float>, _ gradient: UnsafeMutablePointer<Float>) -> Void) throws(TrainingError) {
+        let d = gradientA.take(rows * hidden)
+        d.update(repeating: 0, count: rows * hidden)
+        for head in heads {
+            let logits = try headLogits(head, training: true, seed: seed)
+            let gradient = logitGradient.take(rows * model.heads[head].labels.count)
+            gradient.update(repeating: 0, count: rows * model.heads[head].labels.count)
+            lossGradient(head, UnsafePointer(logits), gradient)
+            try backwardHead(head, into: d, accumulate: true)
+        }
+        // Every head saw the same dropped-out input (one mask per seed).
+        if dropoutOn && hiddenDropout > 0 { multiply(pool, d, by: headMask.take(rows * hidden), count: rows * hidden) }
+        if let outputGradient {
+            pool.parallelSlices(rows * hidden, minimum: 4096) { range in
+                for i in range { d[i] += outputGradient[i] }
+            }
+        }
+        try backwardEncoder(d)
+    }
+
+    /// dLoss/d(head input) of head `headIndex` from the logit gradient its last `headLogits`
+    /// call left, written to (or, with `accumulate`, added to) `d`; the head's own parameter
+    /// gradients go to the store.
+    private func backwardHead(_ headIndex: Int, into d: UnsafeMutablePointer<Float>, accumulate: Bool) throws(TrainingError) {
         let head = model.heads[headIndex]
-        let config = model.config
-        let rows = self.rows, hidden = config.hiddenSize
+        let rows = self.rows, hidden = model.config.hiddenSize
         let classes = head.labels.count
         let headInputPointer = dropoutOn && hiddenDropout > 0 ? UnsafePointer(headInput.take(rows * hidden)) : UnsafePointer(layerInput(model.layers.count))
-        let d = gradientA.take(rows * hidden)
         do {
             let dLogits = logitGradient.take(rows * classes)
             if let dense = head.dense {
                 let dActivated = gradientB.take(rows * hidden)
                 try linearGradient(dLogits, x: headActivated.take(rows * hidden), head.classifier, inputGradient: dActivated, accumulate: false)
                 geluBackward(pool, headInner.take(rows * hidden), grad: dActivated, count: rows * hidden)
-                try linearGradient(dActivated, x: headInputPointer, dense, inputGradient: d, accumulate: false)
+                try linearGradient(dActivated, x: headInputPointer, dense, inputGradient: d, accumulate: accumulate)
             } else {
-                try linearGradient(dLogits, x: headInputPointer, head.classifier, inputGradient: d, accumulate: false)
+                try linearGradient(dLogits, x: headInputPointer, head.classifier, inputGradient: d, accumulate: accumulate)
             }
-            if dropoutOn && hiddenDropout > 0 { multiply(pool, d, by: headMask.take(rows * hidden), count: rows * hidden) }
         } catch { throw .engine(error) }
-        try backwardEncoder(d)
     }
 
     /// Back-propagates a gradient of the last `encode` output (`[rows, hidden]`, e.g. of a

@@ -37,6 +37,8 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     public var develLimit: Int?
     public var checkpointEvery = 500
     public var threads = 2
+    /// Set when a teacher's soft labels train every head on every batch (`Trainer(teacher:)`).
+    public var distillation: DistillationSettings?
 
     public init() {}
 
@@ -45,4 +47,21 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
 
     /// Whether any head gets negatives.
     public var usesNegatives: Bool { negativeRate > 0 || (negativeRateByTask ?? [:]).values.contains { $0 > 0 } }
+}
+
+/// How a student learns from its teacher: on every batch, each head matches the teacher's head
+/// on every word (soft labels at `temperature`), each head also learns its own corpus's gold
+/// labels on that corpus's windows, and the encoder's last hidden states may match the
+/// teacher's (same width only).
+public struct DistillationSettings: Codable, Sendable, Equatable {
+    /// Softens both distributions; the loss is scaled by T² so its gradient keeps its size.
+    public var temperature = 2.0
+    /// Weight of the soft-label loss (mean over words, summed over heads).
+    public var softWeight = 1.0
+    /// Weight of the gold cross-entropy (mean over a head's labelled words, summed over heads).
+    public var goldWeight = 1.0
+    /// Weight of the mean squared difference of the last hidden states (0: not used).
+    public var hiddenWeight = 0.0
+
+    public init() {}
 }

@@ -19,8 +19,33 @@ struct Train: ParsableCommand {
     @Option(help: "Base model directory (default: all-MiniLM-L6-v2 from `biotag fetch-model minilm`).")
     var base: String?
 
+    @OptionGroup var training: TrainingOptions
+
+    func validate() throws {
+        guard training.tasks != nil else { throw ValidationError("--tasks is required: the heads to train, e.g. disease,chemical") }
+    }
+
+    func run() throws {
+        let baseDirectory = base ?? ModelLocations.fetched("all-MiniLM-L6-v2")
+        let settings = try training.settings(names: training.taskNames)
+        let loaded = try training.loadTasks(training.taskNames, tokenizerDirectory: baseDirectory)
+        let model: TrainableModel
+        do {
+            model = try TrainableModel.load(directory: baseDirectory, tasks: loaded.map { TrainableModel.mlpTask(name: $0.name, labels: $0.labels) }, seed: settings.seed)
+        } catch { throw CommandError(error.description) }
+        let trainer: Trainer
+        do { trainer = try Trainer(model: model, tasks: loaded, settings: settings, output: training.out, tokenizerDirectory: baseDirectory) } catch {
+            throw CommandError(error.description)
+        }
+        printError("training \(training.taskNames.joined(separator: ",")) from \(baseDirectory): \(trainer.totalSteps) steps (\(trainer.stepsPerEpoch) per epoch), \(settings.threads) threads")
+        try training.run(trainer)
+    }
+}
+
+/// What `train` and `distill` share: the corpora, the optimiser, the schedule, checkpoints.
+struct TrainingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Comma-separated task names, each a folder of --data.", valueName: "names"))
-    var tasks: String
+    var tasks: String?
 
     @Option(help: "Folder holding one sub-folder per task.")
     var data: String
@@ -107,7 +132,7 @@ struct Train: ParsableCommand {
         guard maxLength >= 3 else { throw ValidationError("--max-length must be at least 3") }
         guard alpha >= 0 else { throw ValidationError("--alpha must not be negative") }
         guard negativeRate >= 0, negativeRate <= 4 else { throw ValidationError("--negative-rate must be between 0 and 4") }
-        let rates = try negativeRatesByTask()
+        let rates = try negativeRatesByTask(for: tasks == nil ? nil : taskNames)
         if let headWordShare {
             guard headWordShare > 0, headWordShare <= 1 else { throw ValidationError("--head-word-share must be in (0, 1]") }
             guard negativeRate > 0 || rates.values.contains(where: { $0 > 0 }) else {
@@ -116,54 +141,61 @@ struct Train: ParsableCommand {
         }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
-        guard !taskNames.isEmpty else { throw ValidationError("--tasks names no task") }
-        guard Set(taskNames).count == taskNames.count else { throw ValidationError("--tasks names a task twice") }
-        _ = try extraCorpora()
+        if tasks != nil {
+            guard !taskNames.isEmpty else { throw ValidationError("--tasks names no task") }
+            guard Set(taskNames).count == taskNames.count else { throw ValidationError("--tasks names a task twice") }
+        }
+        if tasks != nil { _ = try extraCorpora(for: taskNames) }
     }
 
-    /// `--extra` as task name → IOB files, each task checked against `--tasks`.
-    func extraCorpora() throws(ValidationError) -> [String: [String]] {
+    /// `--extra` as task name → IOB files, each task checked against the heads trained.
+    func extraCorpora(for names: [String]) throws(ValidationError) -> [String: [String]] {
         var result: [String: [String]] = [:]
         for text in extra {
             let (task, file) = try keyValue(text, option: "--extra", form: "TASK=FILE", example: "disease=bc5cdr-disease.tsv")
-            guard taskNames.contains(task) else { throw ValidationError("--extra \(text): \(task) is not in --tasks") }
+            guard names.contains(task) else { throw ValidationError("--extra \(text): \(task) is not one of the heads trained (\(names.joined(separator: ",")))") }
             result[task, default: []].append(file)
         }
         return result
     }
 
-    /// `--negative-rate-for` as task name → rate, each checked against `--tasks`.
-    func negativeRatesByTask() throws(ValidationError) -> [String: Double] {
+    /// `--negative-rate-for` as task name → rate, each checked against the heads trained (nil:
+    /// not known yet).
+    func negativeRatesByTask(for names: [String]?) throws(ValidationError) -> [String: Double] {
         var rates: [String: Double] = [:]
         for text in negativeRateFor {
             let (task, value) = try keyValue(text, option: "--negative-rate-for", form: "TASK=RATE", example: "gene=0.75")
             guard let rate = Double(value) else { throw ValidationError("--negative-rate-for \(text): expected TASK=RATE, e.g. gene=0.75") }
-            guard taskNames.contains(task) else { throw ValidationError("--negative-rate-for \(text): \(task) is not in --tasks") }
+            if let names, !names.contains(task) { throw ValidationError("--negative-rate-for \(text): \(task) is not one of the heads trained (\(names.joined(separator: ",")))") }
             guard rate >= 0, rate <= 4 else { throw ValidationError("--negative-rate-for \(text): the rate must be between 0 and 4") }
             guard rates.updateValue(rate, forKey: task) == nil else { throw ValidationError("--negative-rate-for names \(task) twice") }
         }
         return rates
     }
 
-    var taskNames: [String] { tasks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+    var taskNames: [String] { (tasks ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
 
-    func run() throws {
-        let baseDirectory = base ?? ModelLocations.fetched("all-MiniLM-L6-v2")
+    /// The run's settings from the options, for the heads `names`.
+    func settings(names: [String]) throws -> TrainingSettings {
         var settings = TrainingSettings()
         settings.epochs = epochs; settings.batchSize = batchSize; settings.learningRate = lr; settings.warmup = warmup
         settings.weightDecay = weightDecay; settings.maxGradientNorm = maxGradNorm; settings.dropout = dropout
         settings.maxLength = maxLength; settings.seed = seed; settings.alpha = alpha; settings.negativeRate = negativeRate
-        let rates = try negativeRatesByTask()
+        let rates = try negativeRatesByTask(for: names)
         settings.negativeRateByTask = rates.isEmpty ? nil : rates
         settings.headWordShare = headWordShare
         settings.maxSteps = maxSteps; settings.evaluateEvery = evaluateEvery; settings.develLimit = develLimit
         settings.checkpointEvery = checkpointEvery; settings.threads = threads
+        return settings
+    }
 
+    /// The corpora of `names` under --data (with --extra), encoded with the tokenizer of `tokenizerDirectory`.
+    func loadTasks(_ names: [String], tokenizerDirectory: String) throws -> [TrainingTask] {
         let tokenizer: WordPieceTokenizer
-        do { tokenizer = try WordPieceTokenizer.load(directory: baseDirectory) } catch { throw CommandError("\(baseDirectory): \(error.description)") }
+        do { tokenizer = try WordPieceTokenizer.load(directory: tokenizerDirectory) } catch { throw CommandError("\(tokenizerDirectory): \(error.description)") }
         var loaded: [TrainingTask] = []
-        let extras = try extraCorpora()
-        for name in taskNames {
+        let extras = try extraCorpora(for: names)
+        for name in names {
             do {
                 loaded.append(try TrainingTask.load(name: name, directory: data, extra: extras[name] ?? [], tokenizer: tokenizer, maxLength: maxLength,
                                                     develLimit: develLimit))
@@ -174,13 +206,12 @@ struct Train: ParsableCommand {
                 + (more > 0 ? ", \(more) from \(extras[name]!.joined(separator: ", "))" : "")
                 + "), \(task.devel?.sentences.count ?? 0) devel, labels \(task.labels.joined(separator: " "))")
         }
-        let model: TrainableModel
-        do {
-            model = try TrainableModel.load(directory: baseDirectory, tasks: loaded.map { TrainableModel.mlpTask(name: $0.name, labels: $0.labels) }, seed: seed)
-        } catch { throw CommandError(error.description) }
-        let trainer = Trainer(model: model, tasks: loaded, settings: settings, output: out, tokenizerDirectory: baseDirectory)
+        return loaded
+    }
+
+    /// Resumes when asked, trains to the end, and reports.
+    func run(_ trainer: Trainer) throws {
         trainer.log = { printError($0) }
-        printError("training \(taskNames.joined(separator: ",")) from \(baseDirectory): \(trainer.totalSteps) steps (\(trainer.stepsPerEpoch) per epoch), \(threads) threads")
         do {
             if resume { _ = try trainer.resumeIfPossible() }
             try trainer.run()

@@ -186,4 +186,79 @@ import Training
         }
         model.store.values.pointer.update(from: original, count: original.count)
     }
+
+    @Test func distillationLossAgainstSoftTargets() {
+        let rows = 5, classes = 4
+        var logits = Self.random(rows * classes, seed: 21, scale: 3)
+        var targets = [Float](repeating: 0, count: rows * classes)
+        temperatureSoftmax(Self.random(rows * classes, seed: 22, scale: 3), rows: rows, classes: classes, temperature: 2, into: &targets)
+        for r in 0..<rows { #expect(abs(targets[(r * classes)..<((r + 1) * classes)].reduce(0, +) - 1) < 1e-5) }
+        let mask = [true, false, true, true, true]
+        var gradient = [Float](repeating: 0, count: rows * classes)
+        let (sum, count) = distillationLoss(logits, rows: rows, classes: classes, targets: targets, mask: mask, temperature: 2, weight: 0.5, gradient: &gradient)
+        #expect(count == 4 && sum > 0)
+        #expect(gradient[classes..<(2 * classes)].allSatisfy { $0 == 0 }, "a masked row has no gradient")
+        // The student matching the teacher exactly: no loss, no gradient.
+        var same = [Float](repeating: 0, count: rows * classes), teacher = same
+        let teacherLogits = Self.random(rows * classes, seed: 23)
+        temperatureSoftmax(teacherLogits, rows: rows, classes: classes, temperature: 2, into: &teacher)
+        let zero = distillationLoss(teacherLogits, rows: rows, classes: classes, targets: teacher, mask: mask, temperature: 2, weight: 1, gradient: &same)
+        #expect(abs(zero.sum) < 1e-5 && same.allSatisfy { abs($0) < 1e-6 })
+        var scratch = gradient
+        Self.expectDirectional("distillation", point: &logits, gradient: gradient, epsilon: 1e-3) { point in
+            scratch = scratch.map { _ in 0 }
+            let result = distillationLoss(point, rows: rows, classes: classes, targets: targets, mask: mask, temperature: 2, weight: 0.5, gradient: &scratch)
+            return 0.5 * result.sum / Double(result.count)
+        }
+    }
+
+    /// Distillation's step: two heads' losses (gold cross-entropy on one, soft labels on the
+    /// other) and a loss on the encoder output, back-propagated together (`backward(heads:)`).
+    @Test func severalHeadsAndTheEncoderOutputAtOnce() throws {
+        let specs = [TrainableModel.mlpTask(name: "a", labels: ["O", "B-X", "I-X"]), TrainableModel.mlpTask(name: "b", labels: ["O", "B-Y"])]
+        let model = try TrainableModel.load(directory: TestPaths.fixture("arch/cased-bert"), tasks: specs, seed: 3)
+        let pass = TrainingPass(model: model, threads: 2)
+        defer { pass.shutdown() }
+        let batch = PackedBatch([[101, 2000, 2001, 2002, 102], [101, 3000, 3001, 102]])
+        let rows = batch.tokenCount, width = model.config.hiddenSize
+        let labels: [Int32] = [-100, 0, 1, 2, -100, -100, 1, -100, -100]
+        let mask = labels.map { $0 != -100 }
+        var targets = [Float](repeating: 0, count: rows * 2)
+        temperatureSoftmax(Self.random(rows * 2, seed: 31, scale: 2), rows: rows, classes: 2, temperature: 2, into: &targets)
+        let hiddenTarget = Self.random(rows * width, seed: 32)
+        // The loss, its gradients added to the store (the heads run inside `backward(heads:)`).
+        func loss() throws -> Double {
+            let hidden = try pass.encode(batch, training: true, seed: 99)
+            var total = 0.0
+            var outputGradient = [Float](repeating: 0, count: rows * width)
+            for i in 0..<(rows * width) {
+                let difference = hidden[i] - hiddenTarget[i]
+                total += Double(difference * difference) / Double(rows * width)
+                outputGradient[i] = 2 * difference / Float(rows * width)
+            }
+            var heads = 0.0
+            try outputGradient.withUnsafeBufferPointer { output in
+                try pass.backward(heads: [0, 1], seed: 99, outputGradient: output.baseAddress) { head, logits, gradient in
+                    if head == 0 {
+                        let result = softmaxCrossEntropy(logits, rows: rows, classes: 3, labels: labels, gradient: gradient)
+                        heads += result.sum / Double(result.count)
+                    } else {
+                        let result = distillationLoss(logits, rows: rows, classes: 2, targets: targets, mask: mask, temperature: 2, weight: 1, gradient: gradient)
+                        heads += result.sum / Double(result.count)
+                    }
+                }
+            }
+            return total + heads
+        }
+        model.store.zeroGradients()
+        _ = try loss()
+        let gradient = Array(UnsafeBufferPointer(start: model.store.gradients.pointer, count: model.store.count))
+        var point = Array(UnsafeBufferPointer(start: model.store.values.pointer, count: model.store.count))
+        let original = point
+        Self.expectDirectional("two heads and the encoder output", point: &point, gradient: gradient, epsilon: 1e-3, directions: 3, tolerance: 3e-2) { values in
+            model.store.values.pointer.update(from: values, count: values.count)
+            return try! loss()
+        }
+        model.store.values.pointer.update(from: original, count: original.count)
+    }
 }

@@ -11,7 +11,7 @@ import Training
         let tokenizer = try WordPieceTokenizer.load(directory: base)
         let tasks = try ["disease", "chemical"].map { try TrainingTask.load(name: $0, directory: data, tokenizer: tokenizer, maxLength: 32, develLimit: nil) }
         let model = try TrainableModel.load(directory: base, tasks: tasks.map { TrainableModel.mlpTask(name: $0.name, labels: $0.labels) }, seed: settings.seed)
-        return Trainer(model: model, tasks: tasks, settings: settings, output: output, tokenizerDirectory: base)
+        return try Trainer(model: model, tasks: tasks, settings: settings, output: output, tokenizerDirectory: base)
     }
 
     static var settings: TrainingSettings {
@@ -64,6 +64,61 @@ import Training
         #expect((trainer.history.bestMeanF1 ?? 0) > 0.9, "devel F1 \(trainer.history.bestMeanF1 ?? 0)")
         let model = try MultiTaskModel(directory: output)
         #expect(model.tasks.map(\.name) == ["disease", "chemical"])
+    }
+
+    /// A 1-layer student of a trained 2-layer teacher: every head learns from the teacher's soft
+    /// labels (and gold, and the last hidden states), a stopped run resumes exactly, and the
+    /// result is an ordinary model with one layer.
+    @Test func distillationTrainsAStudentAndResumes() throws {
+        let data = try SyntheticCorpora.write()
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-distill-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data); try? FileManager.default.removeItem(atPath: scratch) }
+        var settings = Self.settings
+        settings.epochs = 10
+        settings.warmup = 0
+        let teacherTrainer = try Self.trainer(data: data, output: scratch + "/teacher", settings: settings)
+        try teacherTrainer.run()
+        let teacher = try TrainableModel.load(directory: scratch + "/teacher", tasks: nil, seed: 0)
+        #expect(teacher.layers.count == 2)
+
+        var distillation = DistillationSettings()
+        distillation.hiddenWeight = 0.5
+        settings.distillation = distillation
+        settings.negativeRate = 0
+        func student(_ output: String, _ settings: TrainingSettings) throws -> Trainer {
+            let base = TestPaths.fixture("arch/cased-bert")
+            let tokenizer = try WordPieceTokenizer.load(directory: base)
+            let tasks = try ["disease", "chemical"].map { try TrainingTask.load(name: $0, directory: data, tokenizer: tokenizer, maxLength: 32, develLimit: nil) }
+            return try Trainer(model: teacher.keepingLayers([1], heads: ["disease", "chemical"]), tasks: tasks, settings: settings, output: output,
+                               tokenizerDirectory: base, teacher: teacher)
+        }
+        var short = settings
+        short.maxSteps = 6
+        let straight = try student(scratch + "/straight", short)
+        try straight.run()
+        short.maxSteps = 3
+        let interrupted = try student(scratch + "/resumed", short)
+        try interrupted.run()
+        short.maxSteps = 6
+        let resumed = try student(scratch + "/resumed", short)
+        #expect(try resumed.resumeIfPossible())
+        try resumed.run()
+        #expect(Array(UnsafeBufferPointer(start: straight.model.store.values.pointer, count: straight.model.store.count))
+            == Array(UnsafeBufferPointer(start: resumed.model.store.values.pointer, count: resumed.model.store.count)))
+
+        let full = try student(scratch + "/student", settings)
+        try full.run()
+        #expect((full.history.bestMeanF1 ?? 0) > 0.9, "devel F1 \(full.history.bestMeanF1 ?? 0)")
+        let model = try MultiTaskModel(directory: scratch + "/student")
+        #expect(model.config.layers == 1 && model.tasks.map(\.name) == ["disease", "chemical"])
+
+        // A student whose heads the teacher does not have is refused.
+        let tokenizer = try WordPieceTokenizer.load(directory: TestPaths.fixture("arch/cased-bert"))
+        let other = try TrainingTask.load(name: "disease", directory: data, tokenizer: tokenizer, maxLength: 32, develLimit: nil)
+        let renamed = try TrainableModel.load(directory: TestPaths.fixture("arch/cased-bert"), tasks: [TrainableModel.mlpTask(name: "gene", labels: other.labels)], seed: 1)
+        #expect(throws: TrainingError.self) {
+            try Trainer(model: renamed, tasks: [other], settings: settings, output: scratch + "/refused", tokenizerDirectory: scratch, teacher: teacher)
+        }
     }
 
     @Test func confusionCountsFullAndPartialHits() {
