@@ -140,7 +140,11 @@ public final class Annotator: @unchecked Sendable {
         let found = try entities(in: places.map { passageScalars[$0.document][$0.passage][$0.scalars] },
                                  heads: aggregation.flatMap { headsByAggregation[$0] } ?? heads)
         var result = documents
-        for d in result.indices { for p in result[d].passages.indices { result[d].passages[p].entities = [] } }
+        // The model's entities replace the input's, and relations found between the input's go with them.
+        for d in result.indices {
+            result[d].relations = []
+            for p in result[d].passages.indices { result[d].passages[p].entities = [] }
+        }
         for (place, perHead) in zip(places, found) {
             for entity in perHead.joined() {
                 result[place.document].passages[place.passage].entities.append(entity.shifted(by: place.scalars.lowerBound))

@@ -11,11 +11,14 @@ public struct Document: Sendable, Equatable {
     public var passages: [Passage]
     /// Key-value metadata carried through (BioC `infon`s of the document).
     public var infons: [String: String]
+    /// Relations between the document's concepts (PubTator's `CID` lines).
+    public var relations: [Relation]
 
-    public init(id: String, passages: [Passage], infons: [String: String] = [:]) {
+    public init(id: String, passages: [Passage], infons: [String: String] = [:], relations: [Relation] = []) {
         self.id = id
         self.passages = passages
         self.infons = infons
+        self.relations = relations
     }
 
     /// A document of one passage at offset 0.
@@ -93,6 +96,37 @@ public struct Entity: Sendable, Equatable, Hashable, Codable {
         copy.start += delta
         copy.end += delta
         return copy
+    }
+}
+
+/// A relation between concepts of one document, as BioCreative V's chemical-induced disease
+/// task defines it: document level, between concept ids (not mentions), its arguments in
+/// order with their roles (`chemical`, then `disease`, for `CID`).
+public struct Relation: Sendable, Equatable, Hashable, Codable {
+    public var type: String
+    public var arguments: [Argument]
+    /// How sure the relation head was (1 for a relation read from a file).
+    public var score: Double
+
+    public struct Argument: Sendable, Equatable, Hashable, Codable {
+        public var role: String
+        public var concept: String
+
+        public init(role: String, concept: String) {
+            self.role = role
+            self.concept = concept
+        }
+    }
+
+    public init(type: String, arguments: [Argument], score: Double = 1) {
+        self.type = type
+        self.arguments = arguments
+        self.score = score
+    }
+
+    /// The argument roles of a relation type, in order (`CID`: chemical, disease).
+    public static func roles(of type: String, count: Int) -> [String] {
+        type == "CID" && count == 2 ? ["chemical", "disease"] : (1...max(1, count)).map { "arg\($0)" }
     }
 }
 

@@ -277,6 +277,9 @@ import Testing
         let out = scratch.path("out.pubtator")
         try Self.write(original, .pubtator, to: out)
         #expect(Self.documents(try Self.readAll(.pubtator, out)) == original)
+        // Relation lines become the document's relations, written back after the entities.
+        #expect(original[0].relations == [Relation(type: "CID", arguments: [.init(role: "chemical", concept: "D014635"), .init(role: "disease", concept: "D056486")])])
+        #expect(try String(contentsOfFile: out, encoding: .utf8).contains("33000001\t71\t80\tvalproate\tChemical\tD014635\n33000001\tCID\tD014635\tD056486\n\n"))
         // Concept ids are read from the 6th column and written back there; "no id" stays none.
         #expect(original[0].documentEntities.map { $0.concepts.map(\.id) } == [["D014635"], ["D056486"], ["D014635"]])
         #expect(try String(contentsOfFile: out, encoding: .utf8).contains("33000001\t71\t80\tvalproate\tChemical\tD014635\n"))

@@ -7,9 +7,10 @@ import Foundation
 /// (`-1`, "no concept", is dropped). Passages are placed as PubTator counts: the first at 0, each next one after the
 /// previous plus one separator (abstract at title length + 1); infon `type` = title, abstract,
 /// or the key. Annotation offsets are document offsets in Unicode scalars; an annotation inside
-/// a passage becomes its entity (text taken from the passage), others are skipped, and
-/// 4-column relation lines (`PMID<TAB>CID<TAB>...`) are ignored. A block with a malformed line
-/// is rejected, located at that line.
+/// a passage becomes its entity (text taken from the passage), others are skipped. Relation
+/// lines (`PMID<TAB>CID<TAB>chemical<TAB>disease`, a type that is not a number, then concept ids)
+/// become the document's relations. A block with a malformed line is rejected, located at that
+/// line.
 struct PubTatorReader: DocumentReader {
     private var lines: ByteLineReader
     /// A text line read ahead that starts the next block.
@@ -22,6 +23,7 @@ struct PubTatorReader: DocumentReader {
         var firstLine: Int?
         var passages: [Passage] = []
         var annotations: [(start: Int, end: Int, type: String, ids: [String])] = []
+        var relations: [Relation] = []
         var problem: (line: Int, reason: String)?
 
         var isEmpty: Bool { firstLine == nil }
@@ -54,7 +56,23 @@ struct PubTatorReader: DocumentReader {
             }
             block.firstLine = block.firstLine ?? number
             let fields = text.split(separator: "\t", omittingEmptySubsequences: false)
-            if fields.count == 4, Int(fields[1]) == nil { continue }
+            if (3...4).contains(fields.count), Int(fields[1]) == nil {
+                // A relation line: PMID, type, then the concepts in order.
+                let pmid = String(fields[0])
+                if let current = block.pmid, current != pmid {
+                    block.problem = block.problem ?? (number, "relation of PMID \(pmid) in the block of PMID \(current)")
+                }
+                block.pmid = block.pmid ?? pmid
+                let concepts = fields.dropFirst(2).map(String.init)
+                guard !fields[1].isEmpty, concepts.allSatisfy({ !$0.isEmpty }) else {
+                    block.problem = block.problem ?? (number, "expected PMID<TAB>type<TAB>concept<TAB>concept, found '\(text.prefix(80))'")
+                    continue
+                }
+                let type = String(fields[1])
+                let roles = Relation.roles(of: type, count: concepts.count)
+                block.relations.append(Relation(type: type, arguments: zip(roles, concepts).map { Relation.Argument(role: $0, concept: $1) }))
+                continue
+            }
             guard fields.count >= 5, let start = Int(fields[1]), let end = Int(fields[2]) else {
                 block.problem = block.problem ?? (number, "expected PMID<TAB>start<TAB>end<TAB>mention<TAB>type, found '\(text.prefix(80))'")
                 continue
@@ -103,7 +121,7 @@ struct PubTatorReader: DocumentReader {
             passages[index].entities.append(Entity(type: annotation.type, start: start, end: end, text: passages[index].text.scalarSlice(start..<end),
                                                    concepts: annotation.ids.map { ConceptReference(id: $0, name: "") }))
         }
-        return .document(Document(id: pmid, passages: passages))
+        return .document(Document(id: pmid, passages: passages, relations: block.relations))
     }
 }
 
@@ -111,7 +129,7 @@ struct PubTatorReader: DocumentReader {
 /// abstract, else the passage's type; an untyped passage is `t` when it is the first of several,
 /// `a` otherwise), then `id<TAB>start<TAB>end<TAB>mention<TAB>type[<TAB>concept ids]` per entity
 /// sorted by start (a linked entity's ids joined by `|`, as NCBI-disease writes composite mentions),
-/// then a blank line. Offsets are Unicode scalars counted as PubTator readers do (each passage
+/// then `id<TAB>type<TAB>concept…` per relation, then a blank line. Offsets are Unicode scalars counted as PubTator readers do (each passage
 /// after the previous one plus one separator), which equal the passages' own offsets for title +
 /// abstract. Line breaks and tabs inside text, mentions and types are written as spaces (one
 /// scalar for one, offsets stay valid); `|`, tabs and line breaks in ids become `_`.
@@ -134,6 +152,9 @@ struct PubTatorWriter: DocumentWriter {
         }
         if document.passages.isEmpty { block += "\(id)|t|\n\(id)|a|\n" }
         block += lines.sorted { ($0.start, $0.end) < ($1.start, $1.end) }.map(\.line).joined()
+        for relation in document.relations {
+            block += ([id, Self.flat(relation.type)] + relation.arguments.map { Self.flat($0.concept).replacingScalars(["|"], with: "_") }).joined(separator: "\t") + "\n"
+        }
         try output.write(block + "\n")
     }
 
