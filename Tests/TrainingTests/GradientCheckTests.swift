@@ -32,6 +32,19 @@ import Training
         }
     }
 
+    /// Checks the gradients a backward pass left in `store` against central differences of
+    /// `loss` over every parameter at once, then puts the parameters back.
+    static func expectStoreGradient(_ name: String, store: ParameterStore, loss: () -> Double) {
+        let gradient = Array(UnsafeBufferPointer(start: store.gradients.pointer, count: store.count))
+        var point = Array(UnsafeBufferPointer(start: store.values.pointer, count: store.count))
+        let original = point
+        expectDirectional(name, point: &point, gradient: gradient, epsilon: 1e-3, directions: 3, tolerance: 3e-2) { values in
+            store.values.pointer.update(from: values, count: values.count)
+            return loss()
+        }
+        store.values.pointer.update(from: original, count: original.count)
+    }
+
     @Test func linear() throws {
         let rows = 7, inFeatures = 24, out = 40
         var x = Self.random(rows * inFeatures, seed: 1), w = Self.random(out * inFeatures, seed: 2), b = Self.random(out, seed: 3)
@@ -152,14 +165,7 @@ import Training
         model.store.zeroGradients()
         _ = try loss()
         try pass.backward()
-        let gradient = Array(UnsafeBufferPointer(start: model.store.gradients.pointer, count: model.store.count))
-        var point = Array(UnsafeBufferPointer(start: model.store.values.pointer, count: model.store.count))
-        let original = point
-        Self.expectDirectional("\(fixture) whole model", point: &point, gradient: gradient, epsilon: 1e-3, directions: 3, tolerance: 3e-2) { values in
-            model.store.values.pointer.update(from: values, count: values.count)
-            return try! loss()
-        }
-        model.store.values.pointer.update(from: original, count: original.count)
+        Self.expectStoreGradient("\(fixture) whole model", store: model.store) { try! loss() }
     }
 
     /// The synonym trainer's contrastive loss (mean pooling, normalization, symmetric InfoNCE)
@@ -177,14 +183,7 @@ import Training
         model.store.zeroGradients()
         let (_, hiddenGradient) = try loss()
         try hiddenGradient.withUnsafeBufferPointer { try pass.backward(encoderOutputGradient: $0.baseAddress!) }
-        let gradient = Array(UnsafeBufferPointer(start: model.store.gradients.pointer, count: model.store.count))
-        var point = Array(UnsafeBufferPointer(start: model.store.values.pointer, count: model.store.count))
-        let original = point
-        Self.expectDirectional("contrastive loss", point: &point, gradient: gradient, epsilon: 1e-3, directions: 3, tolerance: 3e-2) { values in
-            model.store.values.pointer.update(from: values, count: values.count)
-            return try! loss().0
-        }
-        model.store.values.pointer.update(from: original, count: original.count)
+        Self.expectStoreGradient("contrastive loss", store: model.store) { try! loss().0 }
     }
 
     @Test func distillationLossAgainstSoftTargets() {
@@ -252,13 +251,6 @@ import Training
         }
         model.store.zeroGradients()
         _ = try loss()
-        let gradient = Array(UnsafeBufferPointer(start: model.store.gradients.pointer, count: model.store.count))
-        var point = Array(UnsafeBufferPointer(start: model.store.values.pointer, count: model.store.count))
-        let original = point
-        Self.expectDirectional("two heads and the encoder output", point: &point, gradient: gradient, epsilon: 1e-3, directions: 3, tolerance: 3e-2) { values in
-            model.store.values.pointer.update(from: values, count: values.count)
-            return try! loss()
-        }
-        model.store.values.pointer.update(from: original, count: original.count)
+        Self.expectStoreGradient("two heads and the encoder output", store: model.store) { try! loss() }
     }
 }
