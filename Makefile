@@ -3,7 +3,7 @@ SWIFT        ?= swift
 BIOTAG       := .build/release/biotag
 DEB_PACKAGES := libdnnl-dev ocl-icd-libopencl1 libsqlite3-dev
 
-.PHONY: all deps build fetch-model tokenizer-oracle service-tools postgres-tools test demo install bench train-speed corpora default-model linkers disease-linker clean
+.PHONY: all deps build fetch-model tokenizer-oracle service-tools postgres-tools test demo install bench train-speed corpora default-model distilled-model frontier-plot linkers disease-linker clean
 
 all: build
 
@@ -87,6 +87,31 @@ install: build
 	install -m 644 $$(find models/bioner-minilm-8 -maxdepth 1 -type f) $(MODEL_DIR)/
 	install -m 644 models/bioner-minilm-8/linking/* $(MODEL_DIR)/linking/
 	@echo "installed $(DESTDIR)$(PREFIX)/bin/biotag and the default model in $(MODEL_DIR)"
+
+# A 3-layer student of the default model (docs/RESULTS.md, "Compression"): the default's fp32 source
+# (make default-model) as the teacher, its layers 0, 2 and 4 and its heads as the start, every head
+# trained on the teacher's soft labels for every word plus gold and the last hidden states, 2
+# epochs (about 40 minutes on 2 cores alone), then stored as the default model is.
+STUDENT := .build/student-l3-distil
+distilled-model: build corpora
+	$(BIOTAG) distill --teacher .build/default-model-f32 --layers 3 --data $(DATA) --out $(STUDENT) \
+	  --extra disease=$(CORPORA)/bc5cdr/disease/train.tsv --extra species=$(CORPORA)/craft/species/train.tsv \
+	  --alpha 0.5 --epochs 2 --devel-limit 1000 --hidden-weight 1 --resume
+	$(BIOTAG) convert --model $(STUDENT) --out $(STUDENT)-model --weights f16 \
+	  --weights-for word_embeddings=int8-g32 --weights-for intermediate=int8-g32 --label-bias gene:O=0.5
+
+# The speed/accuracy frontier (docs/compression-frontier.png): eight-task int8 speed of the default
+# model and the students against ONNX Runtime int8 on the default encoder, same run, and their
+# mean test F1 (bench/frontier.py).
+PLOT_VENV := .build/plot-venv
+frontier-plot: build
+	bash bench/setup.sh
+	@test -x $(PLOT_VENV)/bin/python || { python3 -m venv $(PLOT_VENV) && $(PLOT_VENV)/bin/pip install -q matplotlib==3.10.3; }
+	$(BIOTAG) eval --model models/bioner-minilm-8 --data $(DATA) --split test --json > .build/eval-default.json
+	$(BIOTAG) eval --model $(STUDENT)-model --data $(DATA) --split test --json > .build/eval-student-l3-distil.json
+	$(PLOT_VENV)/bin/python bench/frontier.py --point default=models/bioner-minilm-8:.build/eval-default.json \
+	  --point distilled-3-layers=$(STUDENT)-model:.build/eval-student-l3-distil.json \
+	  --reference-model .build/default-model-f32 --rounds 3 --json docs/compression-frontier.json --plot docs/compression-frontier.png
 
 # Full speed comparison against PyTorch and ONNX Runtime (creates bench/.venv on first use), each
 # figure the median of three rounds of biotag and the reference in turn (about 1.5 hours).
