@@ -71,10 +71,11 @@ struct Distill: ParsableCommand {
         distillation.temperature = temperature; distillation.softWeight = softWeight
         distillation.goldWeight = goldWeight; distillation.hiddenWeight = hiddenWeight
         settings.distillation = distillation
+        let student: TrainableModel
+        do { student = try teacherModel.keepingLayers(kept, heads: names) } catch { throw CommandError(error.description) }
         let loaded = try training.loadTasks(names, tokenizerDirectory: teacher)
         let trainer: Trainer
         do {
-            let student = try teacherModel.keepingLayers(kept, heads: names)
             trainer = try Trainer(model: student, tasks: loaded, settings: settings, output: training.out, tokenizerDirectory: teacher, teacher: teacherModel)
         } catch { throw CommandError(error.description) }
         printError("distilling \(names.joined(separator: ",")) from \(teacher) (\(teacherModel.layers.count) layers) into layers \(kept.map(String.init).joined(separator: ",")): "

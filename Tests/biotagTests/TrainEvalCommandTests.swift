@@ -121,7 +121,7 @@ import TestSupport
         #expect(share.status != 0)
         #expect(share.stderr.contains("--head-word-share needs --negative-rate above 0"), "\(share.stderr)")
 
-        for (rate, message) in [("gene=0.5", "--negative-rate-for gene=0.5: gene is not in --tasks"),
+        for (rate, message) in [("gene=0.5", "--negative-rate-for gene=0.5: gene is not one of the heads trained (disease)"),
                                 ("disease", "--negative-rate-for disease: expected TASK=RATE"),
                                 ("disease=-1", "the rate must be between 0 and 4")] {
             let bad = try BiotagCommand.run(["train", "--base", TestPaths.fixture("arch/cased-bert"), "--tasks", "disease", "--data", data,
@@ -130,12 +130,23 @@ import TestSupport
             #expect(bad.stderr.contains(message), "\(bad.stderr)")
         }
 
-        for (extra, message) in [("gene=x.tsv", "--extra gene=x.tsv: gene is not in --tasks"), ("disease", "--extra disease: expected TASK=FILE")] {
+        for (extra, message) in [("gene=x.tsv", "--extra gene=x.tsv: gene is not one of the heads trained (disease)"), ("disease", "--extra disease: expected TASK=FILE")] {
             let bad = try BiotagCommand.run(["train", "--base", TestPaths.fixture("arch/cased-bert"), "--tasks", "disease", "--data", data,
                                              "--out", out, "--extra", extra])
             #expect(bad.status != 0)
             #expect(bad.stderr.contains(message), "\(bad.stderr)")
         }
+
+        // distill: a student as deep as its teacher, layers the teacher lacks, a missing teacher.
+        for (arguments, message) in [(["--layers", "2"], "--layers 2: the teacher has 2 layers; a student needs fewer"),
+                                     (["--keep-layers", "0,5"], "layers to keep must be distinct numbers from 0 to 1, got 0,5"),
+                                     (["--keep-layers", "1,1"], "--keep-layers 1,1: expected distinct layer numbers")] {
+            let bad = try BiotagCommand.run(["distill", "--teacher", TestPaths.fixture("arch/cased-bert"), "--tasks", "disease", "--data", data, "--out", out] + arguments)
+            #expect(bad.status != 0)
+            #expect(bad.stderr.contains(message), "\(bad.stderr)")
+        }
+        let noTeacher = try BiotagCommand.run(["distill", "--teacher", out + "/none", "--data", data, "--out", out])
+        #expect(noTeacher.status != 0 && noTeacher.stderr.contains("the teacher: missing model file"), "\(noTeacher.stderr)")
 
         let noHead = try BiotagCommand.run(["eval", "--model", TestPaths.fixture("arch/cased-bert"), "--data", data, "--tasks", "disease"])
         #expect(noHead.status != 0)
