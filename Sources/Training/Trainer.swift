@@ -155,16 +155,7 @@ public final class Trainer {
         while step < lastStep {
             let planned = plan.batches[step]
             var batch = PackedBatch()
-            var labels: [Int32] = []
-            for (taskIndex, windowIndex) in planned.windows {
-                let window = tasks[taskIndex].train.windows[windowIndex]
-                batch.append(window.ids)
-                if taskIndex == planned.task {
-                    labels += tasks[taskIndex].trainLabels[windowIndex]
-                } else {
-                    labels += tasks[taskIndex].negativeLabels(window: windowIndex, keeping: headWords[planned.task])
-                }
-            }
+            for (taskIndex, windowIndex) in planned.windows { batch.append(tasks[taskIndex].train.windows[windowIndex].ids) }
             let started = ContinuousClock.now
             model.store.zeroGradients()
             let seed = settings.seed ^ (UInt64(step + 1) &* 0x2545_F491_4F6C_DD1D)
@@ -172,6 +163,12 @@ public final class Trainer {
             if let teacher, let distillation = settings.distillation {
                 (sum, count) = try distillationStep(planned, batch: batch, seed: seed, teacher: teacher, settings: distillation)
             } else {
+                // The batch's head: its own corpus's gold, the other corpora's windows as negatives.
+                var labels: [Int32] = []
+                for (taskIndex, windowIndex) in planned.windows {
+                    labels += taskIndex == planned.task ? tasks[taskIndex].trainLabels[windowIndex]
+                        : tasks[taskIndex].negativeLabels(window: windowIndex, keeping: headWords[planned.task])
+                }
                 _ = try pass.encode(batch, training: true, seed: seed)
                 _ = try pass.headLogits(planned.task, training: true, seed: seed)
                 (sum, count) = pass.loss(labels: labels)
