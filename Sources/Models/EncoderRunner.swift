@@ -41,35 +41,35 @@ public final class EncoderRunner: @unchecked Sendable {
         let hidden = config.hiddenSize
         var x = hiddenA.take(rows * hidden)
         var y = hiddenB.take(rows * hidden)
-        let qkvBuffer = qkv.take(rows * 3 * hidden)
-        let contextBuffer = context.take(rows * hidden)
-        let innerBuffer = inner.take(rows * config.intermediateSize)
-        let tasks = batch.count * config.heads
+        let qkvBuffer = qkv.take(rows * 3 * config.largestAttentionWidth)
+        let contextBuffer = context.take(rows * config.largestAttentionWidth)
+        let innerBuffer = inner.take(rows * config.largestIntermediateSize)
         let longest = batch.longest
         let scratchPerTask = attentionScratchCount(tokens: longest, headSize: config.headSize)
-        let scoreBuffer = scores.take(tasks * scratchPerTask)
+        let scoreBuffer = scores.take(batch.count * config.heads * scratchPerTask)
         let epilogue = config.activation.epilogue
 
         timed("embeddings") { embed(batch, into: x) }
         for (index, layer) in weights.layers.prefix(layers ?? weights.layers.count).enumerated() {
+            let heads = config.heads(layer: index), width = config.attentionWidth(layer: index), innerWidth = config.intermediateSize(layer: index)
             ranges?.record(layer: index, part: .queryKeyValue, x, rows: rows, width: hidden)
             try timed("qkv projection") { try gemm.linear(x, rows: rows, layer.queryKeyValue, into: qkvBuffer) }
             timed("attention") {
-                gemm.pool.parallelFor(tasks) { task in
-                    let sequence = task / config.heads, head = task % config.heads
+                gemm.pool.parallelFor(batch.count * heads) { task in
+                    let sequence = task / heads, head = task % heads
                     let range = batch.rows(of: sequence)
                     selfAttention(
-                        qkv: qkvBuffer + range.lowerBound * 3 * hidden, tokens: range.count, hidden: hidden, heads: config.heads,
-                        output: contextBuffer + range.lowerBound * hidden, scratch: scoreBuffer + task * scratchPerTask, headRange: head..<(head + 1))
+                        qkv: qkvBuffer + range.lowerBound * 3 * width, tokens: range.count, hidden: width, heads: heads,
+                        output: contextBuffer + range.lowerBound * width, scratch: scoreBuffer + task * scratchPerTask, headRange: head..<(head + 1))
                 }
             }
-            ranges?.record(layer: index, part: .attentionOutput, contextBuffer, rows: rows, width: hidden)
+            ranges?.record(layer: index, part: .attentionOutput, contextBuffer, rows: rows, width: width)
             try timed("attention output") { try gemm.linear(contextBuffer, rows: rows, layer.attentionOutput, into: y) }
             timed("add + layernorm") { normalize(y, residual: x, rows: rows, layer.attentionNorm) }
             swap(&x, &y)
             ranges?.record(layer: index, part: .intermediate, x, rows: rows, width: hidden)
             try timed("ffn in + gelu") { try gemm.linear(x, rows: rows, layer.intermediate, into: innerBuffer, epilogue: epilogue) }
-            ranges?.record(layer: index, part: .output, innerBuffer, rows: rows, width: config.intermediateSize)
+            ranges?.record(layer: index, part: .output, innerBuffer, rows: rows, width: innerWidth)
             try timed("ffn out") { try gemm.linear(innerBuffer, rows: rows, layer.output, into: y) }
             timed("add + layernorm") { normalize(y, residual: x, rows: rows, layer.outputNorm) }
             swap(&x, &y)
@@ -147,8 +147,9 @@ public final class ActivationRanges: @unchecked Sendable {
     public private(set) var tokens = 0
 
     public init(config: EncoderConfig) {
-        let widths = [config.hiddenSize, config.hiddenSize, config.hiddenSize, config.intermediateSize]
-        maxima = (0..<config.layers).map { _ in widths.map { [Float](repeating: 0, count: $0) } }
+        maxima = (0..<config.layers).map { layer in
+            [config.hiddenSize, config.attentionWidth(layer: layer), config.hiddenSize, config.intermediateSize(layer: layer)].map { [Float](repeating: 0, count: $0) }
+        }
     }
 
     func record(layer: Int, part: Part, _ x: UnsafePointer<Float>, rows: Int, width: Int) {

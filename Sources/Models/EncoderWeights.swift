@@ -120,12 +120,14 @@ public struct EncoderWeights: Sendable {
         var layers: [TransformerLayerWeights] = []
         let parts = names.layerParts
         for index in 0..<config.layers {
+            // A pruned layer has fewer heads (narrower Q, K, V and context) and FFN neurons.
+            let attention = config.attentionWidth(layer: index), inner = config.intermediateSize(layer: index)
             layers.append(TransformerLayerWeights(
-                queryKeyValue: try dense([parts.0, parts.1, parts.2].map { names.layer(index, $0) }, out: hidden, in: hidden),
-                attentionOutput: try dense([names.layer(index, parts.3)], out: hidden, in: hidden),
+                queryKeyValue: try dense([parts.0, parts.1, parts.2].map { names.layer(index, $0) }, out: attention, in: hidden),
+                attentionOutput: try dense([names.layer(index, parts.3)], out: hidden, in: attention),
                 attentionNorm: try norm(names.layer(index, parts.4)),
-                intermediate: try dense([names.layer(index, parts.5)], out: config.intermediateSize, in: hidden),
-                output: try dense([names.layer(index, parts.6)], out: hidden, in: config.intermediateSize),
+                intermediate: try dense([names.layer(index, parts.5)], out: inner, in: hidden),
+                output: try dense([names.layer(index, parts.6)], out: hidden, in: inner),
                 outputNorm: try norm(names.layer(index, parts.7))))
         }
         self.layers = layers

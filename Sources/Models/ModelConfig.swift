@@ -57,6 +57,13 @@ public struct EncoderConfig: Sendable, Equatable {
     public var labels: [String]?
     /// The `transformers` class the checkpoint was saved from (`architectures[0]`), if given.
     public var checkpointClass: String?
+    /// Per layer, the attention heads removed by structured pruning (original numbering, as
+    /// `transformers`' `pruned_heads`); nil or empty lists: every layer has `heads` heads. The
+    /// remaining heads keep their order and `headSize`.
+    public var prunedHeads: [[Int]]?
+    /// Per layer, the FFN width after pruning (`intermediate_sizes`, a biotag key); nil: every
+    /// layer has `intermediateSize`.
+    public var intermediateSizes: [Int]?
 
     public init(architecture: Architecture, vocabularySize: Int, hiddenSize: Int, layers: Int, heads: Int, intermediateSize: Int, maxPositions: Int = 512, typeVocabularySize: Int = 2, layerNormEpsilon: Float = 1e-12, activation: Activation = .gelu, labels: [String]? = nil) {
         self.architecture = architecture; self.vocabularySize = vocabularySize; self.hiddenSize = hiddenSize
@@ -66,6 +73,31 @@ public struct EncoderConfig: Sendable, Equatable {
     }
 
     public var headSize: Int { hiddenSize / heads }
+
+    /// The attention heads layer `layer` runs.
+    public func heads(layer: Int) -> Int { heads - (prunedHeads?[layer].count ?? 0) }
+
+    /// The width of layer `layer`'s attention: its Q, K and V each, and its context.
+    public func attentionWidth(layer: Int) -> Int { heads(layer: layer) * headSize }
+
+    /// The FFN width of layer `layer`.
+    public func intermediateSize(layer: Int) -> Int { intermediateSizes?[layer] ?? intermediateSize }
+
+    /// Whether any layer was pruned (heads or FFN neurons).
+    public var isPruned: Bool { (prunedHeads?.contains { !$0.isEmpty } ?? false) || intermediateSizes != nil }
+
+    /// The widest attention and FFN of any layer (scratch sizes).
+    public var largestAttentionWidth: Int { (0..<layers).map(attentionWidth(layer:)).max() ?? hiddenSize }
+    public var largestIntermediateSize: Int { (0..<layers).map(intermediateSize(layer:)).max() ?? intermediateSize }
+
+    /// This config with only the layers `kept`, in that order (their pruning kept with them).
+    public func keepingLayers(_ kept: [Int]) -> EncoderConfig {
+        var smaller = self
+        smaller.layers = kept.count
+        smaller.prunedHeads = prunedHeads.map { pruned in kept.map { pruned[$0] } }
+        smaller.intermediateSizes = intermediateSizes.map { sizes in kept.map { sizes[$0] } }
+        return smaller
+    }
 
     /// Parses `config.json`, refusing anything biotag would run wrongly.
     public static func load(path: String) throws(ModelLoadError) -> EncoderConfig {
@@ -99,6 +131,10 @@ public struct EncoderConfig: Sendable, Equatable {
                 "dropout": 0.1, "attention_dropout": 0.1, "initializer_range": 0.02, "sinusoidal_pos_embds": false,
             ]
         }
+        if let prunedHeads, prunedHeads.contains(where: { !$0.isEmpty }) {
+            object["pruned_heads"] = Dictionary(uniqueKeysWithValues: prunedHeads.enumerated().filter { !$0.element.isEmpty }.map { ("\($0.offset)", $0.element) })
+        }
+        if let intermediateSizes { object["intermediate_sizes"] = intermediateSizes }
         if let labels {
             object["id2label"] = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ("\($0.offset)", $0.element) })
             object["label2id"] = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($0.element, $0.offset) })
@@ -119,6 +155,9 @@ private struct RawConfig: Decodable {
     let dim: Int?, nLayers: Int?, nHeads: Int?, hiddenDim: Int?, activation: String?
     let id2label: [String: String]?
     let architectures: [String]?
+    // Structured pruning: `transformers`' key for heads, biotag's for FFN widths.
+    let prunedHeads: [String: [Int]]?
+    let intermediateSizes: [Int]?
 
     enum CodingKeys: String, CodingKey {
         case modelType = "model_type", vocabSize = "vocab_size", hiddenSize = "hidden_size"
@@ -127,6 +166,7 @@ private struct RawConfig: Decodable {
         case typeVocabSize = "type_vocab_size", layerNormEps = "layer_norm_eps", hiddenAct = "hidden_act"
         case positionEmbeddingType = "position_embedding_type"
         case dim, nLayers = "n_layers", nHeads = "n_heads", hiddenDim = "hidden_dim", activation, id2label, architectures
+        case prunedHeads = "pruned_heads", intermediateSizes = "intermediate_sizes"
     }
 
     func validated(file: String) throws(ModelLoadError) -> EncoderConfig {
@@ -175,6 +215,25 @@ private struct RawConfig: Decodable {
             throw .invalidConfig(file: file, reason: "layer_norm_eps must be positive")
         }
         config.checkpointClass = architectures?.first
+        if let prunedHeads, !prunedHeads.isEmpty {
+            var layers = [[Int]](repeating: [], count: config.layers)
+            for (key, heads) in prunedHeads {
+                guard let layer = Int(key), layers.indices.contains(layer) else {
+                    throw .invalidConfig(file: file, reason: "pruned_heads names layer '\(key)'; the model has layers 0 to \(config.layers - 1)")
+                }
+                guard Set(heads).count == heads.count, heads.allSatisfy({ (0..<config.heads).contains($0) }), heads.count < config.heads else {
+                    throw .invalidConfig(file: file, reason: "pruned_heads of layer \(layer) must be distinct heads from 0 to \(config.heads - 1), leaving at least one; found \(heads)")
+                }
+                layers[layer] = heads.sorted()
+            }
+            config.prunedHeads = layers
+        }
+        if let intermediateSizes {
+            guard intermediateSizes.count == config.layers, intermediateSizes.allSatisfy({ $0 > 0 }) else {
+                throw .invalidConfig(file: file, reason: "intermediate_sizes must give a positive FFN width for each of the \(config.layers) layers; found \(intermediateSizes)")
+            }
+            config.intermediateSizes = intermediateSizes
+        }
         if let id2label {
             var labels: [String] = []
             for index in 0..<id2label.count {

@@ -9,6 +9,8 @@ public enum ModelMetadataKey {
     public static let labelBias = "biotag.label-bias"
     /// Which of the source's encoder layers a smaller model kept (`biotag convert --keep-layers`).
     public static let layersKept = "biotag.layers-kept"
+    /// What `biotag prune --no-recovery` kept, in words.
+    public static let pruned = "biotag.pruned"
     /// The training step the weights are from, and the mean devel F1 that chose them.
     public static let step = "biotag.step"
     public static let develMeanF1 = "biotag.devel_mean_f1"

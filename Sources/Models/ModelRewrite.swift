@@ -46,12 +46,20 @@ public enum ModelRewrite {
         }
     }
 
-    /// Sets a config.json's layer count (`num_hidden_layers`, or DistilBERT's `n_layers`).
-    public static func setLayerCount(_ layers: Int, config path: String) throws {
+    /// Rewrites a config.json for the encoder layers `kept` (in that order): the layer count
+    /// (`num_hidden_layers`, or DistilBERT's `n_layers`) and a pruned model's per-layer keys
+    /// (`pruned_heads`, renumbered, and `intermediate_sizes`).
+    public static func keepLayers(_ kept: [Int], config path: String) throws {
         guard var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] else {
             throw ModelWriteError.output(path: path, reason: "not a JSON object")
         }
-        for key in ["num_hidden_layers", "n_layers"] where json[key] != nil { json[key] = layers }
+        for key in ["num_hidden_layers", "n_layers"] where json[key] != nil { json[key] = kept.count }
+        if let pruned = json["pruned_heads"] as? [String: Any] {
+            var renumbered: [String: Any] = [:]
+            for (position, layer) in kept.enumerated() { if let heads = pruned["\(layer)"] { renumbered["\(position)"] = heads } }
+            json["pruned_heads"] = renumbered
+        }
+        if let sizes = json["intermediate_sizes"] as? [Int] { json["intermediate_sizes"] = kept.map { sizes[$0] } }
         try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
     }
 

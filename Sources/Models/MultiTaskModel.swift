@@ -76,17 +76,18 @@ public final class MultiTaskModel: @unchecked Sendable {
 
     static func loadHead(_ spec: TaskSpec, config: EncoderConfig, file: SafetensorsFile) throws(ModelLoadError) -> Head {
         let hidden = config.hiddenSize
-        func linear(_ role: String, out: Int) throws(ModelLoadError) -> LinearWeight? {
+        func linear(_ role: String, out: Int, in inFeatures: Int = hidden) throws(ModelLoadError) -> LinearWeight? {
             guard let prefix = spec.tensors[role] else { return nil }
-            return try file.linear(prefix, out: out, in: hidden)
+            return try file.linear(prefix, out: out, in: inFeatures)
         }
-        let classifier = try linear("classifier", out: spec.labels.count)!
         switch spec.kind {
         case .tokenClassification:
             let shape = spec.head ?? .linear
-            let dense = shape == .mlp ? try linear("dense", out: hidden) : nil
+            let dense = shape == .mlp ? try linear("dense", out: spec.innerSize ?? hidden) : nil
+            let classifier = try linear("classifier", out: spec.labels.count, in: dense?.outFeatures ?? hidden)!
             return .token(TokenClassificationHead(shape: shape, dense: dense, activation: spec.activation ?? .gelu, classifier: classifier, labels: spec.labels))
         case .sequenceClassification:
+            let classifier = try linear("classifier", out: spec.labels.count)!
             return .sequence(SequenceClassificationHead(pooler: try linear("pooler", out: hidden), poolerActivation: spec.poolerActivation ?? .tanh, classifier: classifier, labels: spec.labels))
         }
     }

@@ -16,14 +16,18 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     /// sequence head (with `poolerActivation`, `tanh` for BERT, `relu` for DistilBERT).
     public var tensors: [String: String]
     public var poolerActivation: SequenceClassificationHead.PoolerActivation?
+    /// The MLP head's inner width (`inner_size`; default: the encoder's hidden size). Pruning
+    /// narrows it.
+    public var innerSize: Int?
 
-    public init(name: String, kind: Kind, labels: [String], head: HeadShape? = nil, activation: Activation? = nil, tensors: [String: String], poolerActivation: SequenceClassificationHead.PoolerActivation? = nil) {
+    public init(name: String, kind: Kind, labels: [String], head: HeadShape? = nil, activation: Activation? = nil, tensors: [String: String],
+                poolerActivation: SequenceClassificationHead.PoolerActivation? = nil, innerSize: Int? = nil) {
         self.name = name; self.kind = kind; self.labels = labels; self.head = head
-        self.activation = activation; self.tensors = tensors; self.poolerActivation = poolerActivation
+        self.activation = activation; self.tensors = tensors; self.poolerActivation = poolerActivation; self.innerSize = innerSize
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, kind, labels, head, activation, tensors, poolerActivation = "pooler_activation"
+        case name, kind, labels, head, activation, tensors, poolerActivation = "pooler_activation", innerSize = "inner_size"
     }
 }
 
@@ -69,6 +73,7 @@ public struct TaskFile: Codable, Sendable, Equatable {
             if task.kind == .tokenClassification, task.head == .mlp, task.tensors["dense"] == nil {
                 throw .invalidTasks(file: path, reason: "MLP task '\(task.name)' names no dense tensor")
             }
+            if let inner = task.innerSize, inner < 1 { throw .invalidTasks(file: path, reason: "task '\(task.name)' has inner_size \(inner); it must be positive") }
         }
         return file
     }

@@ -70,12 +70,13 @@ public final class TrainableModel: @unchecked Sendable {
         var layers: [TrainableLayer] = []
         for index in 0..<config.layers {
             let qkv = [parts.0, parts.1, parts.2].map { names.layer(index, $0) }
+            let attention = config.attentionWidth(layer: index), inner = config.intermediateSize(layer: index)
             layers.append(TrainableLayer(
-                queryKeyValue: store.linear(qkv, out: 3 * hidden, in: hidden),
-                attentionOutput: store.linear([names.layer(index, parts.3)], out: hidden, in: hidden),
+                queryKeyValue: store.linear(qkv, out: 3 * attention, in: hidden),
+                attentionOutput: store.linear([names.layer(index, parts.3)], out: hidden, in: attention),
                 attentionNorm: store.norm(names.layer(index, parts.4), width: hidden),
-                intermediate: store.linear([names.layer(index, parts.5)], out: config.intermediateSize, in: hidden),
-                output: store.linear([names.layer(index, parts.6)], out: hidden, in: config.intermediateSize),
+                intermediate: store.linear([names.layer(index, parts.5)], out: inner, in: hidden),
+                output: store.linear([names.layer(index, parts.6)], out: hidden, in: inner),
                 outputNorm: store.norm(names.layer(index, parts.7), width: hidden)))
         }
         self.layers = layers
@@ -88,9 +89,9 @@ public final class TrainableModel: @unchecked Sendable {
             var dense: LinearParameters?
             if spec.head == .mlp {
                 guard let prefix = spec.tensors["dense"] else { throw .unsupported("MLP task '\(spec.name)' names no dense tensor") }
-                dense = store.linear([prefix], out: hidden, in: hidden)
+                dense = store.linear([prefix], out: spec.innerSize ?? hidden, in: hidden)
             }
-            heads.append(TrainableHead(spec: spec, dense: dense, classifier: store.linear([classifier], out: spec.labels.count, in: hidden)))
+            heads.append(TrainableHead(spec: spec, dense: dense, classifier: store.linear([classifier], out: spec.labels.count, in: dense?.outFeatures ?? hidden)))
         }
         self.heads = heads
         store.allocate()
@@ -155,26 +156,19 @@ public final class TrainableModel: @unchecked Sendable {
             }
             chosen.append(head)
         }
-        var smaller = config
-        smaller.layers = kept.count
-        let student = try TrainableModel(config: smaller, tasks: chosen.map(\.spec))
-        func copy(_ from: Parameter?, _ to: Parameter?) {
-            guard let from, let to else { return }
-            precondition(from.count == to.count, "parameter shapes differ")
-            student.store.value(to).update(from: store.value(from), count: from.count)
-        }
-        func copy(_ from: LinearParameters?, _ to: LinearParameters?) { copy(from?.weight, to?.weight); copy(from?.bias, to?.bias) }
-        func copy(_ from: NormParameters, _ to: NormParameters) { copy(from.gamma, to.gamma); copy(from.beta, to.beta) }
-        copy(wordEmbeddings, student.wordEmbeddings)
-        copy(positionEmbeddings, student.positionEmbeddings)
-        copy(tokenTypeEmbeddings, student.tokenTypeEmbeddings)
-        copy(embeddingNorm, student.embeddingNorm)
+        let student = try TrainableModel(config: config.keepingLayers(kept), tasks: chosen.map(\.spec))
+        let copier = ParameterCopier(from: store, to: student.store)
+        copier.copy(wordEmbeddings, student.wordEmbeddings)
+        copier.copy(positionEmbeddings, student.positionEmbeddings)
+        copier.copy(tokenTypeEmbeddings, student.tokenTypeEmbeddings)
+        copier.copy(embeddingNorm, student.embeddingNorm)
         for (index, source) in kept.enumerated() {
             let from = layers[source], to = student.layers[index]
-            copy(from.queryKeyValue, to.queryKeyValue); copy(from.attentionOutput, to.attentionOutput); copy(from.attentionNorm, to.attentionNorm)
-            copy(from.intermediate, to.intermediate); copy(from.output, to.output); copy(from.outputNorm, to.outputNorm)
+            copier.copy(from.queryKeyValue, to.queryKeyValue); copier.copy(from.attentionOutput, to.attentionOutput)
+            copier.copy(from.attentionNorm, to.attentionNorm); copier.copy(from.intermediate, to.intermediate)
+            copier.copy(from.output, to.output); copier.copy(from.outputNorm, to.outputNorm)
         }
-        for (from, to) in zip(chosen, student.heads) { copy(from.dense, to.dense); copy(from.classifier, to.classifier) }
+        for (from, to) in zip(chosen, student.heads) { copier.copy(from.dense, to.dense); copier.copy(from.classifier, to.classifier) }
         return student
     }
 

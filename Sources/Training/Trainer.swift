@@ -163,16 +163,7 @@ public final class Trainer {
             if let teacher, let distillation = settings.distillation {
                 (sum, count) = try distillationStep(planned, batch: batch, seed: seed, teacher: teacher, settings: distillation)
             } else {
-                // The batch's head: its own corpus's gold, the other corpora's windows as negatives.
-                var labels: [Int32] = []
-                for (taskIndex, windowIndex) in planned.windows {
-                    labels += taskIndex == planned.task ? tasks[taskIndex].trainLabels[windowIndex]
-                        : tasks[taskIndex].negativeLabels(window: windowIndex, keeping: headWords[planned.task])
-                }
-                _ = try pass.encode(batch, training: true, seed: seed)
-                _ = try pass.headLogits(planned.task, training: true, seed: seed)
-                (sum, count) = pass.loss(labels: labels)
-                try pass.backward()
+                (sum, count) = try goldStep(planned, batch: batch, seed: seed)
             }
             model.store.clipGradients(maxNorm: settings.maxGradientNorm)
             optimizer.update(learningRate: schedule.rate(at: step), pool: pass.pool)
@@ -194,6 +185,37 @@ public final class Trainer {
             }
             if step % evaluateEvery == 0 || step == lastStep { try evaluateAndKeepBest() }
             if step % settings.checkpointEvery == 0 || step == lastStep { try writeCheckpoint() }
+        }
+    }
+
+    /// One step's forward and backward passes on the batch's head: its own corpus's gold, the
+    /// other corpora's windows as negatives.
+    private func goldStep(_ planned: PlannedBatch, batch: PackedBatch, seed: UInt64) throws(TrainingError) -> (Double, Int) {
+        var labels: [Int32] = []
+        for (taskIndex, windowIndex) in planned.windows {
+            labels += taskIndex == planned.task ? tasks[taskIndex].trainLabels[windowIndex]
+                : tasks[taskIndex].negativeLabels(window: windowIndex, keeping: headWords[planned.task])
+        }
+        _ = try pass.encode(batch, training: true, seed: seed)
+        _ = try pass.headLogits(planned.task, training: true, seed: seed)
+        let loss = pass.loss(labels: labels)
+        try pass.backward()
+        return loss
+    }
+
+    /// The gold loss's gradients on the first `steps` batches of the plan, one batch at a time,
+    /// without dropout and without changing the model: after each batch's backward pass `visit`
+    /// reads the gradients in the store (pruning's importance scores).
+    public func visitGradients(steps: Int, _ visit: (TrainableModel) -> Void) throws(TrainingError) {
+        let dropout = (pass.hiddenDropout, pass.attentionDropout)
+        pass.hiddenDropout = 0; pass.attentionDropout = 0
+        defer { (pass.hiddenDropout, pass.attentionDropout) = dropout }
+        for planned in plan.batches.prefix(steps) {
+            var batch = PackedBatch()
+            for (taskIndex, windowIndex) in planned.windows { batch.append(tasks[taskIndex].train.windows[windowIndex].ids) }
+            model.store.zeroGradients()
+            _ = try goldStep(planned, batch: batch, seed: 0)
+            visit(model)
         }
     }
 

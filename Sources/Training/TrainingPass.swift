@@ -24,8 +24,10 @@ public final class TrainingPass: @unchecked Sendable {
 
     private var batch = PackedBatch()
     private var dropoutOn = false
-    private var offsets: [Int] = []
-    private var probabilityCount = 0
+    /// Per layer (pruned layers have fewer heads): where each sequence's attention probabilities
+    /// start, and their total.
+    private var offsets: [[Int]] = []
+    private var probabilityCounts: [Int] = []
     private var embedded = ScratchSlot(), embeddingNorm = ScratchSlot(), embeddingRstd = ScratchSlot(), embeddingMask = ScratchSlot()
     private var tapes: [LayerTape]
     private var headMask = ScratchSlot(), headInput = ScratchSlot(), headInner = ScratchSlot(), headActivated = ScratchSlot()
@@ -55,8 +57,14 @@ public final class TrainingPass: @unchecked Sendable {
         dropoutOn = training && (hiddenDropout > 0 || attentionDropout > 0)
         lastHead = nil
         let config = model.config
-        let rows = batch.tokenCount, hidden = config.hiddenSize, inner = config.intermediateSize
-        (offsets, probabilityCount) = attentionProbabilityOffsets(batch, heads: config.heads)
+        let rows = batch.tokenCount, hidden = config.hiddenSize
+        var byHeads: [Int: (offsets: [Int], total: Int)] = [:]
+        offsets = []; probabilityCounts = []
+        for index in 0..<config.layers {
+            let heads = config.heads(layer: index)
+            if byHeads[heads] == nil { byHeads[heads] = attentionProbabilityOffsets(batch, heads: heads) }
+            offsets.append(byHeads[heads]!.offsets); probabilityCounts.append(byHeads[heads]!.total)
+        }
 
         // Embeddings: word + position (+ type), LayerNorm, dropout.
         var x = embedded.take(rows * hidden)
@@ -78,7 +86,9 @@ public final class TrainingPass: @unchecked Sendable {
             for (index, layer) in model.layers.enumerated() {
                 let tape = tapes[index]
                 let site = UInt64(100 + 10 * index)
-                let qkv = tape.qkv.take(rows * 3 * hidden)
+                let width = config.attentionWidth(layer: index), inner = config.intermediateSize(layer: index)
+                let probabilityCount = probabilityCounts[index]
+                let qkv = tape.qkv.take(rows * 3 * width)
                 try linear(x, layer.queryKeyValue, into: qkv)
                 let probabilities = tape.probabilities.take(probabilityCount)
                 var mask: UnsafeMutablePointer<Float>?, dropped: UnsafeMutablePointer<Float>?
@@ -87,8 +97,8 @@ public final class TrainingPass: @unchecked Sendable {
                     dropped = tape.dropped.take(probabilityCount)
                     fillDropoutMask(pool, mask!, count: probabilityCount, probability: attentionDropout, seed: mix(seed, site))
                 }
-                let context = tape.context.take(rows * hidden)
-                try attentionForward(pool, qkv: qkv, batch: batch, hidden: hidden, heads: config.heads, offsets: offsets,
+                let context = tape.context.take(rows * width)
+                try attentionForward(pool, qkv: qkv, batch: batch, hidden: width, heads: config.heads(layer: index), offsets: offsets[index],
                                      probabilities: probabilities, mask: mask, dropped: dropped, context: context)
                 let attentionOut = tape.attentionOut.take(rows * hidden)
                 try linear(context, layer.attentionOutput, into: attentionOut)
@@ -134,9 +144,10 @@ public final class TrainingPass: @unchecked Sendable {
             }
             let logits = logitSlot.take(rows * classes)
             if let dense = spec.dense {
-                let preActivation = headInner.take(rows * hidden), activated = headActivated.take(rows * hidden)
+                let inner = dense.outFeatures
+                let preActivation = headInner.take(rows * inner), activated = headActivated.take(rows * inner)
                 try linear(input, dense, into: preActivation)
-                geluForward(pool, preActivation, into: activated, count: rows * hidden)
+                geluForward(pool, preActivation, into: activated, count: rows * inner)
                 try linear(activated, spec.classifier, into: logits)
             } else {
                 try linear(input, spec.classifier, into: logits)
@@ -203,9 +214,10 @@ public final class TrainingPass: @unchecked Sendable {
         do {
             let dLogits = logitGradient.take(rows * classes)
             if let dense = head.dense {
-                let dActivated = gradientB.take(rows * hidden)
-                try linearGradient(dLogits, x: headActivated.take(rows * hidden), head.classifier, inputGradient: dActivated, accumulate: false)
-                geluBackward(pool, headInner.take(rows * hidden), grad: dActivated, count: rows * hidden)
+                let inner = dense.outFeatures
+                let dActivated = gradientB.take(rows * inner)
+                try linearGradient(dLogits, x: headActivated.take(rows * inner), head.classifier, inputGradient: dActivated, accumulate: false)
+                geluBackward(pool, headInner.take(rows * inner), grad: dActivated, count: rows * inner)
                 try linearGradient(dActivated, x: headInputPointer, dense, inputGradient: d, accumulate: accumulate)
             } else {
                 try linearGradient(dLogits, x: headInputPointer, head.classifier, inputGradient: d, accumulate: accumulate)
@@ -225,10 +237,12 @@ public final class TrainingPass: @unchecked Sendable {
     /// The encoder's part of the backward pass, from `d` = dLoss/d(last hidden state).
     private func backwardEncoder(_ d: UnsafeMutablePointer<Float>) throws(TrainingError) {
         let config = model.config
-        let rows = self.rows, hidden = config.hiddenSize, inner = config.intermediateSize
+        let rows = self.rows, hidden = config.hiddenSize
         do {
             for index in stride(from: model.layers.count - 1, through: 0, by: -1) {
                 let layer = model.layers[index], tape = tapes[index]
+                let width = config.attentionWidth(layer: index), inner = config.intermediateSize(layer: index)
+                let probabilityCount = probabilityCounts[index]
                 // Output block: LayerNorm, dropout, FFN out, GELU, FFN in.
                 layerNormGradient(d, norm: layer.outputNorm, xhat: tape.norm2.take(rows * hidden), rstd: tape.rstd2.take(rows))
                 let dOut = gradientB.take(rows * hidden)
@@ -244,11 +258,11 @@ public final class TrainingPass: @unchecked Sendable {
                 let dAttention = gradientB.take(rows * hidden)
                 dAttention.update(from: d, count: rows * hidden)
                 if dropoutOn { multiply(pool, dAttention, by: tape.attentionMask.take(rows * hidden), count: rows * hidden) }
-                let dContext = innerGradient.take(rows * hidden)
-                try linearGradient(dAttention, x: tape.context.take(rows * hidden), layer.attentionOutput, inputGradient: dContext, accumulate: false)
-                let dQKV = qkvGradient.take(rows * 3 * hidden)
+                let dContext = innerGradient.take(rows * width)
+                try linearGradient(dAttention, x: tape.context.take(rows * width), layer.attentionOutput, inputGradient: dContext, accumulate: false)
+                let dQKV = qkvGradient.take(rows * 3 * width)
                 let attentionMasked = dropoutOn && attentionDropout > 0
-                try attentionBackward(pool, qkv: tape.qkv.take(rows * 3 * hidden), batch: batch, hidden: hidden, heads: config.heads, offsets: offsets,
+                try attentionBackward(pool, qkv: tape.qkv.take(rows * 3 * width), batch: batch, hidden: width, heads: config.heads(layer: index), offsets: offsets[index],
                                       probabilities: tape.probabilities.take(probabilityCount),
                                       mask: attentionMasked ? UnsafePointer(tape.probabilityMask.take(probabilityCount)) : nil,
                                       dropped: attentionMasked ? UnsafePointer(tape.dropped.take(probabilityCount)) : nil,

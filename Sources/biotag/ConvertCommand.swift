@@ -76,7 +76,7 @@ struct Convert: ParsableCommand {
             try LabelBias.apply(biases, to: &tensors, model: model)
             metadata[ModelMetadataKey.labelBias] = ((metadata[ModelMetadataKey.labelBias].map { [$0] } ?? []) + biases.map(\.description)).joined(separator: ", ")
         }
-        var layers: Int?
+        var layers: [Int]?
         if let keepLayers {
             let kept = commaList(keepLayers).compactMap { Int($0) }
             let count: Int
@@ -86,18 +86,18 @@ struct Convert: ParsableCommand {
             }
             tensors = ModelRewrite.keepingLayers(kept, of: tensors)
             metadata[ModelMetadataKey.layersKept] = "\(kept.map(String.init).joined(separator: ",")) of \(count)"
-            layers = kept.count
+            layers = kept
         }
         try write(tensors, metadata: metadata, plan: plan, source: source, layers: layers)
     }
 
-    private func write(_ tensors: [TensorRecord], metadata: [String: String], plan: StoragePlan, source: String, layers: Int?) throws {
+    private func write(_ tensors: [TensorRecord], metadata: [String: String], plan: StoragePlan, source: String, layers: [Int]?) throws {
         let sizes = try ModelRewrite.write(plan.convert(tensors), metadata: metadata.merging([ModelMetadataKey.weights: plan.description]) { $1 },
                                            from: model, to: out, source: source)
-        printSizes(sizes, summary: "\(plan.description) weights" + (layers.map { ", \($0) layers" } ?? ""))
+        printSizes(sizes, summary: "\(plan.description) weights" + (layers.map { ", \($0.count) layers" } ?? ""))
         if let layers {
             let configPath = (out as NSString).appendingPathComponent("config.json")
-            do { try ModelRewrite.setLayerCount(layers, config: configPath) } catch { throw CommandError("\(configPath): \(error)") }
+            do { try ModelRewrite.keepLayers(layers, config: configPath) } catch { throw CommandError("\(configPath): \(error)") }
         }
         if name != nil || modelVersion != nil {
             let tasksPath = (out as NSString).appendingPathComponent("tasks.json")

@@ -26,26 +26,12 @@ struct Distill: ParsableCommand {
     @Option(name: .customLong("keep-layers"), help: ArgumentHelp("The teacher's layers the student starts from, comma-separated (default: --layers evenly spaced from layer 0).", valueName: "list"))
     var keepLayers: String?
 
-    @Option(help: "Temperature of both the teacher's and the student's distributions.")
-    var temperature: Double = 2
-
-    @Option(help: "Weight of the soft-label loss (each head's mean over words, summed over heads).")
-    var softWeight: Double = 1
-
-    @Option(help: "Weight of the gold labels' cross-entropy on each corpus's own head (0: soft labels only).")
-    var goldWeight: Double = 1
-
-    @Option(help: "Weight of the mean squared distance to the teacher's last hidden states (0: not used).")
-    var hiddenWeight: Double = 0
+    @OptionGroup var losses: DistillationOptions
 
     @OptionGroup var training: TrainingOptions
 
     func validate() throws {
         guard layers >= 1 else { throw ValidationError("--layers must be at least 1") }
-        guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be positive") }
-        guard softWeight >= 0, goldWeight >= 0, hiddenWeight >= 0, softWeight + goldWeight > 0 else {
-            throw ValidationError("--soft-weight, --gold-weight and --hidden-weight must not be negative, and soft or gold must be above 0")
-        }
         if let keepLayers {
             let indices = commaList(keepLayers).map { Int($0) }
             guard !indices.isEmpty, indices.allSatisfy({ ($0 ?? -1) >= 0 }), Set(indices).count == indices.count else {
@@ -67,10 +53,7 @@ struct Distill: ParsableCommand {
         let names = training.tasks == nil ? teacherModel.heads.map(\.name) : training.taskNames
         let kept = try keptLayers(teacherLayers: teacherModel.layers.count)
         var settings = try training.settings(names: names)
-        var distillation = DistillationSettings()
-        distillation.temperature = temperature; distillation.softWeight = softWeight
-        distillation.goldWeight = goldWeight; distillation.hiddenWeight = hiddenWeight
-        settings.distillation = distillation
+        settings.distillation = losses.settings
         let student: TrainableModel
         do { student = try teacherModel.keepingLayers(kept, heads: names) } catch { throw CommandError(error.description) }
         let loaded = try training.loadTasks(names, tokenizerDirectory: teacher)
@@ -81,5 +64,34 @@ struct Distill: ParsableCommand {
         printError("distilling \(names.joined(separator: ",")) from \(teacher) (\(teacherModel.layers.count) layers) into layers \(kept.map(String.init).joined(separator: ",")): "
             + "\(trainer.totalSteps) steps (\(trainer.stepsPerEpoch) per epoch), \(settings.threads) threads")
         try training.run(trainer)
+    }
+}
+
+/// The losses a student learns from its teacher with (`distill`, and `prune`'s recovery).
+struct DistillationOptions: ParsableArguments {
+    @Option(help: "Temperature of both the teacher's and the student's distributions.")
+    var temperature: Double = 2
+
+    @Option(help: "Weight of the soft-label loss (each head's mean over words, summed over heads).")
+    var softWeight: Double = 1
+
+    @Option(help: "Weight of the gold labels' cross-entropy on each corpus's own head (0: soft labels only).")
+    var goldWeight: Double = 1
+
+    @Option(help: "Weight of the mean squared distance to the teacher's last hidden states (0: not used).")
+    var hiddenWeight: Double = 0
+
+    func validate() throws {
+        guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be positive") }
+        guard softWeight >= 0, goldWeight >= 0, hiddenWeight >= 0, softWeight + goldWeight > 0 else {
+            throw ValidationError("--soft-weight, --gold-weight and --hidden-weight must not be negative, and soft or gold must be above 0")
+        }
+    }
+
+    var settings: DistillationSettings {
+        var distillation = DistillationSettings()
+        distillation.temperature = temperature; distillation.softWeight = softWeight
+        distillation.goldWeight = goldWeight; distillation.hiddenWeight = hiddenWeight
+        return distillation
     }
 }

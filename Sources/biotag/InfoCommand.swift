@@ -19,11 +19,11 @@ struct Info: ParsableCommand {
             model:          \(loaded.directory)
             architecture:   \(c.architecture.rawValue)\(c.checkpointClass.map { " (\($0))" } ?? "")
             layers:         \(c.layers), hidden \(c.hiddenSize), heads \(c.heads), intermediate \(c.intermediateSize), activation \(c.activation.rawValue)
-            positions:      \(c.maxPositions), token types \(c.typeVocabularySize), vocabulary \(c.vocabularySize)
+            \(c.isPruned ? "pruned:         heads per layer \((0..<c.layers).map { String(c.heads(layer: $0)) }.joined(separator: ",")), FFN widths \((0..<c.layers).map { String(c.intermediateSize(layer: $0)) }.joined(separator: ","))\n" : "")positions:      \(c.maxPositions), token types \(c.typeVocabularySize), vocabulary \(c.vocabularySize)
             parameters:     \(parameters) in model.safetensors (\(loaded.weightsFile.header.tensors.count) tensors)
             tokenizer:      WordPiece, \(loaded.tokenizer.vocabulary.count) entries, \(normalizer.lowercase ? "uncased" : "cased")\(normalizer.stripAccents ? ", accents stripped" : "")
             compute:        \(loaded.encoder.precision.rawValue)\(loaded.encoder.quantizedLayerCount > 0 ? " (\(loaded.encoder.quantizedLayerCount) of \(4 * c.layers) linear layers int8\(CPUFeatures.hasVNNI ? "" : "; no VNNI: weights kept clear of 16-bit overflow"))" : "")
-            tasks:          \(loaded.tasks.isEmpty ? "none (bare encoder)" : loaded.tasks.map { "\($0.name) [\($0.spec.kind.rawValue), \($0.spec.labels.count) labels]" }.joined(separator: ", "))
+            tasks:          \(loaded.tasks.isEmpty ? "none (bare encoder)" : loaded.tasks.map { "\($0.name) [\($0.spec.kind.rawValue), \($0.spec.labels.count) labels\($0.spec.innerSize.map { ", inner \($0)" } ?? "")]" }.joined(separator: ", "))
             cpu:            oneDNN \(CPUFeatures.dnnlVersion), instruction set \(CPUFeatures.instructionSet)
             """)
     }

@@ -103,6 +103,52 @@ import TestSupport
         }
     }
 
+    /// `biotag prune` end to end: importance, a pruned model recovered by distillation from the
+    /// trained one, which then evaluates, quantizes with calibration and keeps only some layers;
+    /// a resumed run must ask for the same pruning; a request beyond the model is refused.
+    @Test func pruneRecoverEvaluate() throws {
+        let data = try SyntheticCorpora.write()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-prune-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data); try? FileManager.default.removeItem(atPath: out) }
+        let trained = try Self.train(data, out: out + "/model")
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let common = ["prune", "--model", out + "/model", "--data", data, "--out", out + "/pruned", "--importance-steps", "6",
+                      "--batch-size", "8", "--max-length", "32", "--lr", "1e-3", "--warmup", "0"]
+        let pruned = try BiotagCommand.run(common + ["--heads", "2", "--ffn", "128", "--head-inner", "32", "--epochs", "6"])
+        #expect(pruned.status == 0, "\(pruned.stderr)")
+        #expect(pruned.stderr.contains("importance over 6 batches") && pruned.stderr.contains("layer 1: heads "), "\(pruned.stderr)")
+        let record = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/pruned/pruning.json"))) as? [String: Any])
+        #expect(((record["plan"] as? [String: Any])?["heads"] as? [[Int]])?.map(\.count) == [2, 2])
+        let config = try EncoderConfig.load(path: out + "/pruned/config.json")
+        #expect((0..<2).map(config.heads(layer:)) == [2, 2] && config.intermediateSize == 128 && config.intermediateSizes == nil)
+
+        let evaluated = try BiotagCommand.run(["eval", "--model", out + "/pruned", "--data", data, "--split", "test", "--json"])
+        #expect(evaluated.status == 0, "\(evaluated.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: evaluated.stdout) as? [String: Any])
+        for task in try #require(report["tasks"] as? [[String: Any]]) {
+            let micro = try #require((task["lenient"] as? [String: Any])?["micro"] as? [String: Any])
+            #expect((micro["f1"] as? Double ?? 0) > 0.9, "\(task)")
+        }
+        let info = try BiotagCommand.run(["info", "--model", out + "/pruned"])
+        let described = String(decoding: info.stdout, as: UTF8.self)
+        #expect(described.contains("pruned:         heads per layer 2,2, FFN widths 128,128") && described.contains("inner 32"), "\(described)")
+        let quantized = try BiotagCommand.run(["quantize", "--model", out + "/pruned", "--mode", "int8", "--out", out + "/int8",
+                                               "--calibration", data + "/disease/train.tsv"])
+        #expect(quantized.status == 0, "\(quantized.stderr)")
+        let int8 = try BiotagCommand.run(["eval", "--model", out + "/int8", "--data", data, "--split", "test"])
+        #expect(int8.status == 0, "\(int8.stderr)")
+        let oneLayer = try BiotagCommand.run(["convert", "--model", out + "/pruned", "--weights", "f32", "--keep-layers", "1", "--out", out + "/one-layer"])
+        #expect(oneLayer.status == 0, "\(oneLayer.stderr)")
+        #expect(try EncoderConfig.load(path: out + "/one-layer/config.json").heads(layer: 0) == 2)
+        _ = try MultiTaskModel(directory: out + "/one-layer")
+
+        let other = try BiotagCommand.run(common + ["--heads", "3", "--ffn", "128", "--resume"])
+        #expect(other.status != 0 && other.stderr.contains("belongs to another pruning (2 heads, 128 FFN neurons per layer, 32 inner per head"), "\(other.stderr)")
+        let tooMany = try BiotagCommand.run(common + ["--heads", "5", "--ffn", "128", "--out", out + "/refused"])
+        #expect(tooMany.status != 0 && tooMany.stderr.contains("--heads 5: \(out)/model has 4 heads in its smallest layer"), "\(tooMany.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/refused"))
+    }
+
     @Test func badInputGivesOneLineErrors() throws {
         let data = try SyntheticCorpora.write()
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-cli-bad-\(UUID().uuidString)").path
