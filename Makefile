@@ -3,7 +3,7 @@ SWIFT        ?= swift
 BIOTAG       := .build/release/biotag
 DEB_PACKAGES := libdnnl-dev ocl-icd-libopencl1 libsqlite3-dev
 
-.PHONY: all deps build fetch-model tokenizer-oracle service-tools postgres-tools test demo install bench train-speed corpora default-model distilled-model frontier-plot linkers disease-linker clean
+.PHONY: all deps build fetch-model tokenizer-oracle service-tools postgres-tools test demo install bench train-speed corpora default-model distilled-model pruned-model frontier-plot linkers disease-linker clean
 
 all: build
 
@@ -98,6 +98,17 @@ distilled-model: build corpora
 	  --extra disease=$(CORPORA)/bc5cdr/disease/train.tsv --extra species=$(CORPORA)/craft/species/train.tsv \
 	  --alpha 0.5 --epochs 2 --devel-limit 1000 --hidden-weight 1 --resume
 	$(BIOTAG) convert --model $(STUDENT) --out $(STUDENT)-model --weights f16 \
+	  --weights-for word_embeddings=int8-g32 --weights-for intermediate=int8-g32 --label-bias gene:O=0.5
+
+# The default model pruned to 6 of 12 heads and 768 of 1536 FFN neurons in every layer, then
+# recovered by distillation from it for 2 epochs (docs/RESULTS.md, "Compression: structured
+# pruning"; about an hour on 2 cores alone), stored as the default model is.
+PRUNED := .build/pruned-h6-f768
+pruned-model: build corpora
+	$(BIOTAG) prune --model .build/default-model-f32 --heads 6 --ffn 768 --data $(DATA) --out $(PRUNED) \
+	  --extra disease=$(CORPORA)/bc5cdr/disease/train.tsv --extra species=$(CORPORA)/craft/species/train.tsv \
+	  --alpha 0.5 --epochs 2 --devel-limit 1000 --resume
+	$(BIOTAG) convert --model $(PRUNED) --out $(PRUNED)-model --weights f16 \
 	  --weights-for word_embeddings=int8-g32 --weights-for intermediate=int8-g32 --label-bias gene:O=0.5
 
 # The speed/accuracy frontier (docs/compression-frontier.png): eight-task int8 speed of the default

@@ -124,6 +124,13 @@ public struct Relation: Sendable, Equatable, Hashable, Codable {
         self.score = score
     }
 
+    /// Whether two concept ids name the same concept: MeSH ids with or without `MESH:`
+    /// (PubTator's relation lines write them bare, biotag's linkers with the prefix).
+    public static func sameConcept(_ a: String, _ b: String) -> Bool {
+        func bare(_ id: String) -> Substring { id.hasPrefix("MESH:") ? id.dropFirst(5) : Substring(id) }
+        return bare(a) == bare(b)
+    }
+
     /// The argument roles of a relation type, in order (`CID`: chemical, disease).
     public static func roles(of type: String, count: Int) -> [String] {
         type == "CID" && count == 2 ? ["chemical", "disease"] : (1...max(1, count)).map { "arg\($0)" }

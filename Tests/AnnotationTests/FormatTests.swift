@@ -286,6 +286,57 @@ import Testing
         #expect(try String(contentsOfFile: out, encoding: .utf8).contains("33000003|a|Only an abstract about lithium toxicity.\n33000003\t23\t39\tlithium toxicity\tDisease\n"))
     }
 
+    /// A CID relation read from PubTator goes out in every format with a place for it: BioC
+    /// `relation` elements (role infons, a node per mention of each concept) read back equal,
+    /// brat `R` lines between the first mention of each concept, a `relations` key in JSONL.
+    @Test func relationsInEveryFormat() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let path = try scratch.write("in.pubtator", Self.pubtator)
+        var document = Self.documents(try Self.readAll(.pubtator, path))[0]
+        document.relations[0].score = 0.8765
+        // A relation to a concept that no entity mentions: BioC and JSONL keep it, brat cannot.
+        document.relations.append(Relation(type: "CID", arguments: [.init(role: "chemical", concept: "D014635"), .init(role: "disease", concept: "D000001")]))
+
+        for format in [OutputFormat.biocXML, .biocJSON] {
+            let out = scratch.path("out.\(format)")
+            try Self.write([document], format, to: out)
+            let back = Self.documents(try Self.readAll(format == .biocXML ? .biocXML : .biocJSON, out))
+            #expect(back.first?.relations == document.relations, "\(format)")
+            let written = try String(contentsOfFile: out, encoding: .utf8)
+            if format == .biocXML {
+                #expect(written.contains("<relation id=\"R1\">\n      <infon key=\"chemical\">D014635</infon>\n      <infon key=\"disease\">D056486</infon>\n"
+                    + "      <infon key=\"score\">0.8765</infon>\n      <infon key=\"type\">CID</infon>\n      <node refid=\"T1\" role=\"chemical\"/>\n"
+                    + "      <node refid=\"T3\" role=\"chemical\"/>\n      <node refid=\"T2\" role=\"disease\"/>\n    </relation>"), "\(written)")
+            } else {
+                #expect(written.contains(#""nodes":[{"refid":"T1","role":"chemical"},{"refid":"T3","role":"chemical"},{"refid":"T2","role":"disease"}]"#), "\(written)")
+            }
+        }
+        // BC5CDR's own BioC spelling: infons relation, Chemical, Disease.
+        let bc5cdr = try scratch.write("bc5cdr.xml", """
+            <?xml version="1.0"?><collection><source>x</source><date>x</date><key>x</key><document><id>9</id>
+            <passage><offset>0</offset><text>Lithium toxicity.</text></passage>
+            <relation id="R0"><infon key="relation">CID</infon><infon key="Chemical">D008094</infon><infon key="Disease">D064420</infon></relation>
+            </document></collection>
+            """)
+        #expect(Self.documents(try Self.readAll(.biocXML, bc5cdr)).first?.relations
+            == [Relation(type: "CID", arguments: [.init(role: "chemical", concept: "D008094"), .init(role: "disease", concept: "D064420")])])
+
+        let brat = scratch.path("brat")
+        try Self.write([document], .brat, to: brat)
+        let ann = try String(contentsOfFile: brat + "/33000001.ann", encoding: .utf8)
+        #expect(ann.hasSuffix("R1\tCID chemical:T1 disease:T2\n#4\tAnnotatorNotes R1\tscore=0.8765 chemical=D014635 disease=D056486\n"), "\(ann)")
+
+        let jsonl = scratch.path("out.jsonl")
+        try Self.write([document], .jsonl, to: jsonl)
+        #expect(try String(contentsOfFile: jsonl, encoding: .utf8).contains(
+            #""relations":[{"type":"CID","arguments":[{"role":"chemical","concept":"D014635"},{"role":"disease","concept":"D056486"}],"score":0.8765},"#))
+        // Without relations a line has no key (annotations are unchanged).
+        document.relations = []
+        try Self.write([document], .jsonl, to: jsonl)
+        #expect(!(try String(contentsOfFile: jsonl, encoding: .utf8)).contains("relations"))
+    }
+
     @Test func bratOffsetsSliceTheTextFile() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }

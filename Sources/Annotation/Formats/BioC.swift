@@ -9,6 +9,8 @@ struct BioCRawDocument {
     var id: String?
     var infons: [String: String] = [:]
     var passages: [BioCRawPassage] = []
+    /// The infons of each document-level `relation`.
+    var relations: [[String: String]] = []
     /// Why the document cannot be used (a non-numeric passage offset ...), if it cannot.
     var problem: String?
 
@@ -20,7 +22,21 @@ struct BioCRawDocument {
             return .rejected(Reject(id: id, location: location, reason: "passage offset \(negative.offset) is negative"))
         }
         guard let id else { return .rejected(Reject(location: location, reason: "document without an id")) }
-        return .document(Document(id: id, passages: passages.map(\.passage), infons: infons))
+        return .document(Document(id: id, passages: passages.map(\.passage), infons: infons, relations: relations.compactMap(Self.relation)))
+    }
+
+    /// A relation between concepts from its infons: the type (`type`, or BC5CDR's `relation`),
+    /// `score`, and one infon per argument named by its role (`chemical` and `disease` for CID,
+    /// any case, as biotag writes them and as the BC5CDR BioC files do); nil without a type or an
+    /// argument.
+    static func relation(_ infons: [String: String]) -> Relation? {
+        guard let type = infons["type"] ?? infons["relation"] else { return nil }
+        let byRole = Dictionary(infons.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
+        let others = infons.keys.filter { !["type", "relation", "score"].contains($0) }.sorted()
+        let roles = type == "CID" ? Relation.roles(of: type, count: 2) : others
+        let arguments = roles.compactMap { role in byRole[role.lowercased()].map { Relation.Argument(role: role, concept: $0) } }
+        guard !arguments.isEmpty, arguments.count == roles.count else { return nil }
+        return Relation(type: type, arguments: arguments, score: infons["score"].flatMap(Double.init) ?? 1)
     }
 }
 
@@ -105,6 +121,30 @@ struct BioCAnnotationOut {
                 id: "T\(counter)",
                 infons: infons,
                 offset: passage.offset + entity.start, length: entity.end - entity.start, text: entity.text)
+        }
+    }
+}
+
+/// A document-level relation as a BioC `relation`: `R<n>`, infons `type`, `score` and one per
+/// argument (role → concept id), and one node per annotation of an argument's concept (its role,
+/// the annotation's id), so a reader can go from the relation to every mention of its concepts.
+struct BioCRelationOut {
+    var id: String
+    var infons: [String: String]
+    var nodes: [(refid: String, role: String)]
+
+    static func of(_ document: Document, annotations: [BioCAnnotationOut]) -> [BioCRelationOut] {
+        document.relations.enumerated().map { index, relation in
+            var infons = ["type": relation.type, "score": roundedScore(relation.score)]
+            var nodes: [(refid: String, role: String)] = []
+            for argument in relation.arguments {
+                infons[argument.role] = argument.concept
+                for annotation in annotations {
+                    let ids = annotation.infons["identifier"]?.split(separator: ";").map(String.init) ?? []
+                    if ids.contains(where: { Relation.sameConcept($0, argument.concept) }) { nodes.append((annotation.id, argument.role)) }
+                }
+            }
+            return BioCRelationOut(id: "R\(index + 1)", infons: infons, nodes: nodes)
         }
     }
 }

@@ -52,7 +52,7 @@ private struct Input: Decodable {
 private struct DocumentSlot: Decodable {
     var document = BioCRawDocument()
 
-    private enum Keys: String, CodingKey { case id, infons, passages }
+    private enum Keys: String, CodingKey { case id, infons, passages, relations }
 
     init(from decoder: Decoder) throws {
         do {
@@ -60,9 +60,21 @@ private struct DocumentSlot: Decodable {
             document.id = try? object.decodeIfPresent(LooseString.self, forKey: .id)?.value
             document.infons = try object.decodeIfPresent(Infons.self, forKey: .infons)?.values ?? [:]
             document.passages = try object.decodeIfPresent([JSONPassage].self, forKey: .passages)?.map(\.raw) ?? []
+            document.relations = try object.decodeIfPresent([JSONRelation].self, forKey: .relations)?.map(\.infons) ?? []
         } catch {
             document.problem = describe(error)
         }
+    }
+}
+
+/// A document-level relation: only its infons are read (`BioCRawDocument.relation`).
+private struct JSONRelation: Decodable {
+    var infons: [String: String] = [:]
+
+    private enum Keys: String, CodingKey { case infons }
+
+    init(from decoder: Decoder) throws {
+        infons = try decoder.container(keyedBy: Keys.self).decodeIfPresent(Infons.self, forKey: .infons)?.values ?? [:]
     }
 }
 
@@ -206,8 +218,11 @@ struct BioCJSONWriter: DocumentWriter {
         count += 1
         json += "{\"id\":\(JSONText.string(document.id)),\"infons\":\(JSONText.object(document.infons)),\"passages\":["
         var counter = 0
+        var written: [BioCAnnotationOut] = []
         json += document.passages.map { passage in
-            let annotations = BioCAnnotationOut.of(passage, model: model, counter: &counter).map { annotation in
+            let out = BioCAnnotationOut.of(passage, model: model, counter: &counter)
+            written += out
+            let annotations = out.map { annotation in
                 "{\"id\":\(JSONText.string(annotation.id)),\"infons\":\(JSONText.object(annotation.infons)),"
                     + "\"text\":\(JSONText.string(annotation.text)),"
                     + "\"locations\":[{\"offset\":\(annotation.offset),\"length\":\(annotation.length)}]}"
@@ -215,7 +230,11 @@ struct BioCJSONWriter: DocumentWriter {
             return "{\"offset\":\(passage.offset),\"infons\":\(JSONText.object(passage.infons)),\"text\":\(JSONText.string(passage.text)),"
                 + "\"sentences\":[],\"annotations\":[\(annotations.joined(separator: ","))],\"relations\":[]}"
         }.joined(separator: ",")
-        try output.write(json + "],\"relations\":[]}")
+        let relations = BioCRelationOut.of(document, annotations: written).map { relation in
+            "{\"id\":\(JSONText.string(relation.id)),\"infons\":\(JSONText.object(relation.infons)),\"nodes\":["
+                + relation.nodes.map { "{\"refid\":\(JSONText.string($0.refid)),\"role\":\(JSONText.string($0.role))}" }.joined(separator: ",") + "]}"
+        }
+        try output.write(json + "],\"relations\":[\(relations.joined(separator: ","))]}")
     }
 
     mutating func abandon() { output.abandon() }

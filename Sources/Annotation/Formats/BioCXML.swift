@@ -5,8 +5,9 @@ import FoundationXML
 
 /// Reads a BioC XML collection (collection → document → passage → annotation, with
 /// sentence-level text and annotations folded into their passage). Offsets are read as Unicode
-/// scalar indices. The whole file is parsed before the first document is returned. Relations and
-/// annotation infons other than `type`, `score`, `identifier` and `concept_name` are not kept.
+/// scalar indices. The whole file is parsed before the first document is returned. Document-level
+/// relations are read from their infons (`BioCRawDocument.relation`, nodes not needed); annotation
+/// infons other than `type`, `score`, `identifier` and `concept_name` are not kept.
 struct BioCXMLReader: DocumentReader {
     private var items: IndexingIterator<[ReadItem]>
 
@@ -114,6 +115,7 @@ private final class BioCXMLHandler: NSObject, XMLParserDelegate {
     private var sentence: (offset: Int, text: String)?
     private var annotation: BioCRawAnnotation?
     private var infonKey: String?
+    private var relation: [String: String]?
 
     /// The first error, where the parser found it.
     var firstError: (line: Int, column: Int, error: Error?)?
@@ -138,6 +140,7 @@ private final class BioCXMLHandler: NSObject, XMLParserDelegate {
         case "passage" where document != nil: passage = BioCRawPassage()
         case "sentence" where passage != nil: sentence = (0, "")
         case "annotation" where passage != nil: annotation = BioCRawAnnotation()
+        case "relation" where document != nil && passage == nil: relation = [:]
         case "infon": infonKey = attributes["key"]
         case "location" where annotation != nil:
             if let offset = attributes["offset"].flatMap(Int.init), let length = attributes["length"].flatMap(Int.init) {
@@ -172,6 +175,9 @@ private final class BioCXMLHandler: NSObject, XMLParserDelegate {
         case ("passage", "document"):
             if let passage { document?.passages.append(passage) }
             passage = nil
+        case ("relation", "document"):
+            if let relation { document?.relations.append(relation) }
+            relation = nil
         case ("document", _):
             if let document { items.append(document.item(location: "\(location):\(documentLine)")) }
             document = nil
@@ -185,6 +191,7 @@ private final class BioCXMLHandler: NSObject, XMLParserDelegate {
         case "document": document?.infons[key] = characters
         case "passage": passage?.infons[key] = characters
         case "annotation": annotation?.infons[key] = characters
+        case "relation": relation?[key] = characters
         default: break
         }
         infonKey = nil
@@ -211,16 +218,26 @@ struct BioCXMLWriter: DocumentWriter {
         var xml = "  <document>\n    <id>\(XMLText.escape(document.id))</id>\n"
         xml += Self.infons(document.infons, indent: "    ")
         var counter = 0
+        var written: [BioCAnnotationOut] = []
         for passage in document.passages {
             xml += "    <passage>\n" + Self.infons(passage.infons, indent: "      ")
             xml += "      <offset>\(passage.offset)</offset>\n      <text>\(XMLText.escape(passage.text))</text>\n"
-            for annotation in BioCAnnotationOut.of(passage, model: model, counter: &counter) {
+            let annotations = BioCAnnotationOut.of(passage, model: model, counter: &counter)
+            written += annotations
+            for annotation in annotations {
                 xml += "      <annotation id=\"\(XMLText.escape(annotation.id, attribute: true))\">\n"
                 xml += Self.infons(annotation.infons, indent: "        ")
                 xml += "        <location offset=\"\(annotation.offset)\" length=\"\(annotation.length)\"/>\n"
                 xml += "        <text>\(XMLText.escape(annotation.text))</text>\n      </annotation>\n"
             }
             xml += "    </passage>\n"
+        }
+        for relation in BioCRelationOut.of(document, annotations: written) {
+            xml += "    <relation id=\"\(XMLText.escape(relation.id, attribute: true))\">\n" + Self.infons(relation.infons, indent: "      ")
+            for node in relation.nodes {
+                xml += "      <node refid=\"\(XMLText.escape(node.refid, attribute: true))\" role=\"\(XMLText.escape(node.role, attribute: true))\"/>\n"
+            }
+            xml += "    </relation>\n"
         }
         try output.write(xml + "  </document>\n")
     }

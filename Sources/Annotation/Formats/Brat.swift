@@ -60,11 +60,14 @@ struct BratWriter: DocumentWriter {
         let (text, offsets) = Self.layout(document.passages)
         var annotations = ""
         var number = 0, normalizations = 0
+        /// Each written entity's number and concept ids, for the relations' arguments.
+        var mentions: [(number: Int, concepts: [String])] = []
         for (passage, base) in zip(document.passages, offsets) {
             for entity in passage.entities {
                 let fragments = Self.fragments(of: entity, at: base + entity.start)
                 guard !fragments.isEmpty else { continue }
                 number += 1
+                mentions.append((number, entity.concepts.map(\.id)))
                 let spans = fragments.map { "\($0.start) \($0.end)" }.joined(separator: ";")
                 let mention = fragments.map(\.text).joined(separator: " ").replacingScalars(["\t", "\r"], with: " ")
                 annotations += "T\(number)\t\(entity.type.replacingScalars([" ", "\t", "\n", "\r"], with: "_")) \(spans)\t\(mention)\n"
@@ -77,6 +80,20 @@ struct BratWriter: DocumentWriter {
                     annotations += "N\(normalizations)\tReference T\(number) \(reference)\t\(concept.name.replacingScalars(["\t", "\n", "\r"], with: " "))\n"
                 }
             }
+        }
+        // A relation between concepts as an `R` line between the first mention of each (brat
+        // relates text-bound annotations), the concepts and score in its note; a relation with a
+        // concept that no entity mentions has no place in brat and is left out.
+        var notes = number, relations = 0
+        for relation in document.relations {
+            let arguments = relation.arguments.map { argument in
+                mentions.first { $0.concepts.contains { Relation.sameConcept($0, argument.concept) } }.map { "\(argument.role.replacingScalars([" ", ":", "\t", "\n", "\r"], with: "_")):T\($0.number)" }
+            }
+            guard arguments.allSatisfy({ $0 != nil }) else { continue }
+            relations += 1; notes += 1
+            annotations += "R\(relations)\t\(relation.type.replacingScalars([" ", "\t", "\n", "\r"], with: "_")) \(arguments.map { $0! }.joined(separator: " "))\n"
+            let concepts = relation.arguments.map { "\($0.role)=\($0.concept)" }.joined(separator: " ").replacingScalars(["\t", "\n", "\r"], with: " ")
+            annotations += "#\(notes)\tAnnotatorNotes R\(relations)\tscore=\(roundedScore(relation.score)) \(concepts)\n"
         }
         let base = URL(fileURLWithPath: directory).appendingPathComponent(name).path
         try writeFileAtomically(text, to: base + ".txt")

@@ -83,7 +83,9 @@ struct JSONLinesReader: DocumentReader {
 }
 
 /// Writes one JSON object per document and line:
-/// `{"id", "model": {"name", "version"}, ["infons"], <text fields>, "entities": [...]}`.
+/// `{"id", "model": {"name", "version"}, ["infons"], <text fields>, "entities": [...], ["relations": [...]]}`;
+/// a relation is `{"type", "arguments": [{"role", "concept"}], "score"}` (documents without
+/// relations have no key).
 /// A document of one passage named `text` (or unnamed) gets `"text"` and entity offsets into
 /// it; otherwise each passage's text goes under its field name (its `field` infon, else its
 /// `type` infon, else `passage<n>`; repeated names get `_2`, `_3`, ...) and each entity gets a
@@ -119,8 +121,15 @@ struct JSONLinesWriter: DocumentWriter {
                 entities.append("{" + fields.joined(separator: ",") + "}")
             }
         }
-        line += ",\"entities\":[" + entities.joined(separator: ",") + "]}"
-        return line
+        line += ",\"entities\":[" + entities.joined(separator: ",") + "]"
+        if !document.relations.isEmpty {
+            line += ",\"relations\":[" + document.relations.map { relation in
+                "{\"type\":" + JSONText.string(relation.type) + ",\"arguments\":["
+                    + relation.arguments.map { "{\"role\":" + JSONText.string($0.role) + ",\"concept\":" + JSONText.string($0.concept) + "}" }.joined(separator: ",")
+                    + "],\"score\":" + JSONText.score(relation.score) + "}"
+            }.joined(separator: ",") + "]"
+        }
+        return line + "}"
     }
 
     static func concept(_ concept: ConceptReference) -> String {
