@@ -3,7 +3,7 @@ SWIFT        ?= swift
 BIOTAG       := .build/release/biotag
 DEB_PACKAGES := libdnnl-dev ocl-icd-libopencl1 libsqlite3-dev
 
-.PHONY: all deps build fetch-model tokenizer-oracle service-tools postgres-tools test demo install bench train-speed corpora default-model distilled-model pruned-model frontier-plot linkers disease-linker clean
+.PHONY: all deps build fetch-model tokenizer-oracle service-tools postgres-tools test demo install bench train-speed corpora default-model distilled-model fast-model frontier-plot linkers disease-linker clean
 
 all: build
 
@@ -81,12 +81,15 @@ demo: build
 # $(PREFIX)/bin/biotag and $(PREFIX)/share/biotag/models/bioner-minilm-8 (DESTDIR for staging).
 PREFIX ?= /usr/local
 MODEL_DIR := $(DESTDIR)$(PREFIX)/share/biotag/models/bioner-minilm-8
+FAST_DIR := $(DESTDIR)$(PREFIX)/share/biotag/models/bioner-minilm-8-fast
 install: build
-	install -d $(DESTDIR)$(PREFIX)/bin $(MODEL_DIR)/linking
+	install -d $(DESTDIR)$(PREFIX)/bin $(MODEL_DIR)/linking $(FAST_DIR)
 	install -m 755 $(BIOTAG) $(DESTDIR)$(PREFIX)/bin/biotag
 	install -m 644 $$(find models/bioner-minilm-8 -maxdepth 1 -type f) $(MODEL_DIR)/
 	install -m 644 models/bioner-minilm-8/linking/* $(MODEL_DIR)/linking/
-	@echo "installed $(DESTDIR)$(PREFIX)/bin/biotag and the default model in $(MODEL_DIR)"
+	install -m 644 $$(find models/bioner-minilm-8-fast -maxdepth 1 -type f) $(FAST_DIR)/
+	ln -sfn ../bioner-minilm-8/linking $(FAST_DIR)/linking
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/biotag, the default model in $(MODEL_DIR) and the fast one in $(FAST_DIR)"
 
 # A 3-layer student of the default model (docs/RESULTS.md, "Compression"): the default's fp32 source
 # (make default-model) as the teacher, its layers 0, 2 and 4 and its heads as the start, every head
@@ -100,19 +103,23 @@ distilled-model: build corpora
 	$(BIOTAG) convert --model $(STUDENT) --out $(STUDENT)-model --weights f16 \
 	  --weights-for word_embeddings=int8-g32 --weights-for intermediate=int8-g32 --label-bias gene:O=0.5
 
-# The default model pruned to 6 of 12 heads and 768 of 1536 FFN neurons in every layer, then
-# recovered by distillation from it for 2 epochs (docs/RESULTS.md, "Compression: structured
-# pruning"; about an hour on 2 cores alone), stored as the default model is.
+# The fast model (models/bioner-minilm-8-fast, `--model fast`): the default model's fp32 source
+# pruned to 6 of 12 attention heads and 768 of 1536 FFN neurons in every layer, recovered by
+# distillation from it for 2 epochs (docs/RESULTS.md, "Compression: structured pruning"; about
+# an hour on 2 cores alone), stored as the default model is. It shares the default's linkers.
 PRUNED := .build/pruned-h6-f768
-pruned-model: build corpora
+FAST_MODEL := models/bioner-minilm-8-fast
+fast-model: build corpora
 	$(BIOTAG) prune --model .build/default-model-f32 --heads 6 --ffn 768 --data $(DATA) --out $(PRUNED) \
 	  --extra disease=$(CORPORA)/bc5cdr/disease/train.tsv --extra species=$(CORPORA)/craft/species/train.tsv \
 	  --alpha 0.5 --epochs 2 --devel-limit 1000 --resume
-	$(BIOTAG) convert --model $(PRUNED) --out $(PRUNED)-model --weights f16 \
-	  --weights-for word_embeddings=int8-g32 --weights-for intermediate=int8-g32 --label-bias gene:O=0.5
+	$(BIOTAG) convert --model $(PRUNED) --out $(FAST_MODEL) --weights f16 \
+	  --weights-for word_embeddings=int8-g32 --weights-for intermediate=int8-g32 --label-bias gene:O=0.5 \
+	  --name bioner-minilm-8-fast --model-version 0.4.0
+	ln -sfn ../bioner-minilm-8/linking $(FAST_MODEL)/linking
 
 # The speed/accuracy frontier (docs/compression-frontier.png): eight-task int8 speed of the default
-# model and the students against ONNX Runtime int8 on the default encoder, same run, and their
+# model, the 3-layer student and the fast (pruned) model against ONNX Runtime int8 on the default encoder, same run, and their
 # mean test F1 (bench/frontier.py). The committed plot adds the gold-only 3-layer model of
 # docs/RESULTS.md as a third --point.
 PLOT_VENV := .build/plot-venv
@@ -121,8 +128,10 @@ frontier-plot: build
 	@test -x $(PLOT_VENV)/bin/python || { python3 -m venv $(PLOT_VENV) && $(PLOT_VENV)/bin/pip install -q matplotlib==3.10.3; }
 	$(BIOTAG) eval --model models/bioner-minilm-8 --data $(DATA) --split test --json > .build/eval-default.json
 	$(BIOTAG) eval --model $(STUDENT)-model --data $(DATA) --split test --json > .build/eval-student-l3-distil.json
+	$(BIOTAG) eval --model $(FAST_MODEL) --data $(DATA) --split test --json > .build/eval-fast.json
 	$(PLOT_VENV)/bin/python bench/frontier.py --point default=models/bioner-minilm-8:.build/eval-default.json \
 	  --point distilled-3-layers=$(STUDENT)-model:.build/eval-student-l3-distil.json \
+	  --point pruned-fast=$(FAST_MODEL):.build/eval-fast.json \
 	  --reference-model .build/default-model-f32 --rounds 4 --json docs/compression-frontier.json --plot docs/compression-frontier.png
 
 # Full speed comparison against PyTorch and ONNX Runtime (creates bench/.venv on first use), each

@@ -64,7 +64,7 @@ struct BenchAnnotate: ParsableCommand {
 
     func run() throws {
         let (threads, workers) = runtime.resolved(threads: 2, workers: 1)
-        let directory = try model ?? defaultModelDirectory()
+        let directory = try modelDirectory(model)
         let loaded: MultiTaskModel
         do { loaded = try MultiTaskModel(directory: directory) } catch { throw CommandError(error.description) }
         let texts = try IOBReader.sentenceTexts(path: sentences ?? SharedData.path("data/bioner/disease/test.tsv"))

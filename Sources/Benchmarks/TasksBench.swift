@@ -32,7 +32,7 @@ struct BenchTasks: ParsableCommand {
     var json = false
 
     func run() throws {
-        let directory = try model ?? defaultModelDirectory()
+        let directory = try modelDirectory(model)
         let (path, texts) = try bench.texts()
         let (threads, batchSize, repeats) = (bench.threads, bench.batchSize, bench.repeats)
 

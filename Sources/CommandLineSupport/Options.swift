@@ -8,10 +8,13 @@ public struct ModelOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp(
         "Model directory (Hugging Face layout: config.json, model.safetensors, vocab.txt or tokenizer.json, optional tasks.json).",
-        discussion: "Defaults to all-MiniLM-L6-v2 as fetched by `biotag fetch-model minilm`."))
+        discussion: "Defaults to all-MiniLM-L6-v2 as fetched by `biotag fetch-model minilm`. `fast` is the shipped pruned model (bioner-minilm-8-fast)."))
     public var model: String?
 
-    public var directory: String { model ?? ModelLocations.fetched("all-MiniLM-L6-v2") }
+    public var directory: String {
+        guard let model else { return ModelLocations.fetched("all-MiniLM-L6-v2") }
+        return ModelLocations.resolve(model) ?? ModelLocations.candidates(of: ModelLocations.shortcuts[model] ?? model)[0]
+    }
 }
 
 /// The cores an inference command uses: independent workers × threads per worker. Each command
@@ -132,6 +135,18 @@ public func defaultModelDirectory() throws -> String {
         throw CommandError("no default model (looked in \(ModelLocations.defaultModelCandidates.joined(separator: ", "))): give one with --model DIR, or run `make install`")
     }
     return found
+}
+
+/// The directory of a `--model` value: nil is the default model, a shortcut (`fast`) its shipped
+/// model, anything else a directory; a shortcut not installed is an error that says where it
+/// was looked for.
+public func modelDirectory(_ value: String?) throws -> String {
+    guard let value else { return try defaultModelDirectory() }
+    guard let directory = ModelLocations.resolve(value) else {
+        let name = ModelLocations.shortcuts[value] ?? value
+        throw CommandError("--model \(value): no \(name) (looked in \(ModelLocations.candidates(of: name).joined(separator: ", "))): run `make fast-model` or `make install`")
+    }
+    return directory
 }
 
 extension String {

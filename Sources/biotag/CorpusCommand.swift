@@ -55,7 +55,7 @@ struct MakeCorpus: ParsableCommand {
     }
 
     func run() throws {
-        let directory = try model ?? defaultModelDirectory()
+        let directory = try modelDirectory(model)
         let tokenizer: WordPieceTokenizer
         do { tokenizer = try WordPieceTokenizer.load(directory: directory) } catch { throw CommandError("\(directory): \(error.description)") }
         var corpus: LinkingCorpus

@@ -48,6 +48,7 @@ struct Distill: ParsableCommand {
     }
 
     func run() throws {
+        try training.checkOutput(isNot: teacher, option: "--teacher")
         let teacherModel: TrainableModel
         do { teacherModel = try TrainableModel.load(directory: teacher, tasks: nil, seed: 0) } catch { throw CommandError("the teacher: \(error.description)") }
         let names = training.tasks == nil ? teacherModel.heads.map(\.name) : training.taskNames

@@ -46,7 +46,7 @@ struct EntityLinkingOptions: ParsableArguments {
     /// nil when linking is off.
     func linkerSet(model: String?) throws -> LinkerSet? {
         guard link != false else { return nil }
-        let directory = model ?? ModelLocations.defaultModel()
+        let directory = model.map { ModelLocations.resolve($0) ?? $0 } ?? ModelLocations.defaultModel()
         let set: LinkerSet
         do { set = try LinkerSet.load(directories: (directory.map { [LinkerSet.directory(ofModel: $0)] } ?? []) + linkers) } catch { throw CommandError(error.description) }
         if link == true, set.isEmpty { throw CommandError("--link: no linkers (the model's linking/ directory has none; add some with --linkers)") }
@@ -74,7 +74,7 @@ struct AnnotationSetup {
 
     init(model: String?, tasks: String?, pipeline: PipelineOptions, runtime: RuntimeOptions, linking: EntityLinkingOptions) throws {
         let loaded: MultiTaskModel
-        do { loaded = try MultiTaskModel(directory: try model ?? defaultModelDirectory()) } catch let error as ModelLoadError { throw CommandError(error.description) }
+        do { loaded = try MultiTaskModel(directory: try modelDirectory(model)) } catch let error as ModelLoadError { throw CommandError(error.description) }
         let (threads, workers) = runtime.resolved(threads: 1, workers: 2)
         do { annotator = try Annotator(model: loaded, settings: pipeline.settings(tasks: tasks.map { commaList($0).filter { !$0.isEmpty } }), threads: threads, workers: workers) } catch {
             throw CommandError(error.description)

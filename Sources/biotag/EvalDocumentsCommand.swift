@@ -50,7 +50,7 @@ struct EvalDocuments: ParsableCommand {
     func run() throws {
         let mapping = try pairs()
         let loaded: MultiTaskModel
-        do { loaded = try MultiTaskModel(directory: try model ?? defaultModelDirectory()) } catch let error as ModelLoadError { throw CommandError(error.description) }
+        do { loaded = try MultiTaskModel(directory: try modelDirectory(model)) } catch let error as ModelLoadError { throw CommandError(error.description) }
         for head in Set(mapping.values) where !loaded.tasks.contains(where: { $0.name == head }) {
             throw CommandError("--heads: the model has no head '\(head)' (it has \(loaded.tasks.map(\.name).joined(separator: ", ")))")
         }

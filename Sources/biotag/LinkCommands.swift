@@ -249,7 +249,7 @@ struct EvalLink: ParsableCommand {
 
     /// Every gold corpus of a normalization data folder, each against the linker of its head.
     private func runSuite(data: String) throws {
-        let directory = try model ?? defaultModelDirectory()
+        let directory = try modelDirectory(model)
         let set: LinkerSet
         do { set = try LinkerSet.load(directories: [LinkerSet.directory(ofModel: directory)] + linkers) } catch { throw CommandError(error.description) }
         let corpora = (data as NSString).appendingPathComponent("corpora")
@@ -366,7 +366,7 @@ struct EvalLink: ParsableCommand {
             return value
         }
         let loaded: MultiTaskModel
-        do { loaded = try MultiTaskModel(directory: try model ?? defaultModelDirectory()) } catch let error as ModelLoadError { throw CommandError(error.description) }
+        do { loaded = try MultiTaskModel(directory: try modelDirectory(model)) } catch let error as ModelLoadError { throw CommandError(error.description) }
         let (threads, workers) = runtime.resolved(threads: 1, workers: 2)
         let annotated: [Document]
         do {

@@ -62,6 +62,7 @@ struct Prune: ParsableCommand {
     }
 
     func run() throws {
+        try training.checkOutput(isNot: model, option: "--model")
         let loadedModel: TrainableModel
         do { loadedModel = try TrainableModel.load(directory: model, tasks: nil, seed: 0) } catch { throw CommandError("--model: \(error.description)") }
         let names = training.tasks == nil ? loadedModel.heads.map(\.name) : training.taskNames

@@ -77,7 +77,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let loaded: MultiTaskModel
-        do { loaded = try MultiTaskModel(directory: try model ?? defaultModelDirectory()) } catch let error as ModelLoadError { throw CommandError(error.description) }
+        do { loaded = try MultiTaskModel(directory: try modelDirectory(model)) } catch let error as ModelLoadError { throw CommandError(error.description) }
         // One batching lane per worker, each with its own pipeline on the one loaded model: a lane's
         // batch runs while another lane tokenizes, links or answers (docs/SERVICE.md).
         let (threads, workers) = runtime.resolved(threads: 1, workers: 2)

@@ -173,6 +173,12 @@ struct TrainingOptions: ParsableArguments {
         return rates
     }
 
+    /// Refuses an --out that is `model` itself: the run would write over the model it reads.
+    func checkOutput(isNot model: String, option: String) throws {
+        let resolved = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
+        guard resolved(out) != resolved(model) else { throw CommandError("--out \(out) is the \(option) directory; write the new model elsewhere") }
+    }
+
     var taskNames: [String] { (tasks ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
 
     /// The run's settings from the options, for the heads `names`.

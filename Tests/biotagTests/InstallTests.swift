@@ -25,6 +25,18 @@ import TestSupport
         #expect(installed.status == 0, "\(installed.stderr)")
         #expect(installed.output.contains(#""type":"chemical""#), "\(installed.output)")
 
+        // `--model fast` finds the installed fast model the same way; it links with the default's linkers.
+        try manager.createSymbolicLink(atPath: prefix + "/share/biotag/models/bioner-minilm-8-fast",
+                                       withDestinationPath: TestPaths.repository.appendingPathComponent("models/bioner-minilm-8-fast").path)
+        let fast = try BiotagCommand.run(["annotate", "--quiet", "--model", "fast", "--link"], stdin: input, environment: emptyHome, workingDirectory: elsewhere,
+                                         executable: prefix + "/bin/biotag")
+        #expect(fast.status == 0, "\(fast.stderr)")
+        #expect(fast.output.contains(#""model":{"name":"bioner-minilm-8-fast""#) && fast.output.contains(#""concept":{"id":"MESH:"#), "\(fast.output)")
+        try manager.removeItem(atPath: prefix + "/share/biotag/models/bioner-minilm-8-fast")
+        let noFast = try BiotagCommand.run(["annotate", "--quiet", "--model", "fast"], stdin: input, environment: emptyHome, workingDirectory: elsewhere,
+                                           executable: prefix + "/bin/biotag")
+        #expect(noFast.status != 0 && noFast.stderr.contains("--model fast: no bioner-minilm-8-fast (looked in models/bioner-minilm-8-fast, "), "\(noFast.stderr)")
+
         // Without the installed model, the message says where it looked and what to do.
         try manager.removeItem(atPath: prefix + "/share/biotag/models/bioner-minilm-8")
         let missing = try BiotagCommand.run(["annotate", "--quiet"], stdin: input, environment: emptyHome, workingDirectory: elsewhere,

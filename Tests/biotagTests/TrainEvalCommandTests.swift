@@ -147,6 +147,9 @@ import TestSupport
         let tooMany = try BiotagCommand.run(common + ["--heads", "5", "--ffn", "128", "--out", out + "/refused"])
         #expect(tooMany.status != 0 && tooMany.stderr.contains("--heads 5: \(out)/model has 4 heads in its smallest layer"), "\(tooMany.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out + "/refused"))
+        let overModel = try BiotagCommand.run(common.map { $0 == out + "/pruned" ? out + "/model/" : $0 } + ["--heads", "2", "--ffn", "128"])
+        #expect(overModel.status != 0 && overModel.stderr.contains("is the --model directory; write the new model elsewhere"), "\(overModel.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out + "/model/model.safetensors"))
     }
 
     @Test func badInputGivesOneLineErrors() throws {
