@@ -94,5 +94,10 @@ import Tensors
         #expect(throws: ModelLoadError.weights(.missingTensor(file: directory + "/model.safetensors", tensor: "heads.nothing.weight"))) {
             try MultiTaskModel(directory: directory)
         }
+        try #"{"format": "biotag.tasks", "version": 1, "tasks": [{"name": "x", "kind": "token_classification", "labels": ["O"], "head": "mlp", "inner_size": 0, "tensors": {"classifier": "c", "dense": "d"}}]}"#
+            .write(toFile: directory + "/tasks.json", atomically: true, encoding: .utf8)
+        #expect(throws: ModelLoadError.invalidTasks(file: directory + "/tasks.json", reason: "task 'x' has inner_size 0; it must be positive")) {
+            try MultiTaskModel(directory: directory)
+        }
     }
 }

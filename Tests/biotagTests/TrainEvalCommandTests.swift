@@ -197,6 +197,17 @@ import TestSupport
         let noTeacher = try BiotagCommand.run(["distill", "--teacher", out + "/none", "--data", data, "--out", out])
         #expect(noTeacher.status != 0 && noTeacher.stderr.contains("the teacher: missing model file"), "\(noTeacher.stderr)")
 
+        // eval-relations: a gold file without relation lines, a malformed record (file:line), bad --arguments.
+        try "1|t|Aspirin and asthma.\n1\t0\t7\tAspirin\tChemical\tD001241\n\n".write(toFile: out + ".none.pubtator", atomically: true, encoding: .utf8)
+        try "1|t|Aspirin and asthma.\n1\tCID\tD001241\tD001249\n1\tten\t7\tAspirin\tChemical\tD001241\n\n".write(toFile: out + ".bad.pubtator", atomically: true, encoding: .utf8)
+        defer { for name in [".none.pubtator", ".bad.pubtator"] { try? FileManager.default.removeItem(atPath: out + name) } }
+        for (arguments, message) in [(["--gold", out + ".none.pubtator"], "\(out).none.pubtator: no CID relation lines (PMID<TAB>CID<TAB>concept<TAB>concept)"),
+                                     (["--gold", out + ".bad.pubtator"], "\(out).bad.pubtator:3: expected PMID<TAB>start<TAB>end<TAB>mention<TAB>type"),
+                                     (["--gold", out + ".none.pubtator", "--arguments", "chemical"], "--arguments chemical: expected two entity types")] {
+            let bad = try BiotagCommand.run(["eval-relations"] + arguments)
+            #expect(bad.status != 0 && bad.stderr.contains(message), "\(bad.stderr)")
+        }
+
         let noHead = try BiotagCommand.run(["eval", "--model", TestPaths.fixture("arch/cased-bert"), "--data", data, "--tasks", "disease"])
         #expect(noHead.status != 0)
         #expect(noHead.stderr.contains("no token head 'disease'"), "\(noHead.stderr)")
