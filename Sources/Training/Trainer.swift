@@ -154,8 +154,7 @@ public final class Trainer {
         let stepsAtStart = step
         while step < lastStep {
             let planned = plan.batches[step]
-            var batch = PackedBatch()
-            for (taskIndex, windowIndex) in planned.windows { batch.append(tasks[taskIndex].train.windows[windowIndex].ids) }
+            let batch = packed(planned)
             let started = ContinuousClock.now
             model.store.zeroGradients()
             let seed = settings.seed ^ (UInt64(step + 1) &* 0x2545_F491_4F6C_DD1D)
@@ -188,6 +187,13 @@ public final class Trainer {
         }
     }
 
+    /// A planned batch's windows, packed.
+    private func packed(_ planned: PlannedBatch) -> PackedBatch {
+        var batch = PackedBatch()
+        for (taskIndex, windowIndex) in planned.windows { batch.append(tasks[taskIndex].train.windows[windowIndex].ids) }
+        return batch
+    }
+
     /// One step's forward and backward passes on the batch's head: its own corpus's gold, the
     /// other corpora's windows as negatives.
     private func goldStep(_ planned: PlannedBatch, batch: PackedBatch, seed: UInt64) throws(TrainingError) -> (Double, Int) {
@@ -211,10 +217,8 @@ public final class Trainer {
         pass.hiddenDropout = 0; pass.attentionDropout = 0
         defer { (pass.hiddenDropout, pass.attentionDropout) = dropout }
         for planned in plan.batches.prefix(steps) {
-            var batch = PackedBatch()
-            for (taskIndex, windowIndex) in planned.windows { batch.append(tasks[taskIndex].train.windows[windowIndex].ids) }
             model.store.zeroGradients()
-            _ = try goldStep(planned, batch: batch, seed: 0)
+            _ = try goldStep(planned, batch: packed(planned), seed: 0)
             visit(model)
         }
     }
