@@ -205,9 +205,9 @@ public final class AnnotationJob {
             summary.skipped += needed.filter { !$0 }.count
             pending = zip(pending, needed).filter(\.1).map(\.0)
         }
-        var annotated: [Document]
-        do { annotated = try annotator.annotate(pending) } catch { throw .annotation(error) }
-        if let linking { annotated = linking.link(annotated) }
+        let annotated: [Document]
+        // Linked in the annotator: its relation heads run on the concepts, from the same pass.
+        do { annotated = try annotator.annotate(pending, linking: linking) } catch { throw .annotation(error) }
         for sink in sinks {
             do { try sink.write(annotated, model: annotator.identity) } catch { throw .sink("\(error)") }
         }

@@ -38,6 +38,8 @@ public final class Annotator: @unchecked Sendable {
     /// The heads with each word aggregation's decoders (`annotate(_:aggregation:)`).
     private let headsByAggregation: [AggregationStrategy: [Head]]
     private let splitter = SentenceSplitter()
+    /// The model's relation heads, run when entities are linked (`annotate(_:aggregation:linking:)`).
+    public let relationHeads: [(name: String, head: RelationHead)]
 
     /// - Parameters:
     ///   - threads: threads splitting each operation of a forward pass, per worker.
@@ -53,6 +55,7 @@ public final class Annotator: @unchecked Sendable {
             tokenTasks = tokenTasks.filter { wanted.contains($0.0) }
         }
         guard !tokenTasks.isEmpty else { throw .noTokenHeads(model: model.directory) }
+        relationHeads = model.tasks.compactMap { task in if case let .relation(head) = task.head { (task.name, head) } else { nil } }
         self.model = model
         self.settings = settings
         var byAggregation: [AggregationStrategy: [Head]] = [:]
@@ -115,6 +118,16 @@ public final class Annotator: @unchecked Sendable {
         var probabilities: [[Float]]
         /// How far from a cut edge the window that gave each wordpiece's prediction put it.
         var centrality: [Int]
+        /// `[tokens, width]`: each wordpiece's vector for relations (`VectorSource`), when asked for.
+        var vectors: [Float]
+    }
+
+    /// Which vector of each wordpiece a pass keeps for relations.
+    public enum VectorSource: Sendable, Equatable {
+        /// The encoder's last hidden state (what a relation head is trained on).
+        case hidden
+        /// A relation head's projection.
+        case relation(String)
     }
 
     private struct Window {
@@ -128,24 +141,21 @@ public final class Annotator: @unchecked Sendable {
     /// documents are grouped into calls.
     /// - Parameter aggregation: how wordpieces become words for these documents (nil: the
     ///   settings'); the forward pass is the same for every strategy.
-    public func annotate(_ documents: [Document], aggregation: AggregationStrategy? = nil) throws(AnnotationError) -> [Document] {
-        var places: [(document: Int, passage: Int, scalars: Range<Int>)] = []
-        var passageScalars: [[[Unicode.Scalar]]] = []
-        for (d, document) in documents.enumerated() {
-            passageScalars.append(document.passages.map { Array($0.text.unicodeScalars) })
-            for (p, scalars) in passageScalars[d].enumerated() {
-                for range in splitter.split(scalars) { places.append((d, p, range)) }
-            }
-        }
-        let found = try entities(in: places.map { passageScalars[$0.document][$0.passage][$0.scalars] },
-                                 heads: aggregation.flatMap { headsByAggregation[$0] } ?? heads)
+    ///
+    /// With `linking`, the entities are linked to their concepts, and the model's relation heads
+    /// (`relationHeads`) find the relations between them on the same encoder pass.
+    public func annotate(_ documents: [Document], aggregation: AggregationStrategy? = nil, linking: (any EntityLinking)? = nil) throws(AnnotationError) -> [Document] {
+        let places = sentencePlaces(documents)
+        let relation = linking == nil ? nil : relationHeads.first
+        let (found, vectors) = try run(places.texts, heads: aggregation.flatMap { headsByAggregation[$0] } ?? heads,
+                                       vectors: relation.map { .relation($0.name) })
         var result = documents
         // The model's entities replace the input's, and relations found between the input's go with them.
         for d in result.indices {
             result[d].relations = []
             for p in result[d].passages.indices { result[d].passages[p].entities = [] }
         }
-        for (place, perHead) in zip(places, found) {
+        for (place, perHead) in zip(places.places, found) {
             for entity in perHead.joined() {
                 result[place.document].passages[place.passage].entities.append(entity.shifted(by: place.scalars.lowerBound))
             }
@@ -156,6 +166,61 @@ public final class Annotator: @unchecked Sendable {
                     result[d].passages[p].entities = policy.resolve(result[d].passages[p].entities)
                 } else {
                     result[d].passages[p].entities.sort { ($0.start, $0.end, $0.type) < ($1.start, $1.end, $1.type) }
+                }
+            }
+        }
+        guard let linking else { return result }
+        result = linking.link(result)
+        if let relation {
+            let tokens = places.tokens(vectors, width: relation.head.width, documents: documents.count)
+            for d in result.indices { result[d].relations = RelationExtraction.relations(in: result[d], tokens: tokens[d], head: relation.head) }
+        }
+        return result
+    }
+
+    /// The wordpieces of each document and the vector of each (`VectorSource`) from one encoder
+    /// pass, the documents' own entities left as they are: what a relation head is trained and
+    /// scored on over given (gold) entities.
+    public func tokens(_ documents: [Document], vectors source: VectorSource) throws(AnnotationError) -> [DocumentTokens] {
+        if case let .relation(name) = source, !relationHeads.contains(where: { $0.name == name }) {
+            throw .unknownTask(name, available: relationHeads.map(\.name))
+        }
+        let width: Int
+        switch source {
+        case .hidden: width = model.config.hiddenSize
+        case let .relation(name): width = relationHeads.first { $0.name == name }!.head.width
+        }
+        let places = sentencePlaces(documents)
+        let (_, vectors) = try run(places.texts, heads: [], vectors: source)
+        return places.tokens(vectors, width: width, documents: documents.count)
+    }
+
+    /// Every sentence of every passage of `documents`.
+    private struct SentencePlaces {
+        var places: [(document: Int, passage: Int, scalars: Range<Int>)] = []
+        var texts: [ArraySlice<Unicode.Scalar>] = []
+
+        /// Each document's sentences with their wordpieces' offsets and vectors.
+        func tokens(_ vectors: [(offsets: [Range<Int>], vectors: [Float])?], width: Int, documents: Int) -> [DocumentTokens] {
+            var result = [DocumentTokens](repeating: DocumentTokens(width: width), count: documents)
+            for (place, sentence) in zip(places, vectors) {
+                guard let sentence else { continue }
+                let shift = place.scalars.lowerBound
+                result[place.document].sentences.append(DocumentTokens.Sentence(
+                    passage: place.passage, offsets: sentence.offsets.map { ($0.lowerBound + shift)..<($0.upperBound + shift) }, vectors: sentence.vectors))
+            }
+            return result
+        }
+    }
+
+    private func sentencePlaces(_ documents: [Document]) -> SentencePlaces {
+        var result = SentencePlaces()
+        for (d, document) in documents.enumerated() {
+            for (p, passage) in document.passages.enumerated() {
+                let scalars = Array(passage.text.unicodeScalars)
+                for range in splitter.split(scalars) {
+                    result.places.append((d, p, range))
+                    result.texts.append(scalars[range])
                 }
             }
         }
@@ -179,8 +244,8 @@ public final class Annotator: @unchecked Sendable {
             }
         }
         let texts = sentences.map { ArraySlice(Array($0.unicodeScalars)) }
-        guard let policy = settings.overlaps, !settings.raw else { return try entities(in: texts, heads: chosen) }
-        return try entities(in: texts, heads: heads).map { perHead in
+        guard let policy = settings.overlaps, !settings.raw else { return try run(texts, heads: chosen).entities }
+        return try run(texts, heads: heads).entities.map { perHead in
             let resolved = policy.resolve(Array(perHead.joined()))
             return chosen.map { head in
                 resolved.compactMap { entity in
@@ -195,8 +260,10 @@ public final class Annotator: @unchecked Sendable {
     }
 
     /// Every head's entities in each sentence: wordpieces ▶ windows ▶ length-sorted batches ▶
-    /// windows merged ▶ decoded. Offsets are relative to each sentence.
-    private func entities(in texts: [ArraySlice<Unicode.Scalar>], heads: [Head]) throws(AnnotationError) -> [[[Entity]]] {
+    /// windows merged ▶ decoded. Offsets are relative to each sentence. With `vectors`, each
+    /// sentence's wordpieces (offsets) and their vectors too (nil for a sentence without any).
+    private func run(_ texts: [ArraySlice<Unicode.Scalar>], heads: [Head], vectors source: VectorSource? = nil) throws(AnnotationError)
+        -> (entities: [[[Entity]]], vectors: [(offsets: [Range<Int>], vectors: [Float])?]) {
         // Tokenization and decoding run on every worker's core, around the forward passes.
         let parts = runners.count
         let tokenized = Batcher.concurrentMap(texts.count, parts: parts) { index -> Sentence? in
@@ -204,7 +271,7 @@ public final class Annotator: @unchecked Sendable {
             guard encoding.count > 0 else { return nil }
             return Sentence(offsets: encoding.offsets, wordIds: encoding.wordIds, ids: encoding.ids,
                             probabilities: heads.map { [Float](repeating: 0, count: encoding.count * $0.decoder.labels.count) },
-                            centrality: [Int](repeating: -1, count: encoding.count))
+                            centrality: [Int](repeating: -1, count: encoding.count), vectors: [])
         }
         var sentences: [Sentence] = []
         var windows: [Window] = []
@@ -217,9 +284,13 @@ public final class Annotator: @unchecked Sendable {
             }
             sentences.append(sentence)
         }
-        try infer(windows, heads: heads, into: &sentences)
+        try infer(windows, heads: heads, vectors: source, into: &sentences)
         let inferred = sentences, placed = sentenceOf
-        return Batcher.concurrentMap(texts.count, parts: parts) { position in
+        let vectors: [(offsets: [Range<Int>], vectors: [Float])?] = source == nil ? [] : placed.map { index in
+            index.map { (inferred[$0].offsets, inferred[$0].vectors) }
+        }
+        guard !heads.isEmpty else { return (texts.map { _ in [] }, vectors) }
+        let entities = Batcher.concurrentMap(texts.count, parts: parts) { position -> [[Entity]] in
             guard let index = placed[position] else { return heads.map { _ in [] } }
             let scalars = texts[position], sentence = inferred[index]
             return heads.enumerated().map { h, head in
@@ -244,6 +315,7 @@ public final class Annotator: @unchecked Sendable {
                 return found
             }
         }
+        return (entities, vectors)
     }
 
     /// The token budget of one call's batches: the settings' budget, or less when the call is
@@ -258,16 +330,30 @@ public final class Annotator: @unchecked Sendable {
 
     /// Runs the windows in length-sorted batches and keeps, for each wordpiece, the probabilities
     /// from the window where it is furthest from a cut edge.
-    private func infer(_ windows: [Window], heads: [Head], into sentences: inout [Sentence]) throws(AnnotationError) {
+    private func infer(_ windows: [Window], heads: [Head], vectors source: VectorSource?, into sentences: inout [Sentence]) throws(AnnotationError) {
         let tokenizer = model.tokenizer
         let batches = Batcher(tokenBudget: Self.budget(settings.tokenBudget, windows: windows, workers: runners.count, maxLength: settings.maxLength))
             .batches(count: windows.count, length: { windows[$0].length }) { index in
             let window = windows[index]
             return [tokenizer.clsId] + sentences[window.sentence].ids[window.content] + [tokenizer.sepId]
         }
-        let names = Set(heads.map(\.name))
+        var names = Set(heads.map(\.name))
+        var width = 0
+        switch source {
+        case nil: break
+        case .hidden: width = model.config.hiddenSize
+        case let .relation(name):
+            names.insert(name)
+            width = relationHeads.first { $0.name == name }?.head.width ?? 0
+        }
+        if width > 0 { for s in sentences.indices { sentences[s].vectors = [Float](repeating: 0, count: sentences[s].ids.count * width) } }
+        let keepHidden = source == .hidden, wanted = names
         let outputs: [MultiTaskOutput]
-        do { outputs = try Batcher.dispatch(batches.count, over: runners) { runner, index in try runner.forward(batches[index].packed, tasks: names) } } catch {
+        do {
+            outputs = try Batcher.dispatch(batches.count, over: runners) { runner, index in
+                try runner.forward(batches[index].packed, tasks: wanted, keepHidden: keepHidden)
+            }
+        } catch {
             throw .engine("\(error)")
         }
         for (batch, output) in zip(batches, outputs) {
@@ -283,6 +369,14 @@ public final class Annotator: @unchecked Sendable {
                     guard centrality > sentences[window.sentence].centrality[token] else { continue }
                     sentences[window.sentence].centrality[token] = centrality
                     let row = firstRow + token - window.content.lowerBound
+                    if width > 0 {
+                        let rows: [Float]
+                        switch source {
+                        case let .relation(name): rows = output.logits[name]!
+                        default: rows = output.hidden!
+                        }
+                        sentences[window.sentence].vectors.replaceSubrange(token * width..<(token + 1) * width, with: rows[row * width..<(row + 1) * width])
+                    }
                     for (h, head) in heads.enumerated() {
                         let classes = head.decoder.labels.count
                         output.logits[head.name]!.withUnsafeBufferPointer { logits in

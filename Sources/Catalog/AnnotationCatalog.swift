@@ -100,6 +100,18 @@ extension AnnotationCatalog {
             return try record(document, c)
         }
         try c.execute("DELETE FROM entity WHERE run_id = ? AND record_id = ANY(?::bigint[])", [.integer(run), .integers(records)])
+        try c.execute("DELETE FROM relation WHERE run_id = ? AND record_id = ANY(?::bigint[])", [.integer(run), .integers(records)])
+        let relations = zip(documents, records).flatMap { document, record in Self.relationRows(of: document).map { (record, $0) } }
+        if !relations.isEmpty {
+            try c.execute("""
+                INSERT INTO relation (record_id, run_id, type, first_role, first_concept, second_role, second_concept, score)
+                SELECT u.record_id, ?, u.type, u.first_role, u.first_concept, u.second_role, u.second_concept, u.score
+                FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::float8[])
+                    AS u(record_id, type, first_role, first_concept, second_role, second_concept, score)
+                """, [.integer(run), .integers(relations.map(\.0)), .texts(relations.map(\.1.type)), .texts(relations.map { $0.1.arguments[0].role }),
+                      .texts(relations.map { $0.1.arguments[0].concept }), .texts(relations.map { $0.1.arguments[1].role }),
+                      .texts(relations.map { $0.1.arguments[1].concept }), .reals(relations.map(\.1.score))])
+        }
         let rows = documents.map(entityRows)
         let count = rows.reduce(0) { $0 + $1.count }
         if count > 0 {
@@ -154,6 +166,7 @@ extension AnnotationCatalog {
             id = try stored.int64("id")
             guard try stored.text("fingerprint") != fingerprint else { return id }
             try c.execute("DELETE FROM entity WHERE record_id = ?", [.integer(id)])
+            try c.execute("DELETE FROM relation WHERE record_id = ?", [.integer(id)])
             try c.execute("DELETE FROM annotated WHERE record_id = ?", [.integer(id)])
             try c.execute(c.dialect == .sqlite ? "DELETE FROM record_text WHERE rowid = ?" : "DELETE FROM record_text WHERE record_id = ?", [.integer(id)])
             try c.execute("UPDATE record SET fingerprint = ?, passages = ? WHERE id = ?", [.text(fingerprint), .text(passages), .integer(id)])
@@ -171,9 +184,16 @@ extension AnnotationCatalog {
     }
 
     /// Replaces a record's entities of one run: a row per entity and per further type it was
-    /// found as (pointing at the first), each with its concepts.
+    /// found as (pointing at the first), each with its concepts; and its relations.
     static func replaceEntities(of document: Document, record id: Int64, run: Int64, _ c: any SQLConnection) throws {
         try c.execute("DELETE FROM entity WHERE record_id = ? AND run_id = ?", [.integer(id), .integer(run)])
+        try c.execute("DELETE FROM relation WHERE record_id = ? AND run_id = ?", [.integer(id), .integer(run)])
+        for relation in relationRows(of: document) {
+            try c.execute("""
+                INSERT INTO relation (record_id, run_id, type, first_role, first_concept, second_role, second_concept, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, [.integer(id), .integer(run), .text(relation.type), .text(relation.arguments[0].role), .text(relation.arguments[0].concept),
+                      .text(relation.arguments[1].role), .text(relation.arguments[1].concept), .real(relation.score)])
+        }
         var first: Int64?
         for row in entityRows(of: document) {
             let item = row.entity
@@ -189,6 +209,10 @@ extension AnnotationCatalog {
             }
         }
     }
+
+    /// The relations of a document the catalog stores: those of two arguments (what relation
+    /// heads find).
+    static func relationRows(of document: Document) -> [Relation] { document.relations.filter { $0.arguments.count == 2 } }
 
     /// A document's rows of `entity`, in order: each entity once per type it was found as, the
     /// first of them the row the others are merged into.
@@ -244,6 +268,14 @@ extension AnnotationCatalog {
             guard let row = try c.row("SELECT id, passages FROM record WHERE key = ?", [.text(key)]) else { return nil }
             var document = Document(id: key, passages: try Self.passages(fromJSON: try row.text("passages")))
             try Self.loadEntities(into: &document, record: try row.int64("id"), run: run, c)
+            document.relations = try c.rows("""
+                SELECT type, first_role, first_concept, second_role, second_concept, score FROM relation WHERE record_id = ? AND run_id = ?
+                ORDER BY type, first_concept, second_concept
+                """, [.integer(try row.int64("id")), .integer(run)]).map { row in
+                Relation(type: try row.text("type"), arguments: [Relation.Argument(role: try row.text("first_role"), concept: try row.text("first_concept")),
+                                                                 Relation.Argument(role: try row.text("second_role"), concept: try row.text("second_concept"))],
+                         score: try row.double("score"))
+            }
             return document
         }
     }
@@ -279,7 +311,9 @@ extension AnnotationCatalog {
     /// Links stored entities again with other linkers, without the encoder: every record
     /// annotation not yet linked by `linkers` (a fingerprint of the linker set) is read back with
     /// its entities unmerged, given to `link`, and stored with the concepts it gets, `batch`
-    /// annotations per transaction; a stopped re-link resumes where it stopped.
+    /// annotations per transaction; a stopped re-link resumes where it stopped. Relations found
+    /// between the old concepts are dropped: a relation head needs the encoder's pass over the
+    /// text (annotate again to have them).
     /// - Returns: how many record annotations were linked again.
     public func relink(linkers: String, batch: Int = 256, link: ([Document]) -> [Document]) throws(CatalogError) -> Int {
         var done = 0

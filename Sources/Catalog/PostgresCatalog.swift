@@ -255,6 +255,20 @@ public final class PostgresCatalog: AnnotationCatalog {
             CREATE INDEX batch_open ON batch (id) WHERE state IN ('pending', 'leased');
             CREATE INDEX batch_done ON batch (done_at) WHERE state = 'done';
             """),
+        // Relations between a record's concepts (a relation head's, two arguments each).
+        ("v3-relations", """
+            CREATE TABLE relation (
+                record_id BIGINT NOT NULL REFERENCES record(id) ON DELETE CASCADE,
+                run_id BIGINT NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                type TEXT COLLATE "C" NOT NULL,
+                first_role TEXT COLLATE "C" NOT NULL,
+                first_concept TEXT COLLATE "C" NOT NULL,
+                second_role TEXT COLLATE "C" NOT NULL,
+                second_concept TEXT COLLATE "C" NOT NULL,
+                score DOUBLE PRECISION NOT NULL);
+            CREATE INDEX relation_by_record ON relation (record_id, run_id);
+            CREATE INDEX relation_by_type ON relation (type);
+            """),
     ]
 }
 

@@ -138,6 +138,22 @@ public final class SQLiteCatalog: AnnotationCatalog {
                 ALTER TABLE annotated ADD COLUMN linkers TEXT NOT NULL DEFAULT '';
                 """)
         }
+        // Relations between a record's concepts (a relation head's, two arguments each).
+        migrator.registerMigration("v5-relations") { db in
+            try db.execute(sql: """
+                CREATE TABLE relation (
+                    record_id INTEGER NOT NULL REFERENCES record(id) ON DELETE CASCADE,
+                    run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    type TEXT NOT NULL,
+                    first_role TEXT NOT NULL,
+                    first_concept TEXT NOT NULL,
+                    second_role TEXT NOT NULL,
+                    second_concept TEXT NOT NULL,
+                    score REAL NOT NULL);
+                CREATE INDEX relation_by_record ON relation (record_id, run_id);
+                CREATE INDEX relation_by_type ON relation (type);
+                """)
+        }
         return migrator
     }
 

@@ -152,6 +152,27 @@ extension AnnotationCatalog {
                 let phrase = words.map { "'\($0)'" }.joined(separator: " <-> ") + (prefix ? ":*" : "")
                 return builder.term("r.id IN (SELECT record_id FROM record_text WHERE document @@ to_tsquery('simple', \(builder.bind(.text(phrase)))))")
             }
+        case let .relation(type, arguments):
+            // A relation row `e` of the answering annotation; each argument matches its role's
+            // concept by id (without case) or by a mention of that concept in the record or its name.
+            var conditions = ["e.type = \(builder.bind(.text(type)))"]
+            for argument in arguments {
+                let sides = ["first", "second"].map { side in
+                    let role = "e.\(side)_role = \(builder.bind(.text(argument.role)))"
+                    switch argument.value {
+                    case let .concept(id):
+                        return "(\(role) AND lower(e.\(side)_concept) = lower(\(builder.bind(.text(id)))))"
+                    case let .text(value):
+                        let mention = builder.bind(.text(value)), name = builder.bind(.text(value))
+                        return """
+                            (\(role) AND e.\(side)_concept IN (SELECT c.concept_id FROM entity x JOIN entity_concept c ON c.entity_id = x.id \
+                            WHERE x.record_id = e.record_id AND x.run_id = e.run_id AND (x.normalized = \(mention) OR lower(c.concept_name) = \(name))))
+                            """
+                    }
+                }
+                conditions.append("(" + sides.joined(separator: " OR ") + ")")
+            }
+            return builder.term("r.id IN (SELECT e.record_id FROM relation e WHERE \(conditions.joined(separator: " AND ")) AND \(entityRun))")
         case .and:
             return joined(query.operands(of: "AND"), with: "AND", entityRun: entityRun, builder: &builder)
         case .or:

@@ -15,6 +15,9 @@ public indirect enum SearchQuery: Equatable, Sendable {
     /// Records whose text contains the words of `value` as a phrase (the last word as a prefix
     /// when `prefix`).
     case text(String, prefix: Bool)
+    /// Records with a relation of `type` (`CID`) whose arguments match: `relation:CID`,
+    /// `relation:CID(chemical:cisplatin, disease:"kidney injury")`, `relation:CID(disease:MESH:D007674)`.
+    case relation(type: String, arguments: [RelationTerm])
     case and(SearchQuery, SearchQuery)
     case or(SearchQuery, SearchQuery)
     case not(SearchQuery)
@@ -50,7 +53,7 @@ public indirect enum SearchQuery: Equatable, Sendable {
     /// How many terms the query holds.
     var termCount: Int {
         switch self {
-        case .entity, .concept, .text: 1
+        case .entity, .concept, .text, .relation: 1
         case let .and(a, b), let .or(a, b): a.termCount + b.termCount
         case let .not(a): a.termCount
         }
@@ -60,7 +63,7 @@ public indirect enum SearchQuery: Equatable, Sendable {
     public var entityTerms: [SearchQuery] {
         switch self {
         case .entity, .concept: [self]
-        case .text: []
+        case .text, .relation: []
         case let .and(a, b), let .or(a, b): a.entityTerms + b.entityTerms
         case let .not(a): a.entityTerms
         }
@@ -84,7 +87,7 @@ public indirect enum SearchQuery: Equatable, Sendable {
         case let .entity(type, value, false):
             guard let id = link(type, value) else { return self }
             return .or(self, .concept(type: type, id: id))
-        case .entity, .concept, .text: return self
+        case .entity, .concept, .text, .relation: return self
         case let .and(a, b): return .and(a.linked(by: link), b.linked(by: link))
         case let .or(a, b): return .or(a.linked(by: link), b.linked(by: link))
         case let .not(a): return .not(a.linked(by: link))
@@ -96,6 +99,23 @@ public indirect enum SearchQuery: Equatable, Sendable {
     static func isConceptId(_ text: String) -> Bool {
         guard let colon = text.firstIndex(of: ":"), let first = text.first, first.isLetter, text.index(after: colon) != text.endIndex else { return false }
         return text[..<colon].allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } && !text.contains(where: \.isWhitespace)
+    }
+}
+
+/// One argument of a relation term: its role and the concept that fills it, named by id
+/// (`MESH:D002945`) or by text (a mention of it in the record, or its name; normalized).
+public struct RelationTerm: Equatable, Sendable {
+    public enum Value: Equatable, Sendable {
+        case concept(String)
+        case text(String)
+    }
+
+    public var role: String
+    public var value: Value
+
+    public init(role: String, value: Value) {
+        self.role = role
+        self.value = value
     }
 }
 
@@ -223,6 +243,7 @@ private struct Parser {
             case let .phrase(p): text = p
             default: throw SearchQueryError(position: value.position, message: "'\(name):' needs a word or a quoted phrase, not \(value.kind)")
             }
+            if name == "relation" { return try relation(type: text, at: value.position) }
             let prefix = text.hasSuffix("*") && text.count > 1
             let core = prefix ? String(text.dropLast()) : text
             guard !SearchQuery.normalize(core).isEmpty else { throw SearchQueryError(position: value.position, message: "'\(name):' has an empty value") }
@@ -237,6 +258,45 @@ private struct Parser {
             return .text(p, prefix: false)
         case .close, .and, .or:
             throw SearchQueryError(position: token.position, message: "unexpected \(token.kind)")
+        }
+    }
+
+    /// `relation:TYPE`, then optionally `(role:value, role:value)`: the arguments, each a word
+    /// (a concept id when it looks like one) or a quoted phrase, separated by commas or spaces.
+    mutating func relation(type: String, at position: Int) throws(SearchQueryError) -> SearchQuery {
+        guard !type.isEmpty, type.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+            throw SearchQueryError(position: position, message: "'relation:' needs a relation type such as CID, not '\(type)'")
+        }
+        guard let open = peek, open.kind == .open else { return .relation(type: type, arguments: []) }
+        index += 1
+        var arguments: [RelationTerm] = []
+        while true {
+            guard let token = peek else { throw SearchQueryError(position: open.position, message: "the parenthesis opened here is never closed") }
+            index += 1
+            switch token.kind {
+            case .close:
+                return .relation(type: type, arguments: arguments)
+            case .word(","):
+                continue
+            case let .field(role):
+                guard let value = peek else { throw SearchQueryError(position: token.position, message: "'\(role):' needs a value") }
+                index += 1
+                let text: String
+                switch value.kind {
+                case let .word(w):
+                    // A trailing comma separates arguments; one inside the word means a missing space.
+                    text = String(w.reversed().drop { $0 == "," }.reversed())
+                    if text.contains(",") {
+                        throw SearchQueryError(position: value.position, message: "put a space after the comma between a relation's arguments ('\(w)')")
+                    }
+                case let .phrase(p): text = p
+                default: throw SearchQueryError(position: value.position, message: "'\(role):' needs a word or a quoted phrase, not \(value.kind)")
+                }
+                guard !SearchQuery.normalize(text).isEmpty else { throw SearchQueryError(position: value.position, message: "'\(role):' has an empty value") }
+                arguments.append(RelationTerm(role: role, value: SearchQuery.isConceptId(text) ? .concept(text) : .text(SearchQuery.normalize(text))))
+            default:
+                throw SearchQueryError(position: token.position, message: "a relation's arguments are role:value (e.g. chemical:cisplatin), not \(token.kind)")
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ public final class MultiTaskModel: @unchecked Sendable {
     public enum Head: Sendable {
         case token(TokenClassificationHead)
         case sequence(SequenceClassificationHead)
+        case relation(RelationHead)
     }
 
     public struct Task: Sendable {
@@ -89,6 +90,17 @@ public final class MultiTaskModel: @unchecked Sendable {
         case .sequenceClassification:
             let classifier = try linear("classifier", out: spec.labels.count)!
             return .sequence(SequenceClassificationHead(pooler: try linear("pooler", out: hidden), poolerActivation: spec.poolerActivation ?? .tanh, classifier: classifier, labels: spec.labels))
+        case .relation:
+            // The projection's width is read from the file; the pair MLP's from it and the features.
+            guard let prefix = spec.tensors["projection"] else { throw .invalidTasks(file: "tasks.json", reason: "relation task '\(spec.name)' names no projection tensor") }
+            let width: Int
+            do { width = try file.info(prefix + ".weight").shape.first ?? 0 } catch { throw .weights(error) }
+            let features = spec.features ?? []
+            let projection = try linear("projection", out: width)!
+            let dense = try linear("dense", out: spec.innerSize ?? width, in: RelationHead.pairWidth(width: width, features: features.count))!
+            let classifier = try linear("classifier", out: 1, in: dense.outFeatures)!
+            return .relation(RelationHead(type: spec.labels[0], arguments: spec.arguments ?? [], features: features, projection: projection, dense: dense,
+                                          activation: spec.activation ?? .gelu, classifier: classifier, threshold: spec.threshold ?? 0.5))
         }
     }
 }

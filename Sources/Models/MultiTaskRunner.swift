@@ -5,8 +5,11 @@ import Tokenization
 /// The outputs of one forward pass: every head's logits.
 public struct MultiTaskOutput: Sendable {
     /// Token heads: `[tokens, labels]` row-major, rows as in the packed batch.
-    /// Sequence heads: `[sequences, labels]`.
+    /// Sequence heads: `[sequences, labels]`. Relation heads: `[tokens, width]`, each token's
+    /// projection.
     public var logits: [String: [Float]]
+    /// The encoder's last hidden states, `[tokens, hidden]`, when asked for.
+    public var hidden: [Float]?
 }
 
 /// Runs a `MultiTaskModel`: one encoder pass, then every head on the same hidden states. The
@@ -42,8 +45,10 @@ public final class MultiTaskRunner: @unchecked Sendable {
 
     public func shutdown() { encoder.shutdown() }
 
-    /// - Parameter tasks: the heads to run (all when nil).
-    public func forward(_ batch: PackedBatch, tasks: Set<String>? = nil) throws -> MultiTaskOutput {
+    /// - Parameters:
+    ///   - tasks: the heads to run (all when nil).
+    ///   - keepHidden: return the last hidden states too.
+    public func forward(_ batch: PackedBatch, tasks: Set<String>? = nil, keepHidden: Bool = false) throws -> MultiTaskOutput {
         let hidden = try encoder.forward(batch)
         var logits: [String: [Float]] = [:]
         let rows = batch.tokenCount
@@ -68,8 +73,13 @@ public final class MultiTaskRunner: @unchecked Sendable {
                 logits[task.name] = out.array
             case let .sequence(head):
                 logits[task.name] = try head.apply(hidden, batch: batch, gemm: encoder.gemm)
+            case let .relation(head):
+                let out = FloatBuffer(count: rows * head.width)
+                try encoder.gemm.linear(hidden, rows: rows, head.projection, into: out.pointer)
+                logits[task.name] = out.array
             }
         }
-        return MultiTaskOutput(logits: logits)
+        let kept = keepHidden ? Array(UnsafeBufferPointer(start: hidden, count: rows * model.config.hiddenSize)) : nil
+        return MultiTaskOutput(logits: logits, hidden: kept)
     }
 }

@@ -71,18 +71,18 @@ public final class AnnotationService: Sendable {
         let metrics = metrics
         batcher = DynamicBatcher(settings: batching, lanes: annotators.map { annotator in
             { documents, options in
-                // One pipeline call per word aggregation asked for (nearly always one); the
-                // forward passes are the same, the decoders differ.
+                // One pipeline call per word aggregation asked for and per linking or not (nearly
+                // always one); the forward passes are the same, the decoders differ. Only the
+                // documents of requests that asked for concepts are linked, and get relations.
                 var result = documents
                 for aggregation in Set(options.map(\.aggregation)) {
-                    let members = documents.indices.filter { options[$0].aggregation == aggregation }
-                    let annotated = try annotator.annotate(members.map { documents[$0] }, aggregation: aggregation)
-                    for (index, document) in zip(members, annotated) { result[index] = document }
+                    for link in [false, true] {
+                        let members = documents.indices.filter { options[$0].aggregation == aggregation && options[$0].link == link }
+                        guard !members.isEmpty else { continue }
+                        let annotated = try annotator.annotate(members.map { documents[$0] }, aggregation: aggregation, linking: link ? linker : nil)
+                        for (index, document) in zip(members, annotated) { result[index] = document }
+                    }
                 }
-                // Only the documents of requests that asked for concepts are linked.
-                let wanted = documents.indices.filter { options[$0].link }
-                guard let linker, !wanted.isEmpty else { return result }
-                for (index, document) in zip(wanted, linker.link(wanted.map { result[$0] })) { result[index] = document }
                 return result
             }
         }, observe: { requests, tokens, seconds in

@@ -174,9 +174,18 @@ enum OpenAPIDocument {
           "id": {"type": "string"},
           "model": {"type": "object", "required": ["name", "version"], "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
           "infons": {"type": "object", "additionalProperties": {"type": "string"}},
-          "entities": {"type": "array", "items": {"$ref": "#/components/schemas/Entity"}}
+          "entities": {"type": "array", "items": {"$ref": "#/components/schemas/Entity"}},
+          "relations": {"type": "array", "items": {"$ref": "#/components/schemas/Relation"}, "description": "Relations between the document's concepts that the model's relation heads found (linked requests only; absent when none)"}
         },
         "additionalProperties": {"type": "string"}
+      },
+      "Relation": {
+        "type": "object", "required": ["type", "arguments", "score"],
+        "properties": {
+          "type": {"type": "string", "description": "CID: a chemical-induced disease, document level"},
+          "arguments": {"type": "array", "items": {"type": "object", "required": ["role", "concept"], "properties": {"role": {"type": "string"}, "concept": {"type": "string"}}}},
+          "score": {"type": "number", "minimum": 0, "maximum": 1}
+        }
       },
       "Entity": {
         "type": "object", "required": ["type", "start", "end", "text", "score"],

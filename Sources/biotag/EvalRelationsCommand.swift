@@ -2,6 +2,7 @@ import Annotation
 import ArgumentParser
 import CommandLineSupport
 import Foundation
+import Models
 import Training
 
 struct EvalRelations: ParsableCommand {
@@ -26,6 +27,10 @@ struct EvalRelations: ParsableCommand {
     @Option(help: "Relation type.")
     var type = "CID"
 
+    @Option(help: ArgumentHelp("Also score this model's relation head for --type over the gold file's own entities and concepts (the head's error alone, without the pipeline's).",
+                               valueName: "directory or name"))
+    var model: String?
+
     @Option(help: ArgumentHelp("The entity types of the two arguments, comma-separated.", valueName: "first,second"))
     var arguments = "chemical,disease"
 
@@ -38,7 +43,33 @@ struct EvalRelations: ParsableCommand {
         return (parts[0], parts[1])
     }
 
-    func validate() throws { _ = try roles() }
+    func validate() throws {
+        _ = try roles()
+        if model != nil, predicted != nil {
+            throw ValidationError("--model scores the relation head over the gold file's entities; --predicted already holds relations (give one of them)")
+        }
+    }
+
+    /// The gold documents with the relations the model's head finds over their own entities.
+    func headRelations(_ documents: [Document], model name: String) throws -> [Document] {
+        let directory = try modelDirectory(name)
+        let loaded: MultiTaskModel
+        do { loaded = try MultiTaskModel(directory: directory) } catch { throw CommandError(error.description) }
+        let annotator: Annotator
+        do { annotator = try Annotator(model: loaded, threads: 1, workers: 2) } catch { throw CommandError("\(error)") }
+        defer { annotator.shutdown() }
+        guard let head = annotator.relationHeads.first(where: { $0.head.type == type }) else {
+            let kinds = annotator.relationHeads.map { "\($0.name) (\($0.head.type))" }
+            throw CommandError("\(directory) has no relation head for \(type)" + (kinds.isEmpty ? "" : "; it has \(kinds.joined(separator: ", "))"))
+        }
+        let tokens: [DocumentTokens]
+        do { tokens = try annotator.tokens(documents, vectors: .relation(head.name)) } catch { throw CommandError("\(error)") }
+        return zip(documents, tokens).map { document, tokens in
+            var scored = document
+            scored.relations = RelationExtraction.relations(in: document, tokens: tokens, head: head.head)
+            return scored
+        }
+    }
 
     static func read(_ path: String) throws -> [Document] {
         var documents: [Document] = []
@@ -59,7 +90,7 @@ struct EvalRelations: ParsableCommand {
         guard goldDocuments.contains(where: { $0.relations.contains { $0.type == type } }) else {
             throw CommandError("\(gold): no \(type) relation lines (PMID<TAB>\(type)<TAB>concept<TAB>concept)")
         }
-        let predictedDocuments = try predicted.map(Self.read) ?? goldDocuments
+        let predictedDocuments = try model.map { try headRelations(goldDocuments, model: $0) } ?? predicted.map(Self.read) ?? goldDocuments
         let evaluation = RelationEvaluation(gold: goldDocuments, predicted: predictedDocuments, type: type, roles: try roles())
         if json {
             let encoder = JSONEncoder()
@@ -68,7 +99,7 @@ struct EvalRelations: ParsableCommand {
             return
         }
         print("\(gold): \(evaluation.documents) documents, \(type) pairs counted per document"
-            + (predicted.map { " against \($0)" } ?? " against its own entities")
+            + (predicted.map { " against \($0)" } ?? " against its own entities" + (model.map { ", relations by \($0)'s head" } ?? ""))
             + (evaluation.missing > 0 ? " (\(evaluation.missing) documents missing there)" : ""))
         print("                 gold  found  right      P      R     F1")
         func line(_ name: String, _ score: RelationScore) {

@@ -15,6 +15,9 @@ struct Search: ParsableCommand {
             matches the text only). TYPE:ID (chemical:MESH:D002945, species:NCBITaxon:9606) matches entities linked \
             to that concept. A bare word or "quoted phrase" \
             searches the record text (words in order, end with * for a prefix); text:VALUE does the same. \
+            relation:TYPE matches records with a relation of that type (annotated with linking by a model with a relation \
+            head); relation:CID(chemical:cisplatin, disease:"kidney injury") also asks for its arguments, each by a \
+            mention of the concept in the record, the concept's name, or its id (disease:MESH:D058186). \
             Combine with AND (or just a space), OR, NOT and parentheses. Everything inside a value is taken literally. \
             Example: disease:"breast cancer" AND anatomy:liver NOT mouse
             """)
