@@ -59,6 +59,16 @@ struct TrainRelations: ParsableCommand {
     @Option(help: "Random seed (initialisation, order, dropout, held-out documents).")
     var seed: UInt64 = 13
 
+    @Option(help: ArgumentHelp("Storage of the head's weight matrices (biases stay fp32).", valueName: "f32|f16|int8|int8-g32"))
+    var weights: WeightStorage = .f32
+
+    @Option(name: .customLong("weights-for"), help: ArgumentHelp("Another storage for the head's weights whose name contains PART, e.g. projection=int8-g32 (repeatable).",
+                                                                 valueName: "PART=FORM"))
+    var weightsFor: [String] = []
+
+    @Option(help: ArgumentHelp("Version the output model in its tasks.json (annotation runs record it).", valueName: "version"))
+    var modelVersion: String?
+
     @OptionGroup var runtime: RuntimeOptions
 
     func parsedArguments() throws(ValidationError) -> [RelationArgument] {
@@ -78,6 +88,9 @@ struct TrainRelations: ParsableCommand {
         guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive") }
         guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must lie in [0, 1), got \(dropout)") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
+        for text in weightsFor where StoragePlan.rule(text) == nil {
+            throw ValidationError("--weights-for \(text): expected PART=FORM with FORM one of \(WeightStorage.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
     }
 
     /// A PubTator file's documents as the head trains on them: candidates from the gold entities.
@@ -144,11 +157,12 @@ struct TrainRelations: ParsableCommand {
         let prefix = "heads.\(name)"
         let source: (tensors: [TensorRecord], metadata: [String: String], path: String)
         do { source = try ModelRewrite.tensors(of: loaded.directory, widen: { _ in false }) } catch { throw CommandError("\(error)") }
-        let tensors = source.tensors.filter { !$0.name.hasPrefix(prefix + ".") } + trainer.records(prefix: prefix)
+        let plan = StoragePlan(default: weights, rules: weightsFor.compactMap(StoragePlan.rule))
+        let tensors = source.tensors.filter { !$0.name.hasPrefix(prefix + ".") } + plan.convert(trainer.records(prefix: prefix))
         do { _ = try ModelRewrite.write(tensors, metadata: source.metadata, from: loaded.directory, to: out, source: source.path) } catch {
             throw CommandError("\(error)")
         }
-        var file = TaskFile(tasks: loaded.tasks.map(\.spec).filter { $0.name != name }, name: loaded.name, modelVersion: loaded.version)
+        var file = TaskFile(tasks: loaded.tasks.map(\.spec).filter { $0.name != name }, name: loaded.name, modelVersion: modelVersion ?? loaded.version)
         file.tasks.append(TaskSpec(name: name, kind: .relation, labels: [type], activation: trainer.options.activation,
                                    tensors: ["projection": prefix + ".projection", "dense": prefix + ".dense", "classifier": prefix + ".classifier"],
                                    innerSize: trainer.options.inner, arguments: arguments, features: features, threshold: threshold))

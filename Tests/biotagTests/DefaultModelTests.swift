@@ -14,7 +14,10 @@ import TestSupport
         let bytes = try files.reduce(0) { $0 + ((try FileManager.default.attributesOfItem(atPath: "\(Self.directory)/\($1)")[.size] as? Int) ?? 0) }
         #expect(bytes <= 32 << 20, "\(bytes) bytes")
         let model = try MultiTaskModel(directory: Self.directory)
-        #expect(model.tasks.map(\.name).sorted() == ["anatomy", "cell", "cell_type", "cellular_component", "chemical", "disease", "gene", "species"])
+        let tokenHeads = model.tasks.filter { if case .token = $0.head { true } else { false } }
+        #expect(tokenHeads.map(\.name).sorted() == ["anatomy", "cell", "cell_type", "cellular_component", "chemical", "disease", "gene", "species"])
+        let relationHeads = model.tasks.compactMap { if case let .relation(head) = $0.head { head } else { nil } }
+        #expect(relationHeads.map(\.type) == ["CID"] && relationHeads.first?.arguments.map(\.role) == ["chemical", "disease"])
         #expect(model.name == "bioner-minilm-8" && model.version != nil)
     }
 
@@ -122,5 +125,21 @@ import TestSupport
         }
         #expect(worst <= 0.05, "largest logit change \(worst) of the row's largest logit")
         #expect(Double(agree) >= 0.99 * Double(tokens), "\(agree) of \(tokens) tokens keep their label")
+    }
+
+    /// The CID head on the default model's own pass: an abstract that says a chemical induced a
+    /// disease gets that relation once its entities are linked (here each to a concept named
+    /// by its text), and the relation's arguments are the linked concepts.
+    @Test func findsAChemicalInducedDisease() throws {
+        let model = try MultiTaskModel(directory: DefaultModelTests.directory)
+        let annotator = try Annotator(model: model, threads: 1, workers: 1)
+        defer { annotator.shutdown() }
+        let document = Document(id: "1", passages: Passage.fields([
+            ("title", "Cisplatin-induced nephrotoxicity in rats"),
+            ("abstract", "Rats given cisplatin developed nephrotoxicity within five days. Renal function recovered after the drug was stopped."),
+        ]))
+        let annotated = try #require(annotator.annotate([document], linking: TextConcepts()).first)
+        let found = annotated.relations.map { [$0.type] + $0.arguments.map { "\($0.role)=\($0.concept)" } }
+        #expect(found.contains(["CID", "chemical=T:cisplatin", "disease=T:nephrotoxicity"]), "\(found) from \(annotated.documentEntities.map(\.text))")
     }
 }
