@@ -1,5 +1,6 @@
 /// `GET /`: the page where a curator pastes a text or a PubMed-style record (title and abstract)
-/// and sees its entities highlighted by type, with scores and links to their concepts, filtered by
+/// and sees its entities highlighted by type, with scores and links to their concepts (and the
+/// relations found between those concepts), filtered by
 /// type. Plain HTML, CSS and JavaScript in one answer: no build step, nothing fetched from
 /// elsewhere. `/?text=…&title=…` annotates at once (a link to a result, and the browser test).
 ///
@@ -51,6 +52,7 @@ enum WebPage {
 <div id="legend"></div>
 <div id="result"></div>
 <table id="entities" hidden><thead><tr><th>type</th><th>text</th><th>score</th><th>concept</th><th>offsets</th></tr></thead><tbody></tbody></table>
+<table id="relations" hidden><thead><tr><th>relation</th><th>arguments</th><th>score</th></tr></thead><tbody></tbody></table>
 <script>
 "use strict";
 const known = ["disease", "chemical", "gene", "species", "cell", "cell_type", "anatomy", "cellular_component"];
@@ -135,7 +137,7 @@ function legend(types) {
 }
 
 function show(document_) {
-  const fields = Object.keys(document_).filter((key) => !["id", "model", "infons", "entities"].includes(key));
+  const fields = Object.keys(document_).filter((key) => !["id", "model", "infons", "entities", "relations"].includes(key));
   const result = $("result"), rows = $("entities").querySelector("tbody");
   result.replaceChildren(); rows.replaceChildren();
   for (const field of fields) {
@@ -152,11 +154,28 @@ function show(document_) {
     rows.append(row);
   }
   $("entities").hidden = document_.entities.length === 0;
+  // Relations between concepts, each argument named as the entities linked to it name it.
+  const names = new Map();
+  for (const entity of document_.entities) for (const concept of entity.concepts || (entity.concept ? [entity.concept] : [])) names.set(concept.id, concept);
+  const relations = document_.relations || [], relationRows = $("relations").querySelector("tbody");
+  relationRows.replaceChildren();
+  for (const relation of relations) {
+    const row = document.createElement("tr");
+    const type = document.createElement("td"), roles = document.createElement("td"), score = document.createElement("td");
+    type.textContent = relation.type; score.textContent = relation.score.toFixed(3);
+    relation.arguments.forEach((argument, index) => {
+      if (index) roles.append(" → ");
+      roles.append(argument.role + ": ", conceptNode(names.get(argument.concept) || { id: argument.concept, name: "" }));
+    });
+    row.append(type, roles, score);
+    relationRows.append(row);
+  }
+  $("relations").hidden = relations.length === 0;
   const types = [...new Set(document_.entities.flatMap((entity) => [entity.type]))];
   legend(types.sort((a, b) => (known.indexOf(a) + 99) % 99 - (known.indexOf(b) + 99) % 99));
   applyFilter();
   $("status").className = "";
-  $("status").textContent = document_.entities.length + " entities";
+  $("status").textContent = document_.entities.length + " entities" + (relations.length ? ", " + relations.length + " relations" : "");
 }
 
 async function annotate() {
