@@ -27,10 +27,10 @@ public struct RelationDocument: Sendable {
 }
 
 public struct RelationTrainingOptions: Sendable {
-    /// The projection's width (per token, in the encoder pass).
-    public var width = 128
+    /// The projection's width (per token, in the encoder pass): 16 overfits least on BC5CDR.
+    public var width = 16
     /// The pair MLP's inner width.
-    public var inner = 128
+    public var inner = 16
     public var epochs = 30
     public var learningRate = 1e-3
     public var weightDecay = 0.01
