@@ -185,14 +185,17 @@ public final class Annotator: @unchecked Sendable {
         if case let .relation(name) = source, !relationHeads.contains(where: { $0.name == name }) {
             throw .unknownTask(name, available: relationHeads.map(\.name))
         }
-        let width: Int
-        switch source {
-        case .hidden: width = model.config.hiddenSize
-        case let .relation(name): width = relationHeads.first { $0.name == name }!.head.width
-        }
         let places = sentencePlaces(documents)
         let (_, vectors) = try run(places.texts, heads: [], vectors: source)
-        return places.tokens(vectors, width: width, documents: documents.count)
+        return places.tokens(vectors, width: width(of: source), documents: documents.count)
+    }
+
+    /// How many values each wordpiece's vector of `source` has (0 for a relation head the model lacks).
+    private func width(of source: VectorSource) -> Int {
+        switch source {
+        case .hidden: model.config.hiddenSize
+        case let .relation(name): relationHeads.first { $0.name == name }?.head.width ?? 0
+        }
     }
 
     /// Every sentence of every passage of `documents`.
@@ -338,14 +341,8 @@ public final class Annotator: @unchecked Sendable {
             return [tokenizer.clsId] + sentences[window.sentence].ids[window.content] + [tokenizer.sepId]
         }
         var names = Set(heads.map(\.name))
-        var width = 0
-        switch source {
-        case nil: break
-        case .hidden: width = model.config.hiddenSize
-        case let .relation(name):
-            names.insert(name)
-            width = relationHeads.first { $0.name == name }?.head.width ?? 0
-        }
+        if case let .relation(name) = source { names.insert(name) }
+        let width = source.map(width(of:)) ?? 0
         if width > 0 { for s in sentences.indices { sentences[s].vectors = [Float](repeating: 0, count: sentences[s].ids.count * width) } }
         let keepHidden = source == .hidden, wanted = names
         let outputs: [MultiTaskOutput]
@@ -357,6 +354,13 @@ public final class Annotator: @unchecked Sendable {
             throw .engine("\(error)")
         }
         for (batch, output) in zip(batches, outputs) {
+            // The batch's vectors: `[tokens, width]`, rows as in the packed batch.
+            let rows: [Float]
+            switch source {
+            case let .relation(name)?: rows = output.logits[name] ?? []
+            case .hidden?: rows = output.hidden ?? []
+            case nil: rows = []
+            }
             for (slot, index) in batch.members.enumerated() {
                 let window = windows[index]
                 let count = sentences[window.sentence].ids.count
@@ -370,11 +374,6 @@ public final class Annotator: @unchecked Sendable {
                     sentences[window.sentence].centrality[token] = centrality
                     let row = firstRow + token - window.content.lowerBound
                     if width > 0 {
-                        let rows: [Float]
-                        switch source {
-                        case let .relation(name): rows = output.logits[name]!
-                        default: rows = output.hidden!
-                        }
                         sentences[window.sentence].vectors.replaceSubrange(token * width..<(token + 1) * width, with: rows[row * width..<(row + 1) * width])
                     }
                     for (h, head) in heads.enumerated() {

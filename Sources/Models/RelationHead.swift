@@ -95,14 +95,26 @@ public struct RelationHead: Sendable {
     public func probability(first: [Float], second: [Float], context: [Float], features values: [Float]) -> Double {
         let input = Self.pairInput(first, second, context: context, features: values)
         precondition(input.count == dense.inFeatures, "a relation pair has \(input.count) inputs, the head takes \(dense.inFeatures)")
+        var pre = [Float](repeating: 0, count: dense.outFeatures), post = pre
+        return 1 / (1 + exp(-Double(Self.logit(input, dense: dense, classifier: classifier, activation: activation, pre: &pre, post: &post))))
+    }
+
+    /// The pair MLP on one input: `dense`, the activation, `classifier` (one output). Inference
+    /// and training (`RelationTrainer`) both run it.
+    /// - Parameters:
+    ///   - pre: `[dense.outFeatures]`, written: `dense`'s outputs.
+    ///   - post: `[dense.outFeatures]`, written: their activations.
+    public static func logit(_ input: [Float], dense: LinearWeight, classifier: LinearWeight, activation: Activation, pre: inout [Float], post: inout [Float]) -> Float {
         var logit = classifier.bias?[0] ?? 0
         for o in 0..<dense.outFeatures {
             var sum = dense.bias?[o] ?? 0
             let row = dense.weight + o * dense.inFeatures
-            for i in 0..<input.count { sum += row[i] * input[i] }
-            logit += classifier.weight[o] * activation.apply(sum)
+            for i in 0..<dense.inFeatures { sum += row[i] * input[i] }
+            pre[o] = sum
+            post[o] = activation.apply(sum)
+            logit += classifier.weight[o] * post[o]
         }
-        return 1 / (1 + exp(-Double(logit)))
+        return logit
     }
 }
 
@@ -116,16 +128,4 @@ extension Activation {
         }
     }
 
-    /// Its derivative at `x`.
-    public func derivative(_ x: Float) -> Float {
-        switch self {
-        case .gelu:
-            return 0.5 * (1 + erff(x / Float(2).squareRoot())) + x * expf(-0.5 * x * x) * 0.398_942_28
-        case .geluTanh:
-            let inner = 0.797_884_56 * (x + 0.044_715 * x * x * x), t = tanhf(inner)
-            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.797_884_56 * (1 + 3 * 0.044_715 * x * x)
-        case .relu:
-            return x > 0 ? 1 : 0
-        }
-    }
 }

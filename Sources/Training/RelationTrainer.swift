@@ -1,4 +1,5 @@
 import Annotation
+import CKernels
 import Foundation
 import Models
 import Tensors
@@ -39,7 +40,8 @@ public struct RelationTrainingOptions: Sendable {
     /// Dropout on the pair MLP's input while training.
     public var dropout: Float = 0.1
     public var seed: UInt64 = 13
-    public var activation = Activation.gelu
+    /// The pair MLP's activation: GELU (erf), whose gradient `biotag_gelu_erf_backward` gives.
+    public let activation = Activation.gelu
 
     public init() {}
 }
@@ -122,6 +124,9 @@ public final class RelationTrainer {
         var probabilities: [Double] = []
         var loss = 0.0
         var pre = [Float](repeating: 0, count: inner), post = [Float](repeating: 0, count: inner)
+        // The store's layers as the head's shared forward pass reads them.
+        let denseLayer = LinearWeight(weight: w1, bias: b1, outFeatures: inner, inFeatures: width, owner: nil)
+        let classifierLayer = LinearWeight(weight: w2, bias: b2, outFeatures: 1, inFeatures: inner, owner: nil)
         for (index, candidate) in document.candidates.enumerated() {
             let names = keys(candidate)
             let a = pooled[names[0]]!.vector, b = pooled[names[1]]!.vector, context = pooled[names[2]]!.vector
@@ -133,15 +138,7 @@ public final class RelationTrainer {
                 for i in 0..<width { input[i] *= drawn[i] }
                 mask = drawn
             }
-            var logit = b2[0]
-            for o in 0..<inner {
-                var sum = b1[o]
-                let row = w1 + o * width
-                for i in 0..<width { sum += row[i] * input[i] }
-                pre[o] = sum
-                post[o] = options.activation.apply(sum)
-                logit += w2[o] * post[o]
-            }
+            let logit = RelationHead.logit(input, dense: denseLayer, classifier: classifierLayer, activation: options.activation, pre: &pre, post: &post)
             let probability = 1 / (1 + exp(-Double(logit)))
             probabilities.append(probability)
             guard let labels else { continue }
@@ -150,9 +147,11 @@ public final class RelationTrainer {
             let gLogit = Float((probability - target) / Double(pairs))
             gb2[0] += gLogit
             var gInput = [Float](repeating: 0, count: width)
+            var gPre = (0..<inner).map { gLogit * w2[$0] }
+            biotag_gelu_erf_backward(pre, &gPre, inner)
             for o in 0..<inner {
                 gw2[o] += gLogit * post[o]
-                let gPre = gLogit * w2[o] * options.activation.derivative(pre[o])
+                let gPre = gPre[o]
                 gb1[o] += gPre
                 let row = w1 + o * width, gRow = gw1 + o * width
                 for i in 0..<width {

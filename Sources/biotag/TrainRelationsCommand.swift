@@ -148,9 +148,7 @@ struct TrainRelations: ParsableCommand {
         print("wrote \(out)")
     }
 
-    private func seconds(since start: ContinuousClock.Instant) -> String {
-        String(format: "%.1f s", Double((ContinuousClock.now - start).components.attoseconds) / 1e18 + Double((ContinuousClock.now - start).components.seconds))
-    }
+    private func seconds(since start: ContinuousClock.Instant) -> String { String(format: "%.1f s", (ContinuousClock.now - start).seconds) }
 
     /// The model's files with the head's tensors and task added.
     private func write(_ loaded: MultiTaskModel, head trainer: RelationTrainer, arguments: [RelationArgument], features: [RelationFeature], threshold: Double) throws {
