@@ -99,5 +99,22 @@ import Tensors
         #expect(throws: ModelLoadError.invalidTasks(file: directory + "/tasks.json", reason: "task 'x' has inner_size 0; it must be positive")) {
             try MultiTaskModel(directory: directory)
         }
+        // Relation tasks: two arguments, the projection and dense layers, a threshold inside (0, 1).
+        let arguments = #""arguments": [{"role": "chemical", "types": ["chemical"]}, {"role": "disease", "types": ["disease"]}]"#
+        for (task, reason) in [
+            (#"{"name": "r", "kind": "relation", "labels": ["CID"], "arguments": [{"role": "chemical", "types": ["chemical"]}], "tensors": {"classifier": "c", "projection": "p", "dense": "d"}}"#,
+             "relation task 'r' needs two arguments, each with a role and entity types"),
+            (#"{"name": "r", "kind": "relation", "labels": ["CID"], \#(arguments), "tensors": {"classifier": "c", "dense": "d"}}"#,
+             "relation task 'r' names no projection tensor"),
+            (#"{"name": "r", "kind": "relation", "labels": ["CID"], \#(arguments), "threshold": 1.5, "tensors": {"classifier": "c", "projection": "p", "dense": "d"}}"#,
+             "relation task 'r' has threshold 1.5; it must lie between 0 and 1"),
+            (#"{"name": "r", "kind": "relation", "labels": ["CID", "other"], \#(arguments), "tensors": {"classifier": "c", "projection": "p", "dense": "d"}}"#,
+             "relation task 'r' has 2 labels; it names one relation type"),
+        ] {
+            try #"{"format": "biotag.tasks", "version": 1, "tasks": [\#(task)]}"#.write(toFile: directory + "/tasks.json", atomically: true, encoding: .utf8)
+            #expect(throws: ModelLoadError.invalidTasks(file: directory + "/tasks.json", reason: reason)) {
+                try MultiTaskModel(directory: directory)
+            }
+        }
     }
 }
