@@ -103,11 +103,16 @@ public final class RelationTrainer {
     }
 
     /// The probability of every candidate of a document; with `labels`, gradients of the mean
-    /// loss over `pairs` pairs are added to the store and the summed loss returned.
-    private func pass(_ document: RelationDocument, labels: [Bool]?, pairs: Int, dropout: Bool = true) -> (probabilities: [Double], loss: Double) {
+    /// loss over `pairs` pairs (times `weight`) are added to the store and the summed loss
+    /// returned. With `hiddenGradients`, also the loss's gradient with respect to each wordpiece
+    /// vector the document's tokens hold (the encoder's hidden states when it trains with the head).
+    private func pass(_ document: RelationDocument, labels: [Bool]?, pairs: Int, weight: Float = 1, dropout: Bool = true,
+                      hiddenGradients: UnsafeMutablePointer<[DocumentTokens.Place: [Float]]>? = nil) -> (probabilities: [Double], loss: Double) {
         let w = options.width, inner = options.inner, width = RelationHead.pairWidth(width: w, features: features)
         // Concepts and contexts recur across pairs: each is pooled once.
         var pooled: [String: (vector: [Float], source: [Int], inputs: [[Float]])] = [:]
+        // Per pooled key, the wordpieces each input is the mean of.
+        var pieces: [String: [[DocumentTokens.Place]]] = [:]
         func keys(_ candidate: RelationExtraction.Candidate) -> [String] {
             ["1:" + candidate.first, "2:" + candidate.second, "3:" + candidate.sharedSentences.map(String.init).joined(separator: ",")]
         }
@@ -116,6 +121,12 @@ public final class RelationTrainer {
             for (key, vectors) in zip(keys(candidate), inputs) where pooled[key] == nil {
                 let result = pool(vectors)
                 pooled[key] = (result.vector, result.source, vectors)
+            }
+            if hiddenGradients != nil {
+                let context = candidate.sharedSentences.flatMap { sentence in
+                    (0..<document.tokens.sentences[sentence].offsets.count).map { [DocumentTokens.Place(sentence: sentence, token: $0)] }
+                }
+                for (key, places) in zip(keys(candidate), [candidate.firstPieces, candidate.secondPieces, context]) { pieces[key] = places }
             }
         }
         var upstream: [String: [Float]] = [:]
@@ -144,7 +155,7 @@ public final class RelationTrainer {
             guard let labels else { continue }
             let target = labels[index] ? 1.0 : 0.0
             loss -= target * log(max(probability, 1e-12)) + (1 - target) * log(max(1 - probability, 1e-12))
-            let gLogit = Float((probability - target) / Double(pairs))
+            let gLogit = weight * Float((probability - target) / Double(pairs))
             gb2[0] += gLogit
             var gInput = [Float](repeating: 0, count: width)
             var gPre = (0..<inner).map { gLogit * w2[$0] }
@@ -170,14 +181,30 @@ public final class RelationTrainer {
             }
         }
         // Each output of a pooled vector came from one input: its gradient goes there.
-        let gP = store.gradient(projection.weight), gBias = store.gradient(projection.bias)
+        let gP = store.gradient(projection.weight), gBias = store.gradient(projection.bias), weights = store.value(projection.weight)
         for (id, gradient) in upstream.sorted(by: { $0.key < $1.key }) {
             let concept = pooled[id]!
             guard !concept.source.isEmpty else { continue }
+            var inputGradients: [Int: [Float]] = [:]
             for o in 0..<w where gradient[o] != 0 {
                 gBias[o] += gradient[o]
-                let mention = concept.inputs[concept.source[o]], row = gP + o * hidden
+                let source = concept.source[o], mention = concept.inputs[source], row = gP + o * hidden
                 for i in 0..<hidden { row[i] += gradient[o] * mention[i] }
+                guard hiddenGradients != nil else { continue }
+                let weight = weights + o * hidden
+                var input = inputGradients[source] ?? [Float](repeating: 0, count: hidden)
+                for i in 0..<hidden { input[i] += gradient[o] * weight[i] }
+                inputGradients[source] = input
+            }
+            guard let hiddenGradients, let places = pieces[id] else { continue }
+            // A mention is the mean of its wordpieces: each gets its share.
+            for (source, input) in inputGradients {
+                let share = 1 / Float(places[source].count)
+                for place in places[source] {
+                    var total = hiddenGradients.pointee[place] ?? [Float](repeating: 0, count: hidden)
+                    for i in 0..<hidden { total[i] += share * input[i] }
+                    hiddenGradients.pointee[place] = total
+                }
             }
         }
         return (probabilities, loss)
@@ -192,6 +219,26 @@ public final class RelationTrainer {
         for document in documents { loss += pass(document, labels: document.labels, pairs: pairs, dropout: false).loss }
         return loss / Double(max(1, pairs))
     }
+
+    /// The mean loss over every candidate of `documents` times `weight`, its gradients added to
+    /// `store` (with dropout unless told otherwise) and, per document, its gradient with respect to each wordpiece
+    /// vector the document's tokens hold: what flows back into the encoder when it trains with
+    /// the head. The candidates must carry their mentions' wordpieces.
+    public func hiddenGradients(_ documents: [RelationDocument], weight: Float, dropout: Bool = true)
+        -> (loss: Double, pairs: Int, gradients: [[DocumentTokens.Place: [Float]]]) {
+        let pairs = documents.reduce(0) { $0 + $1.candidates.count }
+        var loss = 0.0
+        var gradients: [[DocumentTokens.Place: [Float]]] = []
+        for document in documents {
+            var gradient: [DocumentTokens.Place: [Float]] = [:]
+            loss += pass(document, labels: document.labels, pairs: max(1, pairs), weight: weight, dropout: dropout, hiddenGradients: &gradient).loss
+            gradients.append(gradient)
+        }
+        return (loss, pairs, gradients)
+    }
+
+    /// Restarts the dropout masks' random stream (a resumed run draws what the first drew).
+    public func reseed(_ seed: UInt64) { generator = SplitMix64(seed: seed) }
 
     /// The probabilities of every candidate of each document.
     public func probabilities(_ documents: [RelationDocument]) -> [[Double]] {
@@ -253,6 +300,20 @@ public final class RelationTrainer {
         store.values.pointer.update(from: best.values, count: store.count)
         log("kept epoch \(best.epoch)")
         return best.result
+    }
+
+    /// Starts from a stored head's weights, `<prefix>.projection.weight` and so on (any storage
+    /// `SafetensorsFile` reads).
+    public func load(from file: SafetensorsFile, prefix: String) throws(ModelLoadError) {
+        for parameter in store.parameters { try store.load(parameter, names: parameter.names.map { prefix + "." + $0 }, from: file) }
+    }
+
+    /// The head's entry of `tasks.json`: tensors under `heads.<name>.`, as `records(prefix:)` names them.
+    public func spec(name: String, type: String, arguments: [RelationArgument], features: [RelationFeature], threshold: Double) -> TaskSpec {
+        let prefix = "heads.\(name)"
+        return TaskSpec(name: name, kind: .relation, labels: [type], activation: options.activation,
+                        tensors: ["projection": prefix + ".projection", "dense": prefix + ".dense", "classifier": prefix + ".classifier"],
+                        innerSize: options.inner, arguments: arguments, features: features, threshold: threshold)
     }
 
     /// The head's tensors, named `<prefix>.projection.weight` and so on.

@@ -179,8 +179,10 @@ public final class TrainableModel: @unchecked Sendable {
     }
 
     /// Writes a model directory: `config.json`, `model.safetensors` (fp32), `tasks.json`, and the
-    /// tokenizer files copied from `tokenizerDirectory`.
-    public func save(to directory: String, tokenizerDirectory: String, metadata: [String: String] = [:]) throws(TrainingError) {
+    /// tokenizer files copied from `tokenizerDirectory`; `extraTasks` (heads trained outside this
+    /// store, e.g. a relation head) and their `extraTensors` are written beside its own.
+    public func save(to directory: String, tokenizerDirectory: String, metadata: [String: String] = [:], extraTasks: [TaskSpec] = [],
+                     extraTensors: [TensorRecord] = []) throws(TrainingError) {
         let manager = FileManager.default
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         do {
@@ -189,7 +191,7 @@ public final class TrainableModel: @unchecked Sendable {
             encoderConfig.labels = nil
             let json = try JSONSerialization.data(withJSONObject: encoderConfig.jsonObject(), options: [.prettyPrinted, .sortedKeys])
             try json.write(to: URL(fileURLWithPath: path("config.json")), options: .atomic)
-            try TaskFile(tasks: heads.map(\.spec)).write(to: path("tasks.json"))
+            try TaskFile(tasks: heads.map(\.spec) + extraTasks).write(to: path("tasks.json"))
             for name in ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
                 let source = (tokenizerDirectory as NSString).appendingPathComponent(name)
                 guard manager.fileExists(atPath: source), source != path(name) else { continue }
@@ -197,7 +199,7 @@ public final class TrainableModel: @unchecked Sendable {
                 try manager.copyItem(atPath: source, toPath: path(name))
             }
         } catch { throw .io(path: directory, reason: "cannot write the model: \(error.localizedDescription)") }
-        do { try SafetensorsWriter.write(store.records(), metadata: metadata, to: path("model.safetensors")) } catch {
+        do { try SafetensorsWriter.write(store.records() + extraTensors, metadata: metadata, to: path("model.safetensors")) } catch {
             throw .io(path: path("model.safetensors"), reason: error.description)
         }
     }

@@ -9,6 +9,10 @@ import Tokenization
 /// labels where the window's corpus has them for that head. Model selection on the mean devel
 /// F1 (seqeval, lenient); the best model is saved to `output`, checkpoints to
 /// `output/checkpoint` every `checkpointEvery` steps.
+///
+/// With a relation task (`RelationTask`), every step also adds the relation loss of a few
+/// documents to the token head's, through the same encoder; the relation head's held-out F1
+/// joins the devel scores that choose the model.
 public final class Trainer {
     public let model: TrainableModel
     public let tasks: [TrainingTask]
@@ -29,17 +33,31 @@ public final class Trainer {
     /// the teacher's head of the same name.
     private let teacher: (pass: TrainingPass, heads: [Int])?
     private var softTargets: [[Float]] = []
+    /// A relation head trained beside the token heads, and the documents' order per pass over them.
+    private let relation: RelationTask?
+    private var relationOrder: (pass: Int, order: [Int]) = (-1, [])
 
     /// - Parameter teacher: with `settings.distillation`, the model whose heads the model's heads
     ///   learn from; it must have a head of the same name and labels for each task, and the same
     ///   hidden width when `hiddenWeight` is above 0.
+    /// - Parameter relation: with `settings.relation`, a relation head that trains with the
+    ///   encoder; not with a teacher.
     public init(model: TrainableModel, tasks: [TrainingTask], settings: TrainingSettings, output: String, tokenizerDirectory: String,
-                teacher teacherModel: TrainableModel? = nil) throws(TrainingError) {
+                teacher teacherModel: TrainableModel? = nil, relation: RelationTask? = nil) throws(TrainingError) {
         self.model = model; self.tasks = tasks; self.settings = settings; self.output = output
         self.tokenizerDirectory = tokenizerDirectory
         guard (settings.distillation == nil) == (teacherModel == nil) else {
             throw .unsupported("distillation needs both a teacher and its settings")
         }
+        guard (settings.relation == nil) == (relation == nil) else { throw .unsupported("a relation head needs both its documents and its settings") }
+        guard relation == nil || teacherModel == nil else { throw .unsupported("a relation head trains with gold labels, not in distillation") }
+        guard relation.map({ $0.head.hidden == model.config.hiddenSize }) ?? true else {
+            throw .data("the relation head reads \(relation!.head.hidden)-wide hidden states, the model's are \(model.config.hiddenSize)")
+        }
+        guard relation.map({ relation in !model.heads.contains { $0.name == relation.name } }) ?? true else {
+            throw .data("the relation head's name '\(relation!.name)' is also a token head's")
+        }
+        self.relation = relation
         if let teacherModel, let distillation = settings.distillation {
             var heads: [Int] = []
             for head in model.heads {
@@ -120,6 +138,10 @@ public final class Trainer {
             let parameters = try SafetensorsFile(path: (directory as NSString).appendingPathComponent("parameters.safetensors"))
             try model.store.loadAll(from: parameters)
             try optimizer.restore(from: SafetensorsFile(path: (directory as NSString).appendingPathComponent("optimizer.safetensors")))
+            if let relation {
+                try relation.head.store.loadAll(from: SafetensorsFile(path: (directory as NSString).appendingPathComponent("relation.safetensors")))
+                try relation.optimizer.restore(from: SafetensorsFile(path: (directory as NSString).appendingPathComponent("relation-optimizer.safetensors")))
+            }
         } catch let error as ModelLoadError { throw .model(error) } catch let error as SafetensorsError { throw .model(.weights(error)) } catch {
             throw .io(path: directory, reason: "\(error)")
         }
@@ -148,7 +170,7 @@ public final class Trainer {
             }
         }
         let evaluateEvery = settings.evaluateEvery ?? stepsPerEpoch
-        var lossSum = 0.0, lossCount = 0, windowTokens = 0
+        var lossSum = 0.0, lossCount = 0, windowTokens = 0, relationLoss = 0.0
         var windowStart = ContinuousClock.now
         let runStart = ContinuousClock.now
         let stepsAtStart = step
@@ -157,6 +179,7 @@ public final class Trainer {
             let batch = packed(planned)
             let started = ContinuousClock.now
             model.store.zeroGradients()
+            relation?.head.store.zeroGradients()
             let seed = settings.seed ^ (UInt64(step + 1) &* 0x2545_F491_4F6C_DD1D)
             let (sum, count): (Double, Int)
             if let teacher, let distillation = settings.distillation {
@@ -164,8 +187,17 @@ public final class Trainer {
             } else {
                 (sum, count) = try goldStep(planned, batch: batch, seed: seed)
             }
+            if let relation, let joint = settings.relation {
+                relationLoss += try relationStep(relation, settings: joint, seed: seed)
+                windowTokens += relationTokens
+                history.realTokens += relationTokens
+            }
             model.store.clipGradients(maxNorm: settings.maxGradientNorm)
             optimizer.update(learningRate: schedule.rate(at: step), pool: pass.pool)
+            if let relation, let joint = settings.relation {
+                relation.head.store.clipGradients(maxNorm: settings.maxGradientNorm)
+                relation.optimizer.update(learningRate: schedule.rate(at: step) * joint.learningRate / settings.learningRate)
+            }
             history.trainSeconds += (ContinuousClock.now - started).seconds
             history.realTokens += batch.tokenCount
             history.steps += 1
@@ -177,14 +209,61 @@ public final class Trainer {
             if elapsed >= 30 || step == lastStep || step == stepsAtStart + 1 {
                 let perStep = (ContinuousClock.now - runStart).seconds / Double(step - stepsAtStart)
                 let eta = Duration.seconds(perStep * Double(lastStep - step))
-                log(String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.2e  %.0f tokens/s  ETA %@",
-                           step, lastStep, Double(step) / Double(stepsPerEpoch), lossCount > 0 ? lossSum / Double(lossCount) : 0,
+                let relationPart = relation.map { String(format: "  %@ loss %.4f", $0.name, relationLoss / Double(max(1, lossCount))) } ?? ""
+                log(String(format: "step %d/%d  epoch %.2f  loss %.4f%@  lr %.2e  %.0f tokens/s  ETA %@",
+                           step, lastStep, Double(step) / Double(stepsPerEpoch), lossCount > 0 ? lossSum / Double(lossCount) : 0, relationPart,
                            schedule.rate(at: step), Double(windowTokens) / max(elapsed, 1e-9), eta.clock))
-                lossSum = 0; lossCount = 0; windowTokens = 0; windowStart = .now
+                lossSum = 0; lossCount = 0; windowTokens = 0; relationLoss = 0; windowStart = .now
             }
             if step % evaluateEvery == 0 || step == lastStep { try evaluateAndKeepBest() }
             if step % settings.checkpointEvery == 0 || step == lastStep { try writeCheckpoint() }
         }
+    }
+
+    /// Wordpieces of the last relation step's documents.
+    private var relationTokens = 0
+    private var relationGradient = FloatBuffer(count: 0)
+
+    /// The relation loss of the step's documents, back-propagated through the head and the
+    /// encoder (gradients added to the token head's). Step `n` takes documents `n·k ..< (n+1)·k`
+    /// of an endless sequence of seeded shuffles of the training documents.
+    /// - Returns: the mean loss per candidate pair.
+    private func relationStep(_ relation: RelationTask, settings joint: RelationJointSettings, seed: UInt64) throws(TrainingError) -> Double {
+        let count = relation.train.count
+        let examples = (0..<joint.documentsPerStep).map { offset in
+            let position = step * joint.documentsPerStep + offset
+            if relationOrder.pass != position / count {
+                var generator = SplitMix64(seed: settings.seed ^ UInt64(position / count + 1) &* 0x9E37_79B9_7F4A_7C15)
+                relationOrder = (position / count, Array(0..<count).shuffled(using: &generator))
+            }
+            return relation.train[relationOrder.order[position % count]]
+        }
+        let packed = relation.packed(examples)
+        relationTokens = packed.batch.tokenCount
+        let hidden = try pass.encode(packed.batch, training: true, seed: seed ^ 0x5EED)
+        let size = packed.batch.tokenCount * model.config.hiddenSize
+        if relationGradient.count < size { relationGradient = FloatBuffer(count: size) }
+        relation.head.reseed(seed)
+        let loss = relation.backward(examples, hidden: hidden, packed: packed, weight: Float(joint.weight), into: relationGradient.pointer)
+        try pass.backward(encoderOutputGradient: relationGradient.pointer)
+        return loss
+    }
+
+    /// The relation head's F1 on its held-out documents at the threshold that gives the best,
+    /// the encoder without dropout; the threshold is kept for saving.
+    private func evaluateRelation(_ relation: RelationTask) throws(TrainingError) -> Double {
+        var documents: [RelationDocument] = []
+        var start = 0
+        while start < relation.heldOut.count {
+            let examples = Array(relation.heldOut[start..<min(relation.heldOut.count, start + 8)])
+            let packed = relation.packed(examples)
+            let hidden = try pass.encode(packed.batch, training: false)
+            documents += relation.documents(examples, hidden: hidden, packed: packed)
+            start += examples.count
+        }
+        let result = relation.head.score(documents, chooseThreshold: true)
+        relation.threshold = result.threshold
+        return result.score.f1
     }
 
     /// A planned batch's windows, packed.
@@ -295,6 +374,7 @@ public final class Trainer {
                 let predictions = try predict(devel, heads: [index], headLabels: model.heads.map(\.labels), scorer: pass)
                 scores[task.name] = try score(task: task.name, gold: devel.sentences, predicted: predictions.labels[0]).lenient.micro.f1
             }
+            if let relation { scores[relation.name] = try evaluateRelation(relation) }
         } catch let error as TrainingError { throw error } catch { throw .data("evaluation failed: \(error)") }
         let mean = scores.isEmpty ? 0 : scores.values.reduce(0, +) / Double(scores.count)
         history.evaluations.append(.init(step: step, epoch: Double(step) / Double(stepsPerEpoch), develF1: scores, meanF1: mean))
@@ -304,7 +384,8 @@ public final class Trainer {
             history.bestMeanF1 = mean
             history.bestStep = step
             try model.save(to: output, tokenizerDirectory: tokenizerDirectory,
-                           metadata: [ModelMetadataKey.step: "\(step)", ModelMetadataKey.develMeanF1: String(format: "%.6f", mean)])
+                           metadata: [ModelMetadataKey.step: "\(step)", ModelMetadataKey.develMeanF1: String(format: "%.6f", mean)],
+                           extraTasks: relation.map { [$0.spec] } ?? [], extraTensors: relation?.records ?? [])
             log("saved the model to \(output)")
         }
         try writeHistory()
@@ -331,6 +412,10 @@ public final class Trainer {
             try manager.createDirectory(atPath: temporary, withIntermediateDirectories: true)
             try SafetensorsWriter.write(model.store.records(), to: (temporary as NSString).appendingPathComponent("parameters.safetensors"))
             try SafetensorsWriter.write(optimizer.records(), to: (temporary as NSString).appendingPathComponent("optimizer.safetensors"))
+            if let relation {
+                try SafetensorsWriter.write(relation.head.store.records(), to: (temporary as NSString).appendingPathComponent("relation.safetensors"))
+                try SafetensorsWriter.write(relation.optimizer.records(), to: (temporary as NSString).appendingPathComponent("relation-optimizer.safetensors"))
+            }
             let state = CheckpointState(step: step, settings: settings, tasks: tasks.map(\.name), windows: windowCounts, history: history)
             try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("state.json")), options: .atomic)
             if manager.fileExists(atPath: checkpointDirectory) { try manager.removeItem(atPath: checkpointDirectory) }

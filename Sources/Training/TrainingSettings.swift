@@ -39,6 +39,8 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     public var threads = 2
     /// Set when a teacher's soft labels train every head on every batch (`Trainer(teacher:)`).
     public var distillation: DistillationSettings?
+    /// Set when a relation head trains with the encoder beside the token heads (`Trainer(relation:)`).
+    public var relation: RelationJointSettings?
 
     public init() {}
 

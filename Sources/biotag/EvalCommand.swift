@@ -12,7 +12,9 @@ struct Eval: ParsableCommand {
             For each head, the folder of --data named like it is read (<split>.tsv) and scored: precision, recall and F1 \
             over entities, in seqeval's default (lenient) mode and in strict IOB2 mode, per entity type and micro-averaged. \
             With --confusion, every head also runs over the other heads' corpora and the table shows how many of their gold \
-            entities (of another type) it tags, fully or partly.
+            entities (of another type) it tags, fully or partly. With --relations, every relation head of the model is \
+            scored too, as BioCreative V counts (concept pairs per document), over the entities and concepts of a PubTator \
+            file (e.g. BC5CDR devel for the CID head): the head's own error, without the entities' and the linking's.
             """)
 
     @OptionGroup var model: ModelOptions
@@ -25,6 +27,10 @@ struct Eval: ParsableCommand {
 
     @Option(help: ArgumentHelp("Comma-separated heads to score (default: every head with a folder in --data).", valueName: "names"))
     var tasks: String?
+
+    @Option(help: ArgumentHelp("PubTator file with gold entities, concept ids and relation lines: also score every relation head over it.",
+                               valueName: "file"))
+    var relations: String?
 
     @Flag(help: "Also run every head over the other heads' corpora and report how often it tags their entities.")
     var confusion = false
@@ -96,6 +102,7 @@ struct Eval: ParsableCommand {
             throw CommandError("evaluating: \(error)")
         }
         let scores = result.scores, cells = result.cells
+        let relationScores = try relations.map { try scoreRelations($0, annotator: annotator) } ?? []
         if let folder = predictions {
             for corpus in corpora {
                 guard let labels = result.predictions[corpus.task] else { continue }
@@ -111,7 +118,8 @@ struct Eval: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let report = EvalReport(model: model.directory, split: split, decoding: decoding, tasks: scores, confusion: confusion ? cells : nil,
-                                    confusionTotals: confusion ? ConfusionTotal.totals(cells, heads: loaded.tasks.map(\.name)) : nil)
+                                    confusionTotals: confusion ? ConfusionTotal.totals(cells, heads: loaded.tasks.map(\.name)) : nil,
+                                    relations: relations == nil ? nil : relationScores)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
@@ -126,6 +134,15 @@ struct Eval: ParsableCommand {
         if scores.count > 1 {
             let mean = scores.map(\.lenient.micro.f1).reduce(0, +) / Double(scores.count)
             print("mean".padding(toLength: 20, withPad: " ", startingAt: 0) + String(repeating: " ", count: 35) + String(format: "%7.2f", 100 * mean))
+        }
+        if let relations {
+            print("\nrelation heads over the gold entities and concepts of \(relations) (BioCreative V: concept pairs per document)")
+            print("task       type             gold  found  right      P      R     F1")
+            for score in relationScores {
+                let pairs = score.evaluation.relations ?? RelationScore()
+                print(score.task.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + score.evaluation.type.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + String(format: " %8d %6d %6d %6.2f %6.2f %6.2f", pairs.gold, pairs.predicted, pairs.correct, 100 * pairs.precision, 100 * pairs.recall, 100 * pairs.f1))
+            }
         }
         if confusion {
             print("\nconfusion: share of each corpus's gold entities (columns) that a head (rows) tags, fully or partly")
@@ -151,6 +168,38 @@ struct Eval: ParsableCommand {
     }
 }
 
+extension Eval {
+    /// Every relation head of the annotator's model over the gold entities of `path`.
+    func scoreRelations(_ path: String, annotator: Annotator) throws -> [RelationHeadEvaluation] {
+        guard !annotator.relationHeads.isEmpty else { throw CommandError("--relations \(path): \(model.directory) has no relation head") }
+        let gold = try EvalRelations.read(path)
+        return try annotator.relationHeads.map { name, head in
+            guard gold.contains(where: { $0.relations.contains { $0.type == head.type } }) else {
+                throw CommandError("--relations \(path): no \(head.type) relation lines (PMID<TAB>\(head.type)<TAB>concept<TAB>concept) for the head '\(name)'")
+            }
+            let predicted = try EvalRelations.relations(gold, annotator: annotator, head: name)
+            let roles = (head.arguments[0].types.first ?? "", head.arguments[1].types.first ?? "")
+            return RelationHeadEvaluation(task: name, evaluation: RelationEvaluation(gold: gold, predicted: predicted, type: head.type, roles: roles))
+        }
+    }
+}
+
+/// One relation head's scores in `biotag eval --relations`.
+struct RelationHeadEvaluation: Encodable {
+    let task: String
+    let evaluation: RelationEvaluation
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(task, forKey: .task)
+        try container.encode(evaluation.type, forKey: .type)
+        try container.encode(evaluation.relations ?? RelationScore(), forKey: .scores)
+        try container.encode(evaluation.documents, forKey: .documents)
+    }
+
+    enum CodingKeys: String, CodingKey { case task, type, scores, documents }
+}
+
 /// `biotag eval --predictions`: `word<TAB>gold<TAB>predicted` per word, a blank line after each sentence.
 func predictionLines(_ sentences: [LabelledSentence], _ predicted: [[String]]) -> String {
     var text = ""
@@ -170,9 +219,11 @@ struct EvalReport: Encodable {
     let confusion: [ConfusionCell]?
     /// Per head, over every other corpus but the overlapping types.
     let confusionTotals: [ConfusionTotal]?
+    /// With `--relations`.
+    let relations: [RelationHeadEvaluation]?
 
     enum CodingKeys: String, CodingKey {
-        case model, split, decoding, tasks, confusion
+        case model, split, decoding, tasks, confusion, relations
         case confusionTotals = "confusion_totals"
     }
 }

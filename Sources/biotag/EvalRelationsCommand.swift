@@ -62,8 +62,15 @@ struct EvalRelations: ParsableCommand {
             let kinds = annotator.relationHeads.map { "\($0.name) (\($0.head.type))" }
             throw CommandError("\(directory) has no relation head for \(type)" + (kinds.isEmpty ? "" : "; it has \(kinds.joined(separator: ", "))"))
         }
+        return try Self.relations(documents, annotator: annotator, head: head.name)
+    }
+
+    /// The documents with the relations the annotator's relation head `name` finds over their
+    /// own entities and concepts.
+    static func relations(_ documents: [Document], annotator: Annotator, head name: String) throws -> [Document] {
+        guard let head = annotator.relationHeads.first(where: { $0.name == name }) else { throw CommandError("the model has no relation head '\(name)'") }
         let tokens: [DocumentTokens]
-        do { tokens = try annotator.tokens(documents, vectors: .relation(head.name)) } catch { throw CommandError("\(error)") }
+        do { tokens = try annotator.tokens(documents, vectors: .relation(name)) } catch { throw CommandError("\(error)") }
         return zip(documents, tokens).map { document, tokens in
             var scored = document
             scored.relations = RelationExtraction.relations(in: document, tokens: tokens, head: head.head)

@@ -14,6 +14,13 @@ struct Train: ParsableCommand {
             The model with the best mean devel F1 is written to --out as a model directory that `biotag eval` and \
             inference load; a checkpoint in --out/checkpoint lets an interrupted run continue with --resume. \
             Progress goes to stderr.
+
+            With --relation, a document-level relation head (BioCreative V CID, docs/RELATIONS.md) trains in the same \
+            run: every step adds the relation loss of --relation-documents documents of the PubTator file, through the \
+            encoder, to the token head's loss. When --base has a relation head, it is the one trained (its name, \
+            arguments, features and widths, from its weights); otherwise a new 16-wide `cid` head over chemical and \
+            disease entities. A tenth of the documents is held out: the head's F1 there joins the devel scores that \
+            choose the model, and sets its threshold.
             """)
 
     @Option(help: "Base model directory (default: all-MiniLM-L6-v2 from `biotag fetch-model minilm`).")
@@ -21,24 +28,88 @@ struct Train: ParsableCommand {
 
     @OptionGroup var training: TrainingOptions
 
+    @Option(help: ArgumentHelp("PubTator file of documents with entities, concept ids and relation lines: a relation head trains with the encoder.",
+                               valueName: "file"))
+    var relation: String?
+
+    @Option(help: "Weight of the relation loss beside the token head's.")
+    var relationWeight = 1.0
+
+    @Option(help: "Documents whose relation loss each step adds.")
+    var relationDocuments = 4
+
+    @Option(help: "Peak learning rate of the relation head's own weights (the encoder follows --lr).")
+    var relationLr = 1e-3
+
     func validate() throws {
         guard training.tasks != nil else { throw ValidationError("--tasks is required: the heads to train, e.g. disease,chemical") }
+        guard relationWeight > 0, relationWeight.isFinite else { throw ValidationError("--relation-weight must be a positive number") }
+        guard relationDocuments >= 1 else { throw ValidationError("--relation-documents must be at least 1") }
+        guard relationLr > 0, relationLr.isFinite else { throw ValidationError("--relation-lr must be a positive number") }
     }
 
     func run() throws {
         let baseDirectory = base ?? ModelLocations.fetched("all-MiniLM-L6-v2")
-        let settings = try training.settings(names: training.taskNames)
+        var settings = try training.settings(names: training.taskNames)
         let loaded = try training.loadTasks(training.taskNames, tokenizerDirectory: baseDirectory)
+        var relationTask: RelationTask?
+        if let relation {
+            var joint = RelationJointSettings()
+            joint.weight = relationWeight; joint.documentsPerStep = relationDocuments; joint.learningRate = relationLr
+            settings.relation = joint
+            relationTask = try Self.relationTask(relation, base: baseDirectory, seed: settings.seed)
+            printError("relation \(relationTask!.name): \(relationTask!.train.count) training documents, \(relationTask!.heldOut.count) held out, from \(relation)")
+        }
         let model: TrainableModel
         do {
             model = try TrainableModel.load(directory: baseDirectory, tasks: loaded.map { TrainableModel.mlpTask(name: $0.name, labels: $0.labels) }, seed: settings.seed)
         } catch { throw CommandError(error.description) }
         let trainer: Trainer
-        do { trainer = try Trainer(model: model, tasks: loaded, settings: settings, output: training.out, tokenizerDirectory: baseDirectory) } catch {
+        do {
+            trainer = try Trainer(model: model, tasks: loaded, settings: settings, output: training.out, tokenizerDirectory: baseDirectory, relation: relationTask)
+        } catch {
             throw CommandError(error.description)
         }
         printError("training \(training.taskNames.joined(separator: ",")) from \(baseDirectory): \(trainer.totalSteps) steps (\(trainer.stepsPerEpoch) per epoch), \(settings.threads) threads")
         try training.run(trainer)
+    }
+
+    /// The relation head to train on `file`'s documents: the base model's own (weights and all)
+    /// when it has one, else a new CID head over chemical and disease entities.
+    static func relationTask(_ file: String, base: String, seed: UInt64) throws -> RelationTask {
+        let documents = try EvalRelations.read(file)
+        let config: EncoderConfig
+        let tokenizer: WordPieceTokenizer
+        let existing: TaskSpec?
+        do {
+            config = try EncoderConfig.load(path: (base as NSString).appendingPathComponent("config.json"))
+            let tasksPath = (base as NSString).appendingPathComponent("tasks.json")
+            existing = FileManager.default.fileExists(atPath: tasksPath) ? try TaskFile.load(path: tasksPath).tasks.first { $0.kind == .relation } : nil
+        } catch { throw CommandError(error.description) }
+        do { tokenizer = try WordPieceTokenizer.load(directory: base) } catch { throw CommandError("\(base): \(error.description)") }
+        var options = RelationTrainingOptions()
+        options.seed = seed
+        let name = existing?.name ?? "cid", type = existing?.labels.first ?? "CID"
+        let arguments = existing?.arguments ?? [RelationArgument(role: "chemical", types: ["chemical"]), RelationArgument(role: "disease", types: ["disease"])]
+        let features = existing?.features ?? RelationFeature.allCases
+        var weights: SafetensorsFile?
+        if let existing {
+            let path = (base as NSString).appendingPathComponent("model.safetensors")
+            do { weights = try SafetensorsFile(path: path) } catch { throw CommandError("\(path): \(error.description)") }
+            guard let projection = existing.tensors["projection"], let dense = existing.tensors["dense"],
+                  let width = weights?.header.tensors[projection + ".weight"]?.shape.first, let inner = weights?.header.tensors[dense + ".weight"]?.shape.first else {
+                throw CommandError("\(path): the relation head '\(name)' has no projection or dense weights")
+            }
+            options.width = width; options.inner = inner
+        }
+        let head = RelationTrainer(hidden: config.hiddenSize, features: features.count, options: options)
+        if let weights, let existing {
+            do { try head.load(from: weights, prefix: "heads.\(existing.name)") } catch { throw CommandError("\(base): the relation head '\(name)': \(error.description)") }
+        }
+        do {
+            return try RelationTask(name: name, type: type, arguments: arguments, features: features, documents: documents, tokenizer: tokenizer,
+                                    maxPieces: config.maxPositions - 2, head: head, seed: seed)
+        } catch { throw CommandError("\(file): \(error.description)") }
     }
 }
 

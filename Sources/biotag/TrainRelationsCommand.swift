@@ -161,9 +161,7 @@ struct TrainRelations: ParsableCommand {
             throw CommandError("\(error)")
         }
         var file = TaskFile(tasks: loaded.tasks.map(\.spec).filter { $0.name != name }, name: loaded.name, modelVersion: modelVersion ?? loaded.version)
-        file.tasks.append(TaskSpec(name: name, kind: .relation, labels: [type], activation: trainer.options.activation,
-                                   tensors: ["projection": prefix + ".projection", "dense": prefix + ".dense", "classifier": prefix + ".classifier"],
-                                   innerSize: trainer.options.inner, arguments: arguments, features: features, threshold: threshold))
+        file.tasks.append(trainer.spec(name: name, type: type, arguments: arguments, features: features, threshold: threshold))
         let path = (out as NSString).appendingPathComponent("tasks.json")
         do { try file.write(to: path) } catch { throw CommandError("cannot write \(path): \(error.localizedDescription)") }
     }

@@ -36,5 +36,32 @@ public enum SyntheticCorpora {
         }
         return root
     }
-}
 
+    /// PubTator documents written for these tests: a title naming a chemical and a disease,
+    /// then an abstract; the pair is CID when the title says the chemical induced the disease.
+    public static func relationDocuments(_ count: Int) -> String {
+        let chemicals = ["cisplatin", "lithium", "haloperidol", "aspirin", "cocaine", "nicotine"]
+        let diseases = ["nephrotoxicity", "tremor", "catalepsy", "asthma", "seizures", "hypertension"]
+        var text = ""
+        for index in 0..<count {
+            let chemical = chemicals[index % chemicals.count], disease = diseases[(index / 2) % diseases.count]
+            let induced = index % 3 != 0
+            let title = induced ? "\(chemical.capitalized) induced \(disease) in rats" : "\(chemical.capitalized) did not change \(disease) in rats"
+            let abstract = "We gave \(chemical) to rats for a week. Later \(disease) was measured in every animal."
+            let id = 1000 + index
+            text += "\(id)|t|\(title)\n\(id)|a|\(abstract)\n"
+            var mentions: [(Int, String, String)] = [(0, chemical.capitalized, "Chemical"), (title.range(of: disease)!.lowerBound.utf16Offset(in: title), disease, "Disease")]
+            let shift = title.count + 1
+            mentions.append((shift + abstract.range(of: chemical)!.lowerBound.utf16Offset(in: abstract), chemical, "Chemical"))
+            mentions.append((shift + abstract.range(of: disease)!.lowerBound.utf16Offset(in: abstract), disease, "Disease"))
+            for (start, mention, type) in mentions {
+                text += "\(id)\t\(start)\t\(start + mention.count)\t\(mention)\t\(type)\tD\(type == "Chemical" ? "1" : "2")\(mention.lowercased().count)\(mention.lowercased().first!.asciiValue!)\n"
+            }
+            if induced {
+                text += "\(id)\tCID\tD1\(chemical.count)\(chemical.first!.asciiValue!)\tD2\(disease.count)\(disease.first!.asciiValue!)\n"
+            }
+            text += "\n"
+        }
+        return text
+    }
+}

@@ -114,6 +114,57 @@ struct RelationHeadTests {
         #expect(checked >= 25)
     }
 
+    /// What flows back to the encoder when it trains with the head: the loss's gradient with
+    /// respect to each wordpiece's hidden state (through a mention's mean, the max over a
+    /// concept's mentions and over the shared sentences' wordpieces) matches central finite
+    /// differences of the loss, the candidates rebuilt from the changed vectors each time.
+    @Test func hiddenStateGradientsMatchFiniteDifferences() {
+        let hidden = 5
+        var generator = SplitMix64(seed: 9)
+        let (base, initial) = Self.tokens([[["aspirin", "ulcer"]], [["gastric", "ulcer", "caused", "by", "aspirin"], ["bleeding", "in", "rats", "after", "aspirin"]]],
+                                          width: hidden) { _ in (0..<hidden).map { _ in Float.random(in: -1...1, using: &generator) } }
+        var document = base
+        document.passages[0].entities = [Self.entity(document, passage: 0, "aspirin", type: "chemical", ids: ["C1"]),
+                                         Self.entity(document, passage: 0, "ulcer", type: "disease", ids: ["D1"])]
+        document.passages[1].entities = [
+            Self.entity(document, passage: 1, "gastric ulcer", type: "disease", ids: ["D1"]),
+            Self.entity(document, passage: 1, "aspirin", type: "chemical", ids: ["C1"]),
+            Self.entity(document, passage: 1, "bleeding", type: "disease", ids: ["D2"]),
+            Self.entity(document, passage: 1, "rats", type: "chemical", ids: ["C2"]),
+        ]
+        let arguments = [RelationArgument(role: "chemical", types: ["chemical"]), RelationArgument(role: "disease", types: ["disease"])]
+        let features = RelationFeature.allCases
+        func relationDocument(_ tokens: DocumentTokens) -> RelationDocument {
+            let candidates = RelationExtraction.candidates(in: document, tokens: tokens, arguments: arguments, features: features)
+            return RelationDocument(candidates: candidates, tokens: tokens, labels: candidates.map { $0.first == "C1" && $0.second == "D1" }, unreachable: 0)
+        }
+        var options = RelationTrainingOptions()
+        options.width = 4; options.inner = 6
+        let trainer = RelationTrainer(hidden: hidden, features: features.count, options: options)
+        let analytic = trainer.hiddenGradients([relationDocument(initial)], weight: 1, dropout: false)
+        #expect(analytic.pairs == 4)
+        // Every wordpiece a candidate reads gets a gradient: the mentions, and the sentences naming both concepts of a pair.
+        #expect(Set(analytic.gradients[0].keys.map(\.sentence)) == [0, 1, 2])
+        var checked = 0
+        for (s, sentence) in initial.sentences.enumerated() {
+            for t in sentence.offsets.indices {
+                for i in 0..<hidden {
+                    var tokens = initial
+                    let step: Float = 1e-3, value = sentence.vectors[t * hidden + i]
+                    tokens.sentences[s].vectors[t * hidden + i] = value + step
+                    let plus = trainer.lossWithGradients([relationDocument(tokens)])
+                    tokens.sentences[s].vectors[t * hidden + i] = value - step
+                    let minus = trainer.lossWithGradients([relationDocument(tokens)])
+                    let numeric = (plus - minus) / Double(2 * step)
+                    let found = Double(analytic.gradients[0][DocumentTokens.Place(sentence: s, token: t)]?[i] ?? 0)
+                    #expect(abs(numeric - found) <= 2e-4 + 0.03 * abs(numeric), "sentence \(s) wordpiece \(t) value \(i): \(found), numerically \(numeric)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked == 12 * hidden)
+    }
+
     /// On pairs whose relation the mentions decide, training reaches a held-out F1 far above
     /// what guessing gives, and keeps the best epoch's weights.
     @Test func learnsARelationFromMentions() {

@@ -1,3 +1,4 @@
+import Annotation
 import Foundation
 import Models
 import Testing
@@ -118,6 +119,85 @@ import Training
         let renamed = try TrainableModel.load(directory: TestPaths.fixture("arch/cased-bert"), tasks: [TrainableModel.mlpTask(name: "gene", labels: other.labels)], seed: 1)
         #expect(throws: TrainingError.self) {
             try Trainer(model: renamed, tasks: [other], settings: settings, output: scratch + "/refused", tokenizerDirectory: scratch, teacher: teacher)
+        }
+    }
+
+    /// The relation task of `SyntheticCorpora.relationDocuments`: a new 4-wide CID head.
+    static func relationTask(documents count: Int, folder: String) throws -> RelationTask {
+        let path = folder + "/cid.pubtator"
+        try SyntheticCorpora.relationDocuments(count).write(toFile: path, atomically: true, encoding: .utf8)
+        var reader = try makeReader(format: .pubtator, path: path)
+        var documents: [Document] = []
+        while let item = try reader.next() { if case let .document(document) = item { documents.append(document) } }
+        let base = TestPaths.fixture("arch/cased-bert")
+        var options = RelationTrainingOptions()
+        options.width = 4; options.inner = 4
+        let features = RelationFeature.allCases
+        let head = RelationTrainer(hidden: try EncoderConfig.load(path: base + "/config.json").hiddenSize, features: features.count, options: options)
+        return try RelationTask(name: "cid", type: "CID", arguments: [RelationArgument(role: "chemical", types: ["chemical"]), RelationArgument(role: "disease", types: ["disease"])],
+                                features: features, documents: documents, tokenizer: WordPieceTokenizer.load(directory: base), maxPieces: 30, head: head, seed: 13)
+    }
+
+    /// A relation head trains in the same run as the token heads: its loss reaches the encoder
+    /// (the encoder ends elsewhere than without it), a run stopped and resumed ends exactly where
+    /// an uninterrupted one does (the head's weights and optimizer are in the checkpoint), its
+    /// held-out F1 is among the devel scores, and the saved model carries the head that
+    /// inference runs, at the threshold chosen.
+    @Test func relationHeadTrainsWithTheEncoderAndResumes() throws {
+        let data = try SyntheticCorpora.write()
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-joint-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: data); try? FileManager.default.removeItem(atPath: scratch) }
+        func trainer(_ output: String, steps: Int, relation: Bool = true) throws -> (Trainer, RelationTask?) {
+            let base = TestPaths.fixture("arch/cased-bert")
+            let tokenizer = try WordPieceTokenizer.load(directory: base)
+            let tasks = try ["disease", "chemical"].map { try TrainingTask.load(name: $0, directory: data, tokenizer: tokenizer, maxLength: 32, develLimit: nil) }
+            let model = try TrainableModel.load(directory: base, tasks: tasks.map { TrainableModel.mlpTask(name: $0.name, labels: $0.labels) }, seed: 13)
+            var settings = Self.settings
+            settings.maxSteps = steps
+            var task: RelationTask?
+            if relation {
+                var joint = RelationJointSettings()
+                joint.documentsPerStep = 3
+                settings.relation = joint
+                task = try Self.relationTask(documents: 20, folder: scratch)
+            }
+            return (try Trainer(model: model, tasks: tasks, settings: settings, output: scratch + "/" + output, tokenizerDirectory: base, relation: task), task)
+        }
+        let (straight, head) = try trainer("straight", steps: 7)
+        try straight.run()
+        let (interrupted, _) = try trainer("resumed", steps: 3)
+        try interrupted.run()
+        let (resumed, resumedHead) = try trainer("resumed", steps: 7)
+        #expect(try resumed.resumeIfPossible())
+        try resumed.run()
+        // By the largest difference: a failed comparison of two arrays would have the test library diff 10⁵ values.
+        func largestDifference(_ a: ParameterStore, _ b: ParameterStore) -> Float {
+            (0..<a.count).reduce(0) { max($0, abs(a.values.pointer[$1] - b.values.pointer[$1])) }
+        }
+        #expect(largestDifference(straight.model.store, resumed.model.store) == 0)
+        #expect(largestDifference(try #require(head).head.store, try #require(resumedHead).head.store) == 0)
+        let (alone, _) = try trainer("alone", steps: 7, relation: false)
+        try alone.run()
+        #expect(largestDifference(alone.model.store, straight.model.store) > 0)
+        #expect(straight.history.evaluations.allSatisfy { $0.develF1["cid"] != nil && $0.develF1.count == 3 })
+
+        let model = try MultiTaskModel(directory: scratch + "/straight")
+        #expect(model.tasks.map(\.name) == ["disease", "chemical", "cid"])
+        let spec = try #require(model.tasks.last?.spec)
+        #expect(spec.kind == .relation && spec.threshold != nil && spec.arguments?.map(\.role) == ["chemical", "disease"])
+
+        // A relation task whose head is named like a token head is refused.
+        let base = TestPaths.fixture("arch/cased-bert")
+        let tokenizer = try WordPieceTokenizer.load(directory: base)
+        let tasks = try ["disease"].map { try TrainingTask.load(name: $0, directory: data, tokenizer: tokenizer, maxLength: 32, develLimit: nil) }
+        let clash = try RelationTask(name: "disease", type: "CID", arguments: head!.arguments, features: head!.features, documents: head!.train.map(\.document),
+                                     tokenizer: tokenizer, maxPieces: 30, head: head!.head, seed: 1)
+        var settings = Self.settings
+        settings.relation = RelationJointSettings()
+        #expect(throws: TrainingError.self) {
+            try Trainer(model: TrainableModel.load(directory: base, tasks: [TrainableModel.mlpTask(name: "disease", labels: tasks[0].labels)], seed: 1),
+                        tasks: tasks, settings: settings, output: scratch + "/clash", tokenizerDirectory: base, relation: clash)
         }
     }
 

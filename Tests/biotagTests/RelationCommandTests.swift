@@ -21,33 +21,7 @@ struct TextConcepts: EntityLinking {
 }
 
 struct RelationCommandTests {
-    /// PubTator documents written for these tests: a title naming a chemical and a disease,
-    /// then an abstract; the pair is CID when the title says the chemical induced the disease.
-    static func corpus(_ count: Int) -> String {
-        let chemicals = ["cisplatin", "lithium", "haloperidol", "aspirin", "cocaine", "nicotine"]
-        let diseases = ["nephrotoxicity", "tremor", "catalepsy", "asthma", "seizures", "hypertension"]
-        var text = ""
-        for index in 0..<count {
-            let chemical = chemicals[index % chemicals.count], disease = diseases[(index / 2) % diseases.count]
-            let induced = index % 3 != 0
-            let title = induced ? "\(chemical.capitalized) induced \(disease) in rats" : "\(chemical.capitalized) did not change \(disease) in rats"
-            let abstract = "We gave \(chemical) to rats for a week. Later \(disease) was measured in every animal."
-            let id = 1000 + index
-            text += "\(id)|t|\(title)\n\(id)|a|\(abstract)\n"
-            var mentions: [(Int, String, String)] = [(0, chemical.capitalized, "Chemical"), (title.range(of: disease)!.lowerBound.utf16Offset(in: title), disease, "Disease")]
-            let shift = title.count + 1
-            mentions.append((shift + abstract.range(of: chemical)!.lowerBound.utf16Offset(in: abstract), chemical, "Chemical"))
-            mentions.append((shift + abstract.range(of: disease)!.lowerBound.utf16Offset(in: abstract), disease, "Disease"))
-            for (start, mention, type) in mentions {
-                text += "\(id)\t\(start)\t\(start + mention.count)\t\(mention)\t\(type)\tD\(type == "Chemical" ? "1" : "2")\(mention.lowercased().count)\(mention.lowercased().first!.asciiValue!)\n"
-            }
-            if induced {
-                text += "\(id)\tCID\tD1\(chemical.count)\(chemical.first!.asciiValue!)\tD2\(disease.count)\(disease.first!.asciiValue!)\n"
-            }
-            text += "\n"
-        }
-        return text
-    }
+    static func corpus(_ count: Int) -> String { SyntheticCorpora.relationDocuments(count) }
 
     /// `train-relations` adds a relation head to a copy of the model (listed by `info`); scored
     /// over gold entities by `eval-relations --model`, the head finds what train-relations
@@ -73,6 +47,19 @@ struct RelationCommandTests {
         let f1 = try #require(relations["f1"] as? Double)
         #expect(reported.hasSuffix(String(format: "F1 %.2f (16 gold pairs)", 100 * f1)), "\(reported) against \(relations)")
 
+        // `eval --relations` scores the same head over the same entities, beside the token heads.
+        let data = try SyntheticCorpora.write()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let evaluated = try BiotagCommand.run(["eval", "--model", out, "--data", data, "--relations", corpus, "--json"])
+        #expect(evaluated.status == 0, "\(evaluated.stderr)")
+        let report = try #require(JSONSerialization.jsonObject(with: evaluated.stdout) as? [String: Any])
+        let heads = try #require(report["relations"] as? [[String: Any]])
+        #expect(heads.count == 1 && heads[0]["task"] as? String == "cid" && heads[0]["type"] as? String == "CID")
+        #expect((heads[0]["scores"] as? [String: Any])?["f1"] as? Double == f1, "\(heads) against \(relations)")
+        #expect((report["tasks"] as? [[String: Any]])?.count == 1)
+        let table = try BiotagCommand.run(["eval", "--model", out, "--data", data, "--relations", corpus])
+        #expect(table.output.contains(String(format: "%6.2f\n", 100 * f1)) && table.output.contains("cid        CID"), "\(table.output)")
+
         try "1|t|Aspirin and asthma.\n1\t0\t7\tAspirin\tChemical\tD001241\n\n".write(toFile: folder + "/none.pubtator", atomically: true, encoding: .utf8)
         for (arguments, message) in [
             (["train-relations", "--model", out, "--train", corpus, "--out", out], "is the model directory"),
@@ -80,11 +67,49 @@ struct RelationCommandTests {
             (["train-relations", "--model", TestModels.twoHeads, "--train", corpus, "--out", folder + "/x", "--arguments", "chemical=chemical"], "expected two role=types"),
             (["eval-relations", "--gold", corpus, "--model", TestModels.twoHeads], "has no relation head for CID"),
             (["eval-relations", "--gold", corpus, "--model", out, "--predicted", corpus], "give one of them"),
+            (["eval", "--model", TestModels.twoHeads, "--data", data, "--relations", corpus], "has no relation head"),
+            (["eval", "--model", out, "--data", data, "--relations", folder + "/none.pubtator"], "no CID relation lines"),
+            (["train", "--base", TestPaths.fixture("arch/cased-bert"), "--tasks", "disease", "--data", data, "--out", folder + "/x",
+              "--relation", folder + "/none.pubtator"], "none.pubtator: relation 'cid': no document has a CID relation"),
+            (["train", "--base", TestPaths.fixture("arch/cased-bert"), "--tasks", "disease", "--data", data, "--out", folder + "/x",
+              "--relation", corpus, "--relation-documents", "0"], "--relation-documents must be at least 1"),
         ] {
             let bad = try BiotagCommand.run(arguments)
             #expect(bad.status != 0 && bad.stderr.contains(message), "\(arguments): \(bad.stderr)")
             #expect(!bad.stderr.contains("Fatal error"), "\(bad.stderr)")
         }
+    }
+
+    /// `train --relation` trains a relation head in the same run as the token heads: a new
+    /// `cid` head from a base without one, or the base's own head, weights and widths, when it
+    /// has one; the held-out F1 is among the devel scores, and the model carries the head.
+    @Test func trainsARelationHeadWithTheTokenHeads() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-joint-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let data = try SyntheticCorpora.write()
+        defer { try? FileManager.default.removeItem(atPath: folder); try? FileManager.default.removeItem(atPath: data) }
+        let corpus = folder + "/train.pubtator"
+        try Self.corpus(20).write(toFile: corpus, atomically: true, encoding: .utf8)
+        func train(base: String, out: String) throws -> BiotagCommand.Result {
+            try BiotagCommand.run(["train", "--base", base, "--tasks", "disease,chemical", "--data", data, "--out", out, "--epochs", "1",
+                                   "--max-steps", "4", "--batch-size", "8", "--max-length", "32", "--relation", corpus, "--relation-documents", "3"])
+        }
+        let fresh = try train(base: TestPaths.fixture("arch/cased-bert"), out: folder + "/fresh")
+        #expect(fresh.status == 0, "\(fresh.stderr)")
+        #expect(fresh.stderr.contains("relation cid: 18 training documents, 2 held out"), "\(fresh.stderr)")
+        #expect(fresh.stderr.contains("cid loss") && fresh.stderr.contains(" cid "), "\(fresh.stderr)")
+        let info = try BiotagCommand.run(["info", "--model", folder + "/fresh"])
+        #expect(info.output.contains("cid [relation, 1 labels, inner 16]"), "\(info.output)")
+
+        // From a base with a 6-wide head (train-relations), that head goes on training.
+        let headed = try BiotagCommand.run(["train-relations", "--model", folder + "/fresh", "--train", corpus, "--out", folder + "/headed",
+                                            "--width", "6", "--inner", "5", "--epochs", "1"])
+        #expect(headed.status == 0, "\(headed.stderr)")
+        let again = try train(base: folder + "/headed", out: folder + "/again")
+        #expect(again.status == 0, "\(again.stderr)")
+        let model = try MultiTaskModel(directory: folder + "/again")
+        guard case let .relation(head) = try #require(model.tasks.last).head else { Issue.record("no relation head last"); return }
+        #expect(head.width == 6 && head.dense.outFeatures == 5)
     }
 
     /// The relation head runs on the annotation pass: each token's projection is the head's
