@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "LinkingTests", dependencies: ["Annotation", "Linking", "Models", "TestSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Annotation", "Models", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ServerTests", dependencies: [
-            "Server", "Annotation", "Models", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+            "Server", "Annotation", "Linking", "Models", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "biotagTests", dependencies: ["Annotation", "Catalog", "Models", "Tensors", "TestSupport"]),

@@ -2,6 +2,7 @@ import Annotation
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Linking
 import Models
 import Server
 import Testing
@@ -53,6 +54,54 @@ import TestSupport
         }
         service.stop(grace: .seconds(5))
         annotator.shutdown()
+    }
+
+    /// With a relation head and linked entities, the page lists the answer's relations, each
+    /// argument by the concept's name, and counts them in the status line. The test model's
+    /// untrained heads find arbitrary entities: a linker made of their own texts gives each a
+    /// concept, and a relation head over every type whose threshold lets every pair through
+    /// makes a relation of every candidate.
+    @Test(.enabled(if: browser != nil || required, "no Chromium on the PATH"))
+    func listsTheRelationsFound() async throws {
+        let browser = try #require(Self.browser, "BIOTAG_REQUIRE_BROWSER=1 but no chromium on the PATH")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-page-relations-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try SyntheticCorpora.relationDocuments(12).write(toFile: folder + "/train.pubtator", atomically: true, encoding: .utf8)
+        let trained = try BiotagCommand.run(["train-relations", "--model", TestModels.twoHeads, "--train", folder + "/train.pubtator", "--out", folder + "/model",
+                                             "--width", "4", "--inner", "4", "--epochs", "1", "--arguments", "chemical=chemical|disease|gene,disease=disease|chemical|gene"])
+        try #require(trained.status == 0, "\(trained.stderr)")
+        let tasksPath = folder + "/model/tasks.json"
+        let tasks = try String(contentsOfFile: tasksPath, encoding: .utf8)
+        try tasks.replacing(/"threshold" : [0-9.e-]+/, with: "\"threshold\" : 0.0001").write(toFile: tasksPath, atomically: true, encoding: .utf8)
+        let annotator = try Annotator(model: try MultiTaskModel(directory: folder + "/model"), threads: 1, workers: 1)
+        defer { annotator.shutdown() }
+        let text = "Lithium induced tremor and seizures in rats treated with cisplatin; BRCA1 carriers had asthma after aspirin."
+        var byType: [String: [Concept]] = [:]
+        for entity in try annotator.annotate([Document(id: "0", text: text)])[0].passages[0].entities where byType[entity.type]?.contains(where: { $0.name == entity.text }) != true {
+            byType[entity.type, default: []].append(Concept(id: "T:\(entity.type):\(byType[entity.type]?.count ?? 0)", name: entity.text, synonyms: [], alternateIds: []))
+        }
+        let linker = DocumentLinker(linkers: LinkerSet(linkers: try byType.mapValues { try Linker(dictionary: ConceptDictionary(concepts: $0)) }), minimumScore: 0)
+        let names = Dictionary(byType.values.joined().map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let expected = try annotator.annotate([Document(id: "0", text: text)], linking: linker)[0].relations
+        try #require(expected.count >= 2, "the test model's entities make \(expected.count) relations")
+        let service = AnnotationService(annotator: annotator, linker: linker, batching: BatchingSettings(), limits: ServerLimits())
+        let app = Application(router: service.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            var query = URLComponents(string: "http://127.0.0.1:\(port)/")!
+            query.queryItems = [URLQueryItem(name: "text", value: text)]
+            let dom = try await Self.render(query.url!.absoluteString, browser: browser)
+            let table = try #require(dom.firstMatch(of: /<table id="relations">(.*?)<\/table>/)?.1, "no relations table shown: \(dom.prefix(4000))")
+            let rows = table.matches(of: /<tr><td>([^<]*)<\/td>/).map { String($0.1) }
+            #expect(rows == expected.map(\.type), "\(table)")
+            #expect(dom.contains("entities, \(expected.count) relations"))
+            // Each argument is named by its concept, as the linker named it.
+            for argument in expected.flatMap(\.arguments) {
+                #expect(table.contains(Self.escaped(names[argument.concept] ?? argument.concept)), "\(argument.concept) in \(table)")
+            }
+        }
+        service.stop(grace: .seconds(5))
     }
 
     static func escaped(_ text: String) -> String {
