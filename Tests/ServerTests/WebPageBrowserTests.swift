@@ -30,29 +30,21 @@ import TestSupport
         let text = "𝛼-Synuclein 🐭 aggregates: Parkinson disease, BRCA1 and tamoxifen in breast cancer cells of mice treated with cisplatin."
         let expected = try annotator.annotate([Document(id: "0", text: text)])[0].passages[0].entities
         try #require(!expected.isEmpty, "the test model found nothing in the text")
-        let service = AnnotationService(annotator: annotator, linker: nil, batching: BatchingSettings(), limits: ServerLimits())
-        let app = Application(router: service.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            var query = URLComponents(string: "http://127.0.0.1:\(port)/")!
-            query.queryItems = [URLQueryItem(name: "text", value: text)]
-            let dom = try await Self.render(query.url!.absoluteString, browser: browser)
-            // Each highlight: <mark class="entity t-TYPE" data-type="TYPE" title="…">TEXT<sub>…
-            let marks = dom.matches(of: /<mark class="entity [^"]*" data-type="([^"]+)" title="[^"]*">([^<]*)<sub>/).map { (String($0.1), String($0.2)) }
-            // The page highlights the entities that do not overlap an earlier one.
-            var drawn: [(String, String)] = []
-            var cursor = 0
-            for entity in expected.sorted(by: { ($0.start, -$0.end) < ($1.start, -$1.end) }) where entity.start >= cursor {
-                drawn.append((entity.type, Self.escaped(entity.text)))
-                cursor = entity.end
-            }
-            #expect(marks.map(\.0) == drawn.map(\.0), "\(dom.prefix(4000))")
-            #expect(marks.map(\.1) == drawn.map(\.1))
-            // Every entity is a row of the table, and the status line counts them.
-            #expect(dom.contains("\(expected.count) entities"))
-            #expect(dom.components(separatedBy: "<tr data-type=").count - 1 == expected.count)
+        let dom = try await Self.page(text, annotator: annotator, linker: nil, browser: browser)
+        // Each highlight: <mark class="entity t-TYPE" data-type="TYPE" title="…">TEXT<sub>…
+        let marks = dom.matches(of: /<mark class="entity [^"]*" data-type="([^"]+)" title="[^"]*">([^<]*)<sub>/).map { (String($0.1), String($0.2)) }
+        // The page highlights the entities that do not overlap an earlier one.
+        var drawn: [(String, String)] = []
+        var cursor = 0
+        for entity in expected.sorted(by: { ($0.start, -$0.end) < ($1.start, -$1.end) }) where entity.start >= cursor {
+            drawn.append((entity.type, Self.escaped(entity.text)))
+            cursor = entity.end
         }
-        service.stop(grace: .seconds(5))
+        #expect(marks.map(\.0) == drawn.map(\.0), "\(dom.prefix(4000))")
+        #expect(marks.map(\.1) == drawn.map(\.1))
+        // Every entity is a row of the table, and the status line counts them.
+        #expect(dom.contains("\(expected.count) entities"))
+        #expect(dom.components(separatedBy: "<tr data-type=").count - 1 == expected.count)
         annotator.shutdown()
     }
 
@@ -85,23 +77,29 @@ import TestSupport
         let names = Dictionary(byType.values.joined().map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
         let expected = try annotator.annotate([Document(id: "0", text: text)], linking: linker)[0].relations
         try #require(expected.count >= 2, "the test model's entities make \(expected.count) relations")
+        let dom = try await Self.page(text, annotator: annotator, linker: linker, browser: browser)
+        let table = try #require(dom.firstMatch(of: /<table id="relations">(.*?)<\/table>/)?.1, "no relations table shown: \(dom.prefix(4000))")
+        let rows = table.matches(of: /<tr><td>([^<]*)<\/td>/).map { String($0.1) }
+        #expect(rows == expected.map(\.type), "\(table)")
+        #expect(dom.contains("entities, \(expected.count) relations"))
+        // Each argument is named by its concept, as the linker named it.
+        for argument in expected.flatMap(\.arguments) {
+            #expect(table.contains(Self.escaped(names[argument.concept] ?? argument.concept)), "\(argument.concept) in \(table)")
+        }
+    }
+
+    /// The page for `/?text=…` from a live service over `annotator` (and `linker`), as the
+    /// browser rendered it.
+    static func page(_ text: String, annotator: Annotator, linker: DocumentLinker?, browser: String) async throws -> String {
         let service = AnnotationService(annotator: annotator, linker: linker, batching: BatchingSettings(), limits: ServerLimits())
+        defer { service.stop(grace: .seconds(5)) }
         let app = Application(router: service.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        try await app.test(.live) { client in
+        return try await app.test(.live) { client in
             let port = try #require(client.port)
             var query = URLComponents(string: "http://127.0.0.1:\(port)/")!
             query.queryItems = [URLQueryItem(name: "text", value: text)]
-            let dom = try await Self.render(query.url!.absoluteString, browser: browser)
-            let table = try #require(dom.firstMatch(of: /<table id="relations">(.*?)<\/table>/)?.1, "no relations table shown: \(dom.prefix(4000))")
-            let rows = table.matches(of: /<tr><td>([^<]*)<\/td>/).map { String($0.1) }
-            #expect(rows == expected.map(\.type), "\(table)")
-            #expect(dom.contains("entities, \(expected.count) relations"))
-            // Each argument is named by its concept, as the linker named it.
-            for argument in expected.flatMap(\.arguments) {
-                #expect(table.contains(Self.escaped(names[argument.concept] ?? argument.concept)), "\(argument.concept) in \(table)")
-            }
+            return try await Self.render(query.url!.absoluteString, browser: browser)
         }
-        service.stop(grace: .seconds(5))
     }
 
     static func escaped(_ text: String) -> String {
