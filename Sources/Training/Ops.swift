@@ -180,7 +180,7 @@ public func attentionForward(_ pool: SpinPool, qkv: UnsafePointer<Float>, batch:
 public func attentionBackward(_ pool: SpinPool, qkv: UnsafePointer<Float>, batch: PackedBatch, hidden: Int, heads: Int, offsets: [Int],
                               probabilities: UnsafePointer<Float>, mask: UnsafePointer<Float>?, dropped: UnsafePointer<Float>?,
                               contextGradient: UnsafePointer<Float>, qkvGradient: UnsafeMutablePointer<Float>,
-                              scratch: UnsafeMutablePointer<Float>) throws(DNNLError) {
+                              scratch: UnsafeMutablePointer<Float>, target: AttentionTarget? = nil) throws(DNNLError) {
     let headSize = hidden / heads
     let scale = 1 / Float(headSize).squareRoot()
     let failure = FailureBox()
@@ -208,6 +208,11 @@ public func attentionBackward(_ pool: SpinPool, qkv: UnsafePointer<Float>, batch
                 var dot: Float = 0
                 for j in 0..<length { dot += row[j] * prob[j] }
                 for j in 0..<length { row[j] = prob[j] * (row[j] - dot) }
+                // KL(t ‖ p) of a softmax p over scores s: dKL/ds = p − t.
+                if let target {
+                    let t = target.probabilities + base + i * length
+                    for j in 0..<length { row[j] += target.scale * (prob[j] - t[j]) }
+                }
             }
             // dq = scale · ds · k; dk = scale · dsᵀ · q
             try sgemm(m: length, n: headSize, k: length, alpha: scale, GemmOperand(dp, ld: length), GemmOperand(q + hidden, ld: 3 * hidden),
@@ -217,6 +222,35 @@ public func attentionBackward(_ pool: SpinPool, qkv: UnsafePointer<Float>, batch
         } catch { failure.record(error) }
     }
     try failure.rethrow()
+}
+
+/// Attention distributions to match (a teacher's, laid out as `attentionProbabilityOffsets`),
+/// and the factor of the loss Σ KL(target row ‖ row) over every head's rows.
+public struct AttentionTarget {
+    public let probabilities: UnsafePointer<Float>
+    public let scale: Float
+
+    public init(probabilities: UnsafePointer<Float>, scale: Float) {
+        self.probabilities = probabilities
+        self.scale = scale
+    }
+}
+
+/// Σ target · (log target − log p) over `count` attention probabilities: the KL divergences of
+/// every row from its target row, summed (a zero target term adds nothing).
+public func attentionDivergence(_ p: UnsafePointer<Float>, target: UnsafePointer<Float>, count: Int) -> Double {
+    var total = 0.0
+    var i = 0
+    while i < count {
+        let end = Swift.min(count, i + 4096)
+        var partial: Float = 0
+        for j in i..<end where target[j] > 0 {
+            partial += target[j] * (log(target[j]) - log(Swift.max(p[j], .leastNormalMagnitude)))
+        }
+        total += Double(partial)
+        i = end
+    }
+    return total
 }
 
 /// Softmax of one row in place.

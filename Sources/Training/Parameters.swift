@@ -72,6 +72,20 @@ public final class ParameterStore: @unchecked Sendable {
 
     public func zeroGradients() { gradients.pointer.update(repeating: 0, count: count) }
 
+    /// Moves the gradients into `buffer` (at least `count` long) and zeroes them, so that a
+    /// second loss's gradients can be measured and clipped on their own before `addGradients`.
+    public func setGradientsAside(into buffer: FloatBuffer) {
+        precondition(buffer.count >= count, "the buffer holds every gradient")
+        buffer.pointer.update(from: gradients.pointer, count: count)
+        zeroGradients()
+    }
+
+    /// Adds `buffer`'s first `count` values to the gradients.
+    public func addGradients(_ buffer: FloatBuffer) {
+        let g = gradients.pointer, b = buffer.pointer
+        for i in 0..<count { g[i] += b[i] }
+    }
+
     /// The L2 norm of all gradients together.
     public func gradientNorm() -> Double {
         var total = 0.0

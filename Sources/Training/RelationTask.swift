@@ -13,6 +13,10 @@ public struct RelationJointSettings: Codable, Sendable, Equatable {
     public var documentsPerStep = 4
     /// Peak learning rate of the relation head's own parameters (the encoder follows the run's).
     public var learningRate = 1e-3
+    /// true: the token head's gradient and the relation loss's gradient are clipped each on its
+    /// own (the token head's to the run's maximum norm, the relation's to `weight` times it)
+    /// before they are added; nil or false: their sum is clipped, as a single loss's would be.
+    public var clipSeparately: Bool?
 
     public init() {}
 }

@@ -123,10 +123,14 @@ public final class RelationTrainer {
                 pooled[key] = (result.vector, result.source, vectors)
             }
             if hiddenGradients != nil {
-                let context = candidate.sharedSentences.flatMap { sentence in
-                    (0..<document.tokens.sentences[sentence].offsets.count).map { [DocumentTokens.Place(sentence: sentence, token: $0)] }
+                let key = keys(candidate)
+                if pieces[key[0]] == nil { pieces[key[0]] = candidate.firstPieces }
+                if pieces[key[1]] == nil { pieces[key[1]] = candidate.secondPieces }
+                if pieces[key[2]] == nil {
+                    pieces[key[2]] = candidate.sharedSentences.flatMap { sentence in
+                        (0..<document.tokens.sentences[sentence].offsets.count).map { [DocumentTokens.Place(sentence: sentence, token: $0)] }
+                    }
                 }
-                for (key, places) in zip(keys(candidate), [candidate.firstPieces, candidate.secondPieces, context]) { pieces[key] = places }
             }
         }
         var upstream: [String: [Float]] = [:]

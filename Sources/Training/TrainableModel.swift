@@ -97,6 +97,14 @@ public final class TrainableModel: @unchecked Sendable {
         store.allocate()
     }
 
+    /// The heads of a model directory that `load(directory:tasks: nil)` leaves out: those that
+    /// are not token classification (none when the directory has no `tasks.json`).
+    public static func heldBack(directory: String) throws(TrainingError) -> [TaskSpec] {
+        let path = (directory as NSString).appendingPathComponent("tasks.json")
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        do { return try TaskFile.load(path: path).tasks.filter { $0.kind != .tokenClassification } } catch { throw .model(error) }
+    }
+
     /// The spec of a new two-layer MLP head, its tensors under `heads.<name>.`.
     public static func mlpTask(name: String, labels: [String]) -> TaskSpec {
         TaskSpec(name: name, kind: .tokenClassification, labels: labels, head: .mlp, activation: .gelu,
@@ -106,7 +114,9 @@ public final class TrainableModel: @unchecked Sendable {
     /// Loads a model directory for training. Heads named in `tasks` that the directory already
     /// has with the same labels keep their weights; the others start from N(0, 0.02²)
     /// weights and zero biases (`transformers`' initialisation), drawn from `seed`.
-    /// - Parameter tasks: the heads to train; nil trains the directory's own heads.
+    /// - Parameter tasks: the heads to train; nil trains the directory's own token-classification
+    ///   heads (its relation and sequence heads are left out: they read the encoder's output and
+    ///   are trained again on the result, `heldBack(directory:)` names them).
     public static func load(directory: String, tasks: [TaskSpec]?, seed: UInt64) throws(TrainingError) -> TrainableModel {
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         let config: EncoderConfig
@@ -118,7 +128,7 @@ public final class TrainableModel: @unchecked Sendable {
             existing = FileManager.default.fileExists(atPath: path("tasks.json"))
                 ? try TaskFile.load(path: path("tasks.json")).tasks : MultiTaskModel.implicitTasks(config)
         } catch { throw .model(error) }
-        let wanted = tasks ?? existing
+        let wanted = tasks ?? existing.filter { $0.kind == .tokenClassification }
         let model = try TrainableModel(config: config, tasks: wanted.map { task in
             existing.first { $0.name == task.name && $0.labels == task.labels && $0.kind == task.kind } ?? task
         })

@@ -72,6 +72,10 @@ public final class Trainer {
             guard distillation.hiddenWeight == 0 || teacherModel.config.hiddenSize == model.config.hiddenSize else {
                 throw .unsupported("hidden-state matching needs the teacher's hidden width (\(teacherModel.config.hiddenSize)), the student has \(model.config.hiddenSize)")
             }
+            let attentionHeads = (teacher: teacherModel.config.heads(layer: teacherModel.layers.count - 1), student: model.config.heads(layer: model.layers.count - 1))
+            guard (distillation.attentionWeight ?? 0) == 0 || attentionHeads.teacher == attentionHeads.student else {
+                throw .unsupported("attention-map matching needs the teacher's attention heads in the last layer (\(attentionHeads.teacher)), the student has \(attentionHeads.student)")
+            }
             let pass = TrainingPass(model: teacherModel, threads: settings.threads)
             pass.hiddenDropout = 0; pass.attentionDropout = 0
             teacher = (pass, heads)
@@ -171,6 +175,7 @@ public final class Trainer {
         }
         let evaluateEvery = settings.evaluateEvery ?? stepsPerEpoch
         var lossSum = 0.0, lossCount = 0, windowTokens = 0, relationLoss = 0.0
+        var norms = (token: 0.0, relation: 0.0)
         var windowStart = ContinuousClock.now
         let runStart = ContinuousClock.now
         let stepsAtStart = step
@@ -188,11 +193,20 @@ public final class Trainer {
                 (sum, count) = try goldStep(planned, batch: batch, seed: seed)
             }
             if let relation, let joint = settings.relation {
+                // The relation loss's encoder gradient is measured apart from the token head's
+                // (logged), then the two are clipped together or each on its own.
+                if tokenGradient.count < model.store.count { tokenGradient = FloatBuffer(count: model.store.count) }
+                let separately = joint.clipSeparately ?? false
+                let tokenNorm = separately ? model.store.clipGradients(maxNorm: settings.maxGradientNorm) : model.store.gradientNorm()
+                model.store.setGradientsAside(into: tokenGradient)
                 relationLoss += try relationStep(relation, settings: joint, seed: seed)
+                let relationNorm = separately ? model.store.clipGradients(maxNorm: settings.maxGradientNorm * joint.weight) : model.store.gradientNorm()
+                model.store.addGradients(tokenGradient)
+                norms.token += tokenNorm; norms.relation += relationNorm
                 windowTokens += relationTokens
                 history.realTokens += relationTokens
             }
-            model.store.clipGradients(maxNorm: settings.maxGradientNorm)
+            if settings.relation?.clipSeparately != true { model.store.clipGradients(maxNorm: settings.maxGradientNorm) }
             optimizer.update(learningRate: schedule.rate(at: step), pool: pass.pool)
             if let relation, let joint = settings.relation {
                 relation.head.store.clipGradients(maxNorm: settings.maxGradientNorm)
@@ -209,11 +223,14 @@ public final class Trainer {
             if elapsed >= 30 || step == lastStep || step == stepsAtStart + 1 {
                 let perStep = (ContinuousClock.now - runStart).seconds / Double(step - stepsAtStart)
                 let eta = Duration.seconds(perStep * Double(lastStep - step))
-                let relationPart = relation.map { String(format: "  %@ loss %.4f", $0.name, relationLoss / Double(max(1, lossCount))) } ?? ""
+                let relationPart = relation.map {
+                    String(format: "  %@ loss %.4f  gradient norms: token %.3f, %@ %.3f", $0.name, relationLoss / Double(max(1, lossCount)),
+                           norms.token / Double(max(1, lossCount)), $0.name, norms.relation / Double(max(1, lossCount)))
+                } ?? ""
                 log(String(format: "step %d/%d  epoch %.2f  loss %.4f%@  lr %.2e  %.0f tokens/s  ETA %@",
                            step, lastStep, Double(step) / Double(stepsPerEpoch), lossCount > 0 ? lossSum / Double(lossCount) : 0, relationPart,
                            schedule.rate(at: step), Double(windowTokens) / max(elapsed, 1e-9), eta.clock))
-                lossSum = 0; lossCount = 0; windowTokens = 0; relationLoss = 0; windowStart = .now
+                lossSum = 0; lossCount = 0; windowTokens = 0; relationLoss = 0; norms = (0, 0); windowStart = .now
             }
             if step % evaluateEvery == 0 || step == lastStep { try evaluateAndKeepBest() }
             if step % settings.checkpointEvery == 0 || step == lastStep { try writeCheckpoint() }
@@ -223,6 +240,8 @@ public final class Trainer {
     /// Wordpieces of the last relation step's documents.
     private var relationTokens = 0
     private var relationGradient = FloatBuffer(count: 0)
+    /// The token head's encoder gradient, set aside while the relation loss's is measured.
+    private var tokenGradient = FloatBuffer(count: 0)
 
     /// The relation loss of the step's documents, back-propagated through the head and the
     /// encoder (gradients added to the token head's). Step `n` takes documents `n·k ..< (n+1)·k`
@@ -304,7 +323,7 @@ public final class Trainer {
 
     /// One distillation step's forward and backward passes: the teacher's soft labels for every
     /// head on the words of every window, the gold labels of each window's own corpus for its
-    /// head, and optionally the teacher's last hidden states.
+    /// head, and optionally the teacher's last hidden states and last attention maps.
     /// - Returns: the batch's loss (summed over heads, each a mean over its words) and 1.
     private func distillationStep(_ planned: PlannedBatch, batch: PackedBatch, seed: UInt64, teacher: (pass: TrainingPass, heads: [Int]),
                                   settings distillation: DistillationSettings) throws(TrainingError) -> (Double, Int) {
@@ -343,9 +362,19 @@ public final class Trainer {
             }
             total += distillation.hiddenWeight * squared / Double(rows * hidden)
         }
+        var attentionTarget: AttentionTarget?
+        if let weight = distillation.attentionWeight, weight > 0 {
+            // Mean over the last layer's attention rows (heads × tokens) of KL(teacher ‖ student).
+            let student = pass.attentionProbabilities(layer: model.layers.count - 1)
+            let target = teacher.pass.attentionProbabilities(layer: teacher.pass.model.layers.count - 1)
+            let rowCount = Double(model.config.heads(layer: model.layers.count - 1) * rows)
+            total += weight * attentionDivergence(student.baseAddress!, target: target.baseAddress!, count: student.count) / rowCount
+            attentionTarget = AttentionTarget(probabilities: target.baseAddress!, scale: Float(weight / rowCount))
+        }
         var scratch: [Float] = []
         try outputGradient.withUnsafeBufferPointer { hiddenGradient throws(TrainingError) in
-            try pass.backward(heads: Array(model.heads.indices), seed: seed, outputGradient: hiddenGradient.isEmpty ? nil : hiddenGradient.baseAddress) { head, logits, gradient in
+            try pass.backward(heads: Array(model.heads.indices), seed: seed, outputGradient: hiddenGradient.isEmpty ? nil : hiddenGradient.baseAddress,
+                              attentionTarget: attentionTarget) { head, logits, gradient in
                 let classes = model.heads[head].labels.count
                 let soft = softTargets[head].withUnsafeBufferPointer { targets in
                     distillationLoss(logits, rows: rows, classes: classes, targets: targets.baseAddress!, mask: words, temperature: temperature,

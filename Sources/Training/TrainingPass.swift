@@ -117,6 +117,13 @@ public final class TrainingPass: @unchecked Sendable {
         return UnsafePointer(x)
     }
 
+    /// Layer `index`'s attention probabilities from the last `encode` (before attention
+    /// dropout), each sequence's heads in turn as `attentionProbabilityOffsets` lays them out;
+    /// valid until the next `encode`.
+    public func attentionProbabilities(layer index: Int) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: tapes[index].probabilities.take(probabilityCounts[index]), count: probabilityCounts[index])
+    }
+
     /// The buffer holding layer `index`'s output (the next layer's input).
     private var layerOutputs: [ScratchSlot] = []
     private func layerOutput(_ index: Int) -> UnsafeMutablePointer<Float> {
@@ -181,8 +188,9 @@ public final class TrainingPass: @unchecked Sendable {
     /// on every batch): runs each head of `heads` in training mode, lets `lossGradient` fill
     /// dLoss/dlogits (`[rows, labels]`, zeroed before the call) from its logits, back-propagates
     /// each through its head, adds `outputGradient` (a loss on the encoder output itself, e.g.
-    /// matching a teacher's hidden states) and back-propagates the sum through the encoder.
-    public func backward(heads: [Int], seed: UInt64, outputGradient: UnsafePointer<Float>? = nil,
+    /// matching a teacher's hidden states) and back-propagates the sum through the encoder;
+    /// `attentionTarget` adds the gradient of a loss on the last layer's attention maps.
+    public func backward(heads: [Int], seed: UInt64, outputGradient: UnsafePointer<Float>? = nil, attentionTarget: AttentionTarget? = nil,
                          lossGradient: (_ head: Int, _ logits: UnsafePointer<Float>, _ gradient: UnsafeMutablePointer<Float>) -> Void) throws(TrainingError) {
         let d = gradientA.take(rows * hidden)
         d.update(repeating: 0, count: rows * hidden)
@@ -200,7 +208,7 @@ public final class TrainingPass: @unchecked Sendable {
                 for i in range { d[i] += outputGradient[i] }
             }
         }
-        try backwardEncoder(d)
+        try backwardEncoder(d, attentionTarget: attentionTarget)
     }
 
     /// dLoss/d(head input) of head `headIndex` from the logit gradient its last `headLogits`
@@ -235,7 +243,7 @@ public final class TrainingPass: @unchecked Sendable {
     }
 
     /// The encoder's part of the backward pass, from `d` = dLoss/d(last hidden state).
-    private func backwardEncoder(_ d: UnsafeMutablePointer<Float>) throws(TrainingError) {
+    private func backwardEncoder(_ d: UnsafeMutablePointer<Float>, attentionTarget: AttentionTarget? = nil) throws(TrainingError) {
         let config = model.config
         let rows = self.rows, hidden = config.hiddenSize
         do {
@@ -266,7 +274,8 @@ public final class TrainingPass: @unchecked Sendable {
                                       probabilities: tape.probabilities.take(probabilityCount),
                                       mask: attentionMasked ? UnsafePointer(tape.probabilityMask.take(probabilityCount)) : nil,
                                       dropped: attentionMasked ? UnsafePointer(tape.dropped.take(probabilityCount)) : nil,
-                                      contextGradient: dContext, qkvGradient: dQKV, scratch: probabilityScratch.take(probabilityCount))
+                                      contextGradient: dContext, qkvGradient: dQKV, scratch: probabilityScratch.take(probabilityCount),
+                                      target: index == model.layers.count - 1 ? attentionTarget : nil)
                 try linearGradient(dQKV, x: layerInput(index), layer.queryKeyValue, inputGradient: d, accumulate: true)
             }
         } catch { throw .engine(error) }

@@ -53,8 +53,8 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
 
 /// How a student learns from its teacher: on every batch, each head matches the teacher's head
 /// on every word (soft labels at `temperature`), each head also learns its own corpus's gold
-/// labels on that corpus's windows, and the encoder's last hidden states may match the
-/// teacher's (same width only).
+/// labels on that corpus's windows, and the encoder's last hidden states and last attention
+/// maps may match the teacher's (same width, same heads only).
 public struct DistillationSettings: Codable, Sendable, Equatable {
     /// Softens both distributions; the loss is scaled by T² so its gradient keeps its size.
     public var temperature = 2.0
@@ -64,6 +64,10 @@ public struct DistillationSettings: Codable, Sendable, Equatable {
     public var goldWeight = 1.0
     /// Weight of the mean squared difference of the last hidden states (0: not used).
     public var hiddenWeight = 0.0
+    /// Weight of the last layer's attention-map loss (MiniLM's attention transfer): the KL
+    /// divergence of each of the student's attention rows from the teacher's, averaged over
+    /// every head's rows (nil or 0: not used; the same number of heads only).
+    public var attentionWeight: Double?
 
     public init() {}
 }

@@ -12,7 +12,7 @@ struct Distill: ParsableCommand {
             of them evenly spaced, 0,2,4 of 6) and every head. Every batch then trains every head on every word \
             against the teacher's soft labels (temperature-scaled KL, --temperature, --soft-weight), plus each \
             corpus's gold labels for its own head (--gold-weight), and optionally the teacher's last hidden states \
-            (--hidden-weight). The corpora are those of `train` (--data, --tasks defaulting to the teacher's heads, \
+            (--hidden-weight) and last layer's attention maps (--attention-weight). The corpora are those of `train` (--data, --tasks defaulting to the teacher's heads, \
             --extra); model selection, checkpoints and --resume work as in `train`. The teacher is any model \
             directory; its weights are read as fp32 (best: the fp32 source `make default-model` trains).
             """)
@@ -51,6 +51,7 @@ struct Distill: ParsableCommand {
         try training.checkOutput(isNot: teacher, option: "--teacher")
         let teacherModel: TrainableModel
         do { teacherModel = try TrainableModel.load(directory: teacher, tasks: nil, seed: 0) } catch { throw CommandError("the teacher: \(error.description)") }
+        try noteHeadsLeftOut(of: teacher, by: "the student")
         let names = training.tasks == nil ? teacherModel.heads.map(\.name) : training.taskNames
         let kept = try keptLayers(teacherLayers: teacherModel.layers.count)
         var settings = try training.settings(names: names)
@@ -82,10 +83,13 @@ struct DistillationOptions: ParsableArguments {
     @Option(help: "Weight of the mean squared distance to the teacher's last hidden states (0: not used).")
     var hiddenWeight: Double = 0
 
+    @Option(help: "Weight of the KL divergence of the last layer's attention maps from the teacher's, per head and token (0: not used; needs the teacher's number of heads).")
+    var attentionWeight: Double = 0
+
     func validate() throws {
         guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be positive") }
-        guard softWeight >= 0, goldWeight >= 0, hiddenWeight >= 0, softWeight + goldWeight > 0 else {
-            throw ValidationError("--soft-weight, --gold-weight and --hidden-weight must not be negative, and soft or gold must be above 0")
+        guard [softWeight, goldWeight, hiddenWeight, attentionWeight].allSatisfy({ $0 >= 0 && $0.isFinite }), softWeight + goldWeight > 0 else {
+            throw ValidationError("--soft-weight, --gold-weight, --hidden-weight and --attention-weight must be finite and not negative, and soft or gold must be above 0")
         }
     }
 
@@ -93,6 +97,18 @@ struct DistillationOptions: ParsableArguments {
         var distillation = DistillationSettings()
         distillation.temperature = temperature; distillation.softWeight = softWeight
         distillation.goldWeight = goldWeight; distillation.hiddenWeight = hiddenWeight
+        distillation.attentionWeight = attentionWeight > 0 ? attentionWeight : nil
         return distillation
     }
+}
+
+/// Says on stderr which heads of `directory` a model trained from it (`distill`'s student,
+/// `prune`'s result) does not carry: relation and sequence heads read the encoder's output, which
+/// training changes, so they are trained again on the result.
+func noteHeadsLeftOut(of directory: String, by result: String) throws {
+    let left: [TaskSpec]
+    do { left = try TrainableModel.heldBack(directory: directory) } catch { throw CommandError("\(directory): \(error.description)") }
+    guard !left.isEmpty else { return }
+    let names = left.map { "'\($0.name)' (\($0.kind.rawValue))" }.joined(separator: ", ")
+    printError("note: \(result) does not carry \(directory)'s \(names): train it on the result (`biotag train-relations --model OUT`)")
 }

@@ -65,6 +65,7 @@ struct Prune: ParsableCommand {
         try training.checkOutput(isNot: model, option: "--model")
         let loadedModel: TrainableModel
         do { loadedModel = try TrainableModel.load(directory: model, tasks: nil, seed: 0) } catch { throw CommandError("--model: \(error.description)") }
+        try noteHeadsLeftOut(of: model, by: "the pruned model")
         let names = training.tasks == nil ? loadedModel.heads.map(\.name) : training.taskNames
         let config = loadedModel.config
         let fewestHeads = (0..<config.layers).map(config.heads(layer:)).min() ?? 0

@@ -41,6 +41,9 @@ struct Train: ParsableCommand {
     @Option(help: "Peak learning rate of the relation head's own weights (the encoder follows --lr).")
     var relationLr = 1e-3
 
+    @Flag(help: "Clip the relation loss's encoder gradient on its own, to --relation-weight times the token head's maximum norm, instead of clipping the sum of the two.")
+    var clipRelationSeparately = false
+
     func validate() throws {
         guard training.tasks != nil else { throw ValidationError("--tasks is required: the heads to train, e.g. disease,chemical") }
         guard relationWeight > 0, relationWeight.isFinite else { throw ValidationError("--relation-weight must be a positive number") }
@@ -56,6 +59,7 @@ struct Train: ParsableCommand {
         if let relation {
             var joint = RelationJointSettings()
             joint.weight = relationWeight; joint.documentsPerStep = relationDocuments; joint.learningRate = relationLr
+            joint.clipSeparately = clipRelationSeparately ? true : nil
             settings.relation = joint
             relationTask = try Self.relationTask(relation, base: baseDirectory, seed: settings.seed)
             printError("relation \(relationTask!.name): \(relationTask!.train.count) training documents, \(relationTask!.heldOut.count) held out, from \(relation)")

@@ -129,6 +129,62 @@ import Training
         Self.expectDirectional("attention dqkv", point: &qkv, gradient: dqkv, epsilon: 1e-3, loss: loss)
     }
 
+    /// Random attention rows to match: a softmax of random scores per row, laid out as
+    /// `attentionProbabilityOffsets` lays out a batch's maps.
+    static func attentionTargets(_ batch: PackedBatch, heads: Int, seed: UInt64) -> [Float] {
+        var target = random(attentionProbabilityOffsets(batch, heads: heads).total, seed: seed, scale: 3)
+        var start = 0
+        for s in 0..<batch.count {
+            let length = batch.rows(of: s).count
+            for _ in 0..<(heads * length) {
+                let row = target[start..<(start + length)].map { exp($0) }
+                let total = row.reduce(0, +)
+                for j in 0..<length { target[start + j] = row[j] / total }
+                start += length
+            }
+        }
+        return target
+    }
+
+    /// The attention-map loss (KL of every row from a target row) on top of a loss on the
+    /// context, with attention dropout: its gradient reaches q and k through the scores.
+    @Test func attentionMapDivergence() throws {
+        let hidden = 16, heads = 2
+        var batch = PackedBatch()
+        batch.append([1, 2, 3, 4])
+        batch.append([1, 2, 3, 4, 5, 6, 7])
+        let rows = batch.tokenCount
+        let (offsets, total) = attentionProbabilityOffsets(batch, heads: heads)
+        var qkv = Self.random(rows * 3 * hidden, seed: 21)
+        let weights = Self.random(rows * hidden, seed: 22)
+        let target = Self.attentionTargets(batch, heads: heads, seed: 23)
+        var mask = [Float](repeating: 1, count: total)
+        fillDropoutMask(Self.pool, &mask, count: total, probability: 0.3, seed: 78)
+        let scale: Float = 0.7
+        func forward(_ qkv: [Float], _ probabilities: inout [Float], _ dropped: inout [Float]) throws -> [Float] {
+            var context = [Float](repeating: 0, count: rows * hidden)
+            try attentionForward(Self.pool, qkv: qkv, batch: batch, hidden: hidden, heads: heads, offsets: offsets, probabilities: &probabilities,
+                                 mask: mask, dropped: &dropped, context: &context)
+            return context
+        }
+        func loss(_ qkv: [Float]) -> Double {
+            var probabilities = [Float](repeating: 0, count: total), dropped = [Float](repeating: 0, count: total)
+            let context = try! forward(qkv, &probabilities, &dropped)
+            return Self.dot(context, weights) + Double(scale) * attentionDivergence(probabilities, target: target, count: total)
+        }
+        var probabilities = [Float](repeating: 0, count: total), dropped = [Float](repeating: 0, count: total)
+        _ = try forward(qkv, &probabilities, &dropped)
+        #expect(attentionDivergence(probabilities, target: target, count: total) > 0)
+        #expect(abs(attentionDivergence(target, target: target, count: total)) < 1e-5)
+        var dqkv = [Float](repeating: 0, count: rows * 3 * hidden), scratch = [Float](repeating: 0, count: total)
+        try target.withUnsafeBufferPointer { t in
+            try attentionBackward(Self.pool, qkv: qkv, batch: batch, hidden: hidden, heads: heads, offsets: offsets, probabilities: probabilities,
+                                  mask: mask, dropped: dropped, contextGradient: weights, qkvGradient: &dqkv, scratch: &scratch,
+                                  target: AttentionTarget(probabilities: t.baseAddress!, scale: scale))
+        }
+        Self.expectDirectional("attention-map dqkv", point: &qkv, gradient: dqkv, epsilon: 1e-3, loss: loss)
+    }
+
     @Test func crossEntropyWithIgnoredRows() {
         let rows = 6, classes = 5
         var logits = Self.random(rows * classes, seed: 11, scale: 3)
@@ -166,6 +222,37 @@ import Training
         _ = try loss()
         try pass.backward()
         Self.expectStoreGradient("\(fixture) whole model", store: model.store) { try! loss() }
+    }
+
+    /// A head's loss plus the attention-map loss on the last layer (distillation's
+    /// `--attention-weight`), back-propagated through the whole model: every parameter at once.
+    @Test func attentionMapLossThroughTheModel() throws {
+        let spec = TrainableModel.mlpTask(name: "ner", labels: ["O", "B-X", "I-X"])
+        let model = try TrainableModel.load(directory: TestPaths.fixture("arch/cased-bert"), tasks: [spec], seed: 3)
+        let pass = TrainingPass(model: model, threads: 2)
+        defer { pass.shutdown() }
+        var batch = PackedBatch()
+        batch.append([101, 2000, 2001, 2002, 102])
+        batch.append([101, 3000, 3001, 102])
+        let labels: [Int32] = [-100, 0, 1, 2, -100, -100, 1, -100, -100]
+        let last = model.layers.count - 1
+        let target = Self.attentionTargets(batch, heads: model.config.heads(layer: last), seed: 31)
+        let scale: Float = 0.5
+        func loss() throws -> Double {
+            _ = try pass.encode(batch, training: true, seed: 99)
+            _ = try pass.headLogits(0, training: true, seed: 99)
+            let (sum, count) = pass.loss(labels: labels)
+            let maps = pass.attentionProbabilities(layer: last)
+            return sum / Double(count) + Double(scale) * attentionDivergence(maps.baseAddress!, target: target, count: maps.count)
+        }
+        model.store.zeroGradients()
+        _ = try pass.encode(batch, training: true, seed: 99)
+        try target.withUnsafeBufferPointer { t in
+            try pass.backward(heads: [0], seed: 99, attentionTarget: AttentionTarget(probabilities: t.baseAddress!, scale: scale)) { _, logits, gradient in
+                _ = softmaxCrossEntropy(logits, rows: labels.count, classes: 3, labels: labels, gradient: gradient)   // the mean's gradient
+            }
+        }
+        Self.expectStoreGradient("attention-map loss", store: model.store) { try! loss() }
     }
 
     /// The synonym trainer's contrastive loss (mean pooling, normalization, symmetric InfoNCE)

@@ -84,6 +84,7 @@ import Training
 
         var distillation = DistillationSettings()
         distillation.hiddenWeight = 0.5
+        distillation.attentionWeight = 0.5
         settings.distillation = distillation
         settings.negativeRate = 0
         func student(_ output: String, _ settings: TrainingSettings) throws -> Trainer {
@@ -120,6 +121,12 @@ import Training
         #expect(throws: TrainingError.self) {
             try Trainer(model: renamed, tasks: [other], settings: settings, output: scratch + "/refused", tokenizerDirectory: scratch, teacher: teacher)
         }
+        // So is attention-map matching with fewer heads than the teacher's.
+        let fewerHeads = try teacher.keepingLayers([1], heads: ["disease"]).pruned(PruningPlan(heads: [[0, 1]], neurons: [Array(0..<512)]))
+        do {
+            _ = try Trainer(model: fewerHeads, tasks: [other], settings: settings, output: scratch + "/refused", tokenizerDirectory: scratch, teacher: teacher)
+            Issue.record("a student with fewer attention heads was accepted")
+        } catch { #expect(error.description.contains("attention-map matching needs the teacher's attention heads")) }
     }
 
     /// The relation task of `SyntheticCorpora.relationDocuments`: a new 4-wide CID head.

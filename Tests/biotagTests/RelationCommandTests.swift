@@ -110,6 +110,14 @@ struct RelationCommandTests {
         let model = try MultiTaskModel(directory: folder + "/again")
         guard case let .relation(head) = try #require(model.tasks.last).head else { Issue.record("no relation head last"); return }
         #expect(head.width == 6 && head.dense.outFeatures == 5)
+
+        // A teacher with a relation head: the student learns its token heads and is told the
+        // relation head is not carried (it reads an encoder that distillation changes).
+        let student = try BiotagCommand.run(["distill", "--teacher", folder + "/again", "--layers", "1", "--data", data, "--out", folder + "/student",
+                                             "--epochs", "1", "--max-steps", "2", "--batch-size", "8", "--max-length", "32"])
+        #expect(student.status == 0, "\(student.stderr)")
+        #expect(student.stderr.contains("note: the student does not carry \(folder)/again's 'cid' (relation)"), "\(student.stderr)")
+        #expect(try MultiTaskModel(directory: folder + "/student").tasks.map(\.name) == ["disease", "chemical"])
     }
 
     /// The relation head runs on the annotation pass: each token's projection is the head's
