@@ -109,4 +109,21 @@ import Training
         #expect(abs(store.gradientNorm() - 1) < 1e-5)
         #expect(abs(store.gradient(a)[0] - 0.6) < 1e-5)
     }
+
+    /// Two losses' gradients clipped each on its own (`train --relation
+    /// --clip-relation-separately`): the first is set aside and the store zeroed, the second
+    /// clipped to its own norm, the first added back.
+    @Test func gradientsSetAsideClipApart() {
+        let store = ParameterStore()
+        let a = store.add(["a"], shape: [2], decay: true)
+        store.allocate()
+        store.gradient(a).update(from: [0.3, 0.4], count: 2)
+        let aside = FloatBuffer(count: store.count)
+        store.setGradientsAside(into: aside)
+        #expect(store.gradientNorm() == 0 && aside.pointer[0] == 0.3 && aside.pointer[1] == 0.4)
+        store.gradient(a).update(from: [6, 8], count: 2)
+        #expect(abs(store.clipGradients(maxNorm: 0.1) - 10) < 1e-9)
+        store.addGradients(aside)
+        #expect(abs(store.gradient(a)[0] - 0.36) < 1e-6 && abs(store.gradient(a)[1] - 0.48) < 1e-6)
+    }
 }

@@ -155,17 +155,19 @@ import Training
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("biotag-joint-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: data); try? FileManager.default.removeItem(atPath: scratch) }
-        func trainer(_ output: String, steps: Int, relation: Bool = true) throws -> (Trainer, RelationTask?) {
+        func trainer(_ output: String, steps: Int, relation: Bool = true, clipSeparately: Bool? = nil, maxNorm: Double = 1) throws -> (Trainer, RelationTask?) {
             let base = TestPaths.fixture("arch/cased-bert")
             let tokenizer = try WordPieceTokenizer.load(directory: base)
             let tasks = try ["disease", "chemical"].map { try TrainingTask.load(name: $0, directory: data, tokenizer: tokenizer, maxLength: 32, develLimit: nil) }
             let model = try TrainableModel.load(directory: base, tasks: tasks.map { TrainableModel.mlpTask(name: $0.name, labels: $0.labels) }, seed: 13)
             var settings = Self.settings
             settings.maxSteps = steps
+            settings.maxGradientNorm = maxNorm
             var task: RelationTask?
             if relation {
                 var joint = RelationJointSettings()
                 joint.documentsPerStep = 3
+                joint.clipSeparately = clipSeparately
                 settings.relation = joint
                 task = try Self.relationTask(documents: 20, folder: scratch)
             }
@@ -187,6 +189,20 @@ import Training
         let (alone, _) = try trainer("alone", steps: 7, relation: false)
         try alone.run()
         #expect(largestDifference(alone.model.store, straight.model.store) > 0)
+        // With a norm small enough that every step clips, clipping the two gradients apart
+        // takes other steps than clipping their sum; stopped and resumed, it ends where an
+        // uninterrupted run does.
+        let (together, _) = try trainer("together", steps: 7, maxNorm: 0.01)
+        try together.run()
+        let (apart, _) = try trainer("apart", steps: 7, clipSeparately: true, maxNorm: 0.01)
+        try apart.run()
+        #expect(largestDifference(apart.model.store, together.model.store) > 0)
+        let (apartStopped, _) = try trainer("apart-resumed", steps: 3, clipSeparately: true, maxNorm: 0.01)
+        try apartStopped.run()
+        let (apartResumed, _) = try trainer("apart-resumed", steps: 7, clipSeparately: true, maxNorm: 0.01)
+        #expect(try apartResumed.resumeIfPossible())
+        try apartResumed.run()
+        #expect(largestDifference(apart.model.store, apartResumed.model.store) == 0)
         #expect(straight.history.evaluations.allSatisfy { $0.develF1["cid"] != nil && $0.develF1.count == 3 })
 
         let model = try MultiTaskModel(directory: scratch + "/straight")
