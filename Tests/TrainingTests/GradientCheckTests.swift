@@ -202,8 +202,10 @@ import Training
     }
 
     /// The whole model (encoder, MLP or linear head, dropout on with fixed masks): every
-    /// parameter at once, along random directions.
-    @Test(arguments: ["cased-bert", "distilbert"]) func wholeModel(fixture: String) throws {
+    /// parameter at once, along random directions; with `attentionMaps`, plus the loss on the
+    /// last layer's attention maps that distillation's `--attention-weight` adds.
+    @Test(arguments: [("cased-bert", false), ("distilbert", false), ("cased-bert", true)])
+    func wholeModel(fixture: String, attentionMaps: Bool) throws {
         let spec = TrainableModel.mlpTask(name: "ner", labels: ["O", "B-X", "I-X"])
         let model = try TrainableModel.load(directory: TestPaths.fixture("arch/\(fixture)"), tasks: [spec], seed: 3)
         let pass = TrainingPass(model: model, threads: 2)
@@ -212,47 +214,29 @@ import Training
         batch.append([101, 2000, 2001, 2002, 102])
         batch.append([101, 3000, 3001, 102])
         let labels: [Int32] = [-100, 0, 1, 2, -100, -100, 1, -100, -100]
-        func loss() throws -> Double {
-            _ = try pass.encode(batch, training: true, seed: 99)
-            _ = try pass.headLogits(0, training: true, seed: 99)
-            let (sum, count) = pass.loss(labels: labels)
-            return sum / Double(count)
-        }
-        model.store.zeroGradients()
-        _ = try loss()
-        try pass.backward()
-        Self.expectStoreGradient("\(fixture) whole model", store: model.store) { try! loss() }
-    }
-
-    /// A head's loss plus the attention-map loss on the last layer (distillation's
-    /// `--attention-weight`), back-propagated through the whole model: every parameter at once.
-    @Test func attentionMapLossThroughTheModel() throws {
-        let spec = TrainableModel.mlpTask(name: "ner", labels: ["O", "B-X", "I-X"])
-        let model = try TrainableModel.load(directory: TestPaths.fixture("arch/cased-bert"), tasks: [spec], seed: 3)
-        let pass = TrainingPass(model: model, threads: 2)
-        defer { pass.shutdown() }
-        var batch = PackedBatch()
-        batch.append([101, 2000, 2001, 2002, 102])
-        batch.append([101, 3000, 3001, 102])
-        let labels: [Int32] = [-100, 0, 1, 2, -100, -100, 1, -100, -100]
         let last = model.layers.count - 1
-        let target = Self.attentionTargets(batch, heads: model.config.heads(layer: last), seed: 31)
+        let target = attentionMaps ? Self.attentionTargets(batch, heads: model.config.heads(layer: last), seed: 31) : []
         let scale: Float = 0.5
         func loss() throws -> Double {
             _ = try pass.encode(batch, training: true, seed: 99)
             _ = try pass.headLogits(0, training: true, seed: 99)
             let (sum, count) = pass.loss(labels: labels)
+            guard attentionMaps else { return sum / Double(count) }
             let maps = pass.attentionProbabilities(layer: last)
             return sum / Double(count) + Double(scale) * attentionDivergence(maps.baseAddress!, target: target, count: maps.count)
         }
         model.store.zeroGradients()
-        _ = try pass.encode(batch, training: true, seed: 99)
-        try target.withUnsafeBufferPointer { t in
-            try pass.backward(heads: [0], seed: 99, attentionTarget: AttentionTarget(probabilities: t.baseAddress!, scale: scale)) { _, logits, gradient in
-                _ = softmaxCrossEntropy(logits, rows: labels.count, classes: 3, labels: labels, gradient: gradient)   // the mean's gradient
+        _ = try loss()
+        if attentionMaps {
+            try target.withUnsafeBufferPointer { t in
+                try pass.backward(heads: [0], seed: 99, attentionTarget: AttentionTarget(probabilities: t.baseAddress!, scale: scale)) { _, logits, gradient in
+                    _ = softmaxCrossEntropy(logits, rows: labels.count, classes: 3, labels: labels, gradient: gradient)   // the mean's gradient
+                }
             }
+        } else {
+            try pass.backward()
         }
-        Self.expectStoreGradient("attention-map loss", store: model.store) { try! loss() }
+        Self.expectStoreGradient("\(fixture) whole model\(attentionMaps ? " with attention maps" : "")", store: model.store) { try! loss() }
     }
 
     /// The synonym trainer's contrastive loss (mean pooling, normalization, symmetric InfoNCE)
