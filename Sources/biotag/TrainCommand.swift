@@ -17,7 +17,9 @@ struct Train: ParsableCommand {
 
             With --relation, a document-level relation head (BioCreative V CID, docs/RELATIONS.md) trains in the same \
             run: every step adds the relation loss of --relation-documents documents of the PubTator file, through the \
-            encoder, to the token head's loss. When --base has a relation head, it is the one trained (its name, \
+            encoder, to the token head's loss. The two gradients are clipped each on its own, the relation's to \
+            --relation-weight times the token head's maximum norm, so the relation loss cannot shrink the token \
+            heads' update. When --base has a relation head, it is the one trained (its name, \
             arguments, features and widths, from its weights); otherwise a new 16-wide `cid` head over chemical and \
             disease entities. A tenth of the documents is held out: the head's F1 there joins the devel scores that \
             choose the model, and sets its threshold.
@@ -32,8 +34,8 @@ struct Train: ParsableCommand {
                                valueName: "file"))
     var relation: String?
 
-    @Option(help: "Weight of the relation loss beside the token head's.")
-    var relationWeight = 1.0
+    @Option(help: "Weight of the relation loss beside the token head's: its encoder gradient is clipped to this times the token head's maximum norm.")
+    var relationWeight = 0.2
 
     @Option(help: "Documents whose relation loss each step adds.")
     var relationDocuments = 4
@@ -41,8 +43,8 @@ struct Train: ParsableCommand {
     @Option(help: "Peak learning rate of the relation head's own weights (the encoder follows --lr).")
     var relationLr = 1e-3
 
-    @Flag(help: "Clip the relation loss's encoder gradient on its own, to --relation-weight times the token head's maximum norm, instead of clipping the sum of the two.")
-    var clipRelationSeparately = false
+    @Flag(help: "Clip the sum of the token head's and the relation loss's gradients, as a single loss's, instead of each on its own.")
+    var clipRelationTogether = false
 
     func validate() throws {
         guard training.tasks != nil else { throw ValidationError("--tasks is required: the heads to train, e.g. disease,chemical") }
@@ -59,7 +61,7 @@ struct Train: ParsableCommand {
         if let relation {
             var joint = RelationJointSettings()
             joint.weight = relationWeight; joint.documentsPerStep = relationDocuments; joint.learningRate = relationLr
-            joint.clipSeparately = clipRelationSeparately ? true : nil
+            joint.clipSeparately = clipRelationTogether ? nil : true
             settings.relation = joint
             relationTask = try Self.relationTask(relation, base: baseDirectory, seed: settings.seed)
             printError("relation \(relationTask!.name): \(relationTask!.train.count) training documents, \(relationTask!.heldOut.count) held out, from \(relation)")
