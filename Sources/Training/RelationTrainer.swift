@@ -53,6 +53,13 @@ public struct RelationHeadScore: Sendable, Equatable {
     public var threshold: Double = 0.5
 }
 
+extension Array where Element == RelationHeadScore {
+    /// `0.05:41.20 0.10:43.02 …`: the F1 (percent) at each threshold, for logs.
+    public var f1ByThreshold: String {
+        map { String(format: "%.2f:%.2f", $0.threshold, 100 * $0.score.f1) }.joined(separator: " ")
+    }
+}
+
 /// Trains a relation head (`RelationHead`) on frozen encoder hidden states: the projection, the
 /// pair MLP and its classifier learn together by binary cross-entropy over every candidate pair
 /// of the training documents, with AdamW. The encoder and the token heads are not touched, so
@@ -252,21 +259,30 @@ public final class RelationTrainer {
     /// Scores at the threshold that gives the best F1 over `documents` (when `chooseThreshold`)
     /// or at `threshold`.
     public func score(_ documents: [RelationDocument], threshold: Double = 0.5, chooseThreshold: Bool = false) -> RelationHeadScore {
+        guard chooseThreshold else { return Self.scored(documents, probabilities: probabilities(documents), at: threshold) }
+        return curve(documents).max { $0.score.f1 < $1.score.f1 }!
+    }
+
+    /// The thresholds a head's threshold is chosen among: 0.05, 0.10, …, 0.95.
+    public static let thresholds = (1...19).map { Double($0) / 20 }
+
+    /// The scores over `documents` at each of `thresholds`.
+    public func curve(_ documents: [RelationDocument]) -> [RelationHeadScore] {
         let all = probabilities(documents)
-        func scored(at threshold: Double) -> RelationHeadScore {
-            var result = RelationHeadScore(threshold: threshold)
-            for (document, probabilities) in zip(documents, all) {
-                let gold = document.labels.filter { $0 }.count + document.unreachable
-                let predicted = probabilities.filter { $0 >= threshold }.count
-                let correct = zip(probabilities, document.labels).filter { $0.0 >= threshold && $0.1 }.count
-                result.score.gold += gold
-                result.score.predicted += predicted
-                result.score.correct += correct
-            }
-            return result
+        return Self.thresholds.map { Self.scored(documents, probabilities: all, at: $0) }
+    }
+
+    private static func scored(_ documents: [RelationDocument], probabilities all: [[Double]], at threshold: Double) -> RelationHeadScore {
+        var result = RelationHeadScore(threshold: threshold)
+        for (document, probabilities) in zip(documents, all) {
+            let gold = document.labels.filter { $0 }.count + document.unreachable
+            let predicted = probabilities.filter { $0 >= threshold }.count
+            let correct = zip(probabilities, document.labels).filter { $0.0 >= threshold && $0.1 }.count
+            result.score.gold += gold
+            result.score.predicted += predicted
+            result.score.correct += correct
         }
-        guard chooseThreshold else { return scored(at: threshold) }
-        return stride(from: 0.05, through: 0.95, by: 0.05).map(scored).max { $0.score.f1 < $1.score.f1 }!
+        return result
     }
 
     /// Trains on `train`, scoring `heldOut` after each epoch; keeps the epoch whose held-out F1

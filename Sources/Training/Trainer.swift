@@ -280,7 +280,9 @@ public final class Trainer {
             documents += relation.documents(examples, hidden: hidden, packed: packed)
             start += examples.count
         }
-        let result = relation.head.score(documents, chooseThreshold: true)
+        let curve = relation.head.curve(documents)
+        let result = curve.max { $0.score.f1 < $1.score.f1 }!
+        log("\(relation.name) held-out F1 by threshold: " + curve.f1ByThreshold)
         relation.threshold = result.threshold
         return result.score.f1
     }

@@ -139,10 +139,12 @@ struct TrainRelations: ParsableCommand {
         started = ContinuousClock.now
         let held = trainer.train(all.indices.filter { !heldOutIndices.contains($0) }.map { all[$0] }, heldOut: heldOutIndices.sorted().map { all[$0] }) { print($0) }
         print("trained in \(seconds(since: started)); threshold \(String(format: "%.2f", held.threshold)) (best held-out F1)")
+        print("held-out F1 by threshold: " + trainer.curve(heldOutIndices.sorted().map { all[$0] }).f1ByThreshold)
         if let develDocuments, let devel {
             let score = trainer.score(develDocuments, threshold: held.threshold).score
             print(String(format: "%@ with its gold entities: P %.2f R %.2f F1 %.2f (%d gold pairs)", devel, 100 * score.precision, 100 * score.recall,
                          100 * score.f1, score.gold))
+            print("\(devel) F1 by threshold: " + trainer.curve(develDocuments).f1ByThreshold)
         }
         try write(loaded, head: trainer, arguments: roles, features: features, threshold: held.threshold)
         print("wrote \(out)")

@@ -37,6 +37,15 @@ struct RelationCommandTests {
         #expect(trained.status == 0, "\(trained.stderr)")
         #expect(trained.output.contains("24 documents, 24 candidate pairs, 16 of them CID"), "\(trained.output)")
         let reported = try #require(trained.output.split(separator: "\n").first { $0.contains("with its gold entities") })
+        // The F1 at each of the 19 thresholds, held out and on --devel; the devel curve holds the reported F1.
+        let lines = trained.output.split(separator: "\n")
+        let heldCurve = try #require(lines.first { $0.hasPrefix("held-out F1 by threshold: ") })
+        let develCurve = try #require(lines.first { $0.hasPrefix(corpus + " F1 by threshold: ") })
+        #expect(heldCurve.split(separator: " ").count == 4 + 19 && heldCurve.contains(" 0.05:") && heldCurve.contains(" 0.95:"), "\(heldCurve)")
+        let chosen = try #require(lines.first { $0.contains("(best held-out F1)") }).split(separator: " ")
+        let threshold = try #require(chosen.firstIndex(of: "threshold").map { chosen[$0 + 1] })
+        let develF1 = try #require(reported.split(separator: " ").last { Double($0) != nil && $0.contains(".") })
+        #expect(develCurve.contains(" \(threshold):\(develF1)"), "\(develCurve) against \(reported) at \(threshold)")
         let info = try BiotagCommand.run(["info", "--model", out])
         #expect(info.output.contains("cid [relation, 1 labels, inner 8]"), "\(info.output)")
 
