@@ -58,6 +58,9 @@ extension Array where Element == RelationHeadScore {
     public var f1ByThreshold: String {
         map { String(format: "%.2f:%.2f", $0.threshold, 100 * $0.score.f1) }.joined(separator: " ")
     }
+
+    /// The score at the threshold with the best F1 (of a non-empty curve).
+    public var best: RelationHeadScore { self.max { $0.score.f1 < $1.score.f1 }! }
 }
 
 /// Trains a relation head (`RelationHead`) on frozen encoder hidden states: the projection, the
@@ -260,7 +263,7 @@ public final class RelationTrainer {
     /// or at `threshold`.
     public func score(_ documents: [RelationDocument], threshold: Double = 0.5, chooseThreshold: Bool = false) -> RelationHeadScore {
         guard chooseThreshold else { return Self.scored(documents, probabilities: probabilities(documents), at: threshold) }
-        return curve(documents).max { $0.score.f1 < $1.score.f1 }!
+        return curve(documents).best
     }
 
     /// The thresholds a head's threshold is chosen among: 0.05, 0.10, …, 0.95.

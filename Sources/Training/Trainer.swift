@@ -176,6 +176,7 @@ public final class Trainer {
         let evaluateEvery = settings.evaluateEvery ?? stepsPerEpoch
         var lossSum = 0.0, lossCount = 0, windowTokens = 0, relationLoss = 0.0
         var norms = (token: 0.0, relation: 0.0)
+        let clipsApart = settings.relation?.clipSeparately ?? false
         var windowStart = ContinuousClock.now
         let runStart = ContinuousClock.now
         let stepsAtStart = step
@@ -196,17 +197,16 @@ public final class Trainer {
                 // The relation loss's encoder gradient is measured apart from the token head's
                 // (logged), then the two are clipped together or each on its own.
                 if tokenGradient.count < model.store.count { tokenGradient = FloatBuffer(count: model.store.count) }
-                let separately = joint.clipSeparately ?? false
-                let tokenNorm = separately ? model.store.clipGradients(maxNorm: settings.maxGradientNorm) : model.store.gradientNorm()
+                let tokenNorm = clipsApart ? model.store.clipGradients(maxNorm: settings.maxGradientNorm) : model.store.gradientNorm()
                 model.store.setGradientsAside(into: tokenGradient)
                 relationLoss += try relationStep(relation, settings: joint, seed: seed)
-                let relationNorm = separately ? model.store.clipGradients(maxNorm: settings.maxGradientNorm * joint.weight) : model.store.gradientNorm()
+                let relationNorm = clipsApart ? model.store.clipGradients(maxNorm: settings.maxGradientNorm * joint.weight) : model.store.gradientNorm()
                 model.store.addGradients(tokenGradient)
                 norms.token += tokenNorm; norms.relation += relationNorm
                 windowTokens += relationTokens
                 history.realTokens += relationTokens
             }
-            if settings.relation?.clipSeparately != true { model.store.clipGradients(maxNorm: settings.maxGradientNorm) }
+            if !clipsApart { model.store.clipGradients(maxNorm: settings.maxGradientNorm) }
             optimizer.update(learningRate: schedule.rate(at: step), pool: pass.pool)
             if let relation, let joint = settings.relation {
                 relation.head.store.clipGradients(maxNorm: settings.maxGradientNorm)
@@ -281,7 +281,7 @@ public final class Trainer {
             start += examples.count
         }
         let curve = relation.head.curve(documents)
-        let result = curve.max { $0.score.f1 < $1.score.f1 }!
+        let result = curve.best
         log("\(relation.name) held-out F1 by threshold: " + curve.f1ByThreshold)
         relation.threshold = result.threshold
         return result.score.f1

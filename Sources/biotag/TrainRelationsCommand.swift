@@ -137,9 +137,10 @@ struct TrainRelations: ParsableCommand {
         let heldOutIndices = Set(shuffled.prefix(max(1, all.count / 10)))
         let trainer = RelationTrainer(hidden: loaded.config.hiddenSize, features: features.count, options: options)
         started = ContinuousClock.now
-        let held = trainer.train(all.indices.filter { !heldOutIndices.contains($0) }.map { all[$0] }, heldOut: heldOutIndices.sorted().map { all[$0] }) { print($0) }
+        let heldOut = heldOutIndices.sorted().map { all[$0] }
+        let held = trainer.train(all.indices.filter { !heldOutIndices.contains($0) }.map { all[$0] }, heldOut: heldOut) { print($0) }
         print("trained in \(seconds(since: started)); threshold \(String(format: "%.2f", held.threshold)) (best held-out F1)")
-        print("held-out F1 by threshold: " + trainer.curve(heldOutIndices.sorted().map { all[$0] }).f1ByThreshold)
+        print("held-out F1 by threshold: " + trainer.curve(heldOut).f1ByThreshold)
         if let develDocuments, let devel {
             let score = trainer.score(develDocuments, threshold: held.threshold).score
             print(String(format: "%@ with its gold entities: P %.2f R %.2f F1 %.2f (%d gold pairs)", devel, 100 * score.precision, 100 * score.recall,
