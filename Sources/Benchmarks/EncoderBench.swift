@@ -54,6 +54,7 @@ enum EncoderBench {
         runner.encoderRunner.profile = nil
         let total = profile.order.reduce(Duration.zero) { $0 + profile.totals[$1]! }
         printError("\(mode) batch 1, \(threads) threads, time per encoder operation:")
+        if let layers = model.encoder.int8Summary { printError("  int8 layers: \(layers)") }
         for name in profile.order {
             let share = profile.totals[name]!.seconds / total.seconds
             printError("  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%6.3f ms/sentence  %5.1f%%", profile.totals[name]!.seconds * 1000 / Double(sequences.count), share * 100))")

@@ -44,7 +44,7 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
 
     private static let said = Mutex<Set<String>>([])
 
-    private static func noteOnce(_ message: String) {
+    static func noteOnce(_ message: String) {
         let first = said.withLock { $0.insert(message).inserted }
         if first { FileHandle.standardError.write(Data("biotag: \(message)\n".utf8)) }
     }

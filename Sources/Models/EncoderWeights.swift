@@ -28,8 +28,12 @@ public struct EncoderWeights: Sendable {
     /// How the linear layers run: `.int8` when the file asked for it (`biotag quantize`);
     /// layers the quantization kept in fp32 stay fp32 (`quantizedLayerCount`).
     public let precision: ComputePrecision
-    /// How many of the encoder's linear layers run as int8 GEMMs.
+    /// How many of the encoder's linear layers run as int8 GEMMs (at some row count).
     public let quantizedLayerCount: Int
+    /// With `.int8`: how the quantized layers were assigned int8 or fp32 per row count
+    /// (`BIOTAG_INT8_LAYERS`, else the CPU's default), and what each layer shape runs.
+    public let int8Policy: Int8LayerPolicy?
+    public let int8Layers: [Int8LayerChoice]
 
     /// The names of one architecture's parameters (candle's `pp(...)` prefix idea: one place
     /// spells them, with the checkpoint's prefix chosen once from what the file holds).
@@ -74,11 +78,20 @@ public struct EncoderWeights: Sendable {
     ///   `biotag.precision` metadata (fp32 when absent). `.int8` runs the layers a quantized
     ///   file stores as int8 as u8 × s8 GEMMs (any model not quantized by `biotag quantize`:
     ///   every layer, quantized as it loads); `.fp32` widens everything.
-    public init(config: EncoderConfig, file: SafetensorsFile, precision requested: ComputePrecision? = nil) throws(ModelLoadError) {
+    /// - Parameter int8Layers: which quantized layers run int8 at which row counts; nil reads
+    ///   `BIOTAG_INT8_LAYERS` (`Int8LayerPolicy.fromEnvironment`).
+    public init(config: EncoderConfig, file: SafetensorsFile, precision requested: ComputePrecision? = nil,
+                int8Layers requestedPolicy: Int8LayerPolicy? = nil) throws(ModelLoadError) {
         self.config = config
         let stored = ComputePrecision(metadata: file.header.metadata)
         let precision = ComputePrecision.effective(requested: requested ?? stored)
         self.precision = precision
+        var policy: Int8LayerPolicy?
+        if precision == .int8 {
+            if let requestedPolicy { policy = requestedPolicy } else { policy = try Int8LayerPolicy.fromEnvironment() }
+        }
+        var timer: Int8LayerTimer?
+        var choices: [Int8LayerChoice] = []
         // A model `biotag quantize` wrote says which layers it kept in fp32 by their storage;
         // int8 asked of any other model quantizes every layer as it loads.
         let quantizeAll = stored != .int8
@@ -90,7 +103,7 @@ public struct EncoderWeights: Sendable {
         var quantized = 0
         /// A layer (or fused layers reading the same input) runs int8 when every part is stored
         /// as int8.
-        func dense(_ names: [String], out: Int, in inFeatures: Int) throws(ModelLoadError) -> DenseWeight {
+        func dense(_ names: [String], out: Int, in inFeatures: Int, layer: Int, part: String, epilogue: Epilogue = .none) throws(ModelLoadError) -> DenseWeight {
             var parts: [LinearWeight] = []
             for name in names { parts.append(try file.linear(name, out: out, in: inFeatures)) }
             let linear = parts.count == 1 ? parts[0] : Self.fuse(parts)
@@ -106,8 +119,32 @@ public struct EncoderWeights: Sendable {
             guard precision == .int8, quantizeAll || names.allSatisfy({ file.header.tensors[$0 + ".weight"]?.dtype == .i8 }) else {
                 return .fp32(smoothing.map { Self.unsmooth(linear, $0) } ?? linear)
             }
-            quantized += 1
-            return .int8(QuantizedLinearWeight(quantizing: linear, smoothing: smoothing, weightsAreSmoothed: true))
+            let int8 = QuantizedLinearWeight(quantizing: linear, smoothing: smoothing, weightsAreSmoothed: true)
+            let fp32 = smoothing.map { Self.unsmooth(linear, $0) } ?? linear
+            var from = 0, timings: [Int8LayerChoice.Timing] = []
+            switch policy {
+            case .fp32Below(let rows): from = rows
+            case .measured:
+                do throws(DNNLError) {
+                    if timer == nil { timer = try Int8LayerTimer() }
+                    (from, timings) = try timer!.choose(fp32: fp32, int8: int8, epilogue: epilogue)
+                } catch { throw .engine("timing layer \(layer)'s \(part) in int8 and fp32: \(error)") }
+            case .int8, nil: break
+            }
+            if let index = choices.firstIndex(where: { $0.part == part && $0.outFeatures == linear.outFeatures && $0.inFeatures == inFeatures && $0.int8FromRows == from }) {
+                choices[index].layers.append(layer)
+            } else {
+                choices.append(Int8LayerChoice(part: part, outFeatures: linear.outFeatures, inFeatures: inFeatures, layers: [layer], int8FromRows: from, timings: timings))
+            }
+            switch from {
+            case 0:
+                quantized += 1
+                return .int8(int8)
+            case .max: return .fp32(fp32)
+            default:
+                quantized += 1
+                return .rowSplit(RowSplitLinearWeight(fp32: fp32, int8: int8, int8FromRows: from))
+            }
         }
         func norm(_ name: String) throws(ModelLoadError) -> LayerNormWeights {
             LayerNormWeights(gamma: try tensor(name + ".weight", [hidden]), beta: try tensor(name + ".bias", [hidden]))
@@ -123,15 +160,30 @@ public struct EncoderWeights: Sendable {
             // A pruned layer has fewer heads (narrower Q, K, V and context) and FFN neurons.
             let attention = config.attentionWidth(layer: index), inner = config.intermediateSize(layer: index)
             layers.append(TransformerLayerWeights(
-                queryKeyValue: try dense([parts.0, parts.1, parts.2].map { names.layer(index, $0) }, out: attention, in: hidden),
-                attentionOutput: try dense([names.layer(index, parts.3)], out: hidden, in: attention),
+                queryKeyValue: try dense([parts.0, parts.1, parts.2].map { names.layer(index, $0) }, out: attention, in: hidden, layer: index, part: "qkv"),
+                attentionOutput: try dense([names.layer(index, parts.3)], out: hidden, in: attention, layer: index, part: "attention output"),
                 attentionNorm: try norm(names.layer(index, parts.4)),
-                intermediate: try dense([names.layer(index, parts.5)], out: inner, in: hidden),
-                output: try dense([names.layer(index, parts.6)], out: hidden, in: inner),
+                intermediate: try dense([names.layer(index, parts.5)], out: inner, in: hidden, layer: index, part: "ffn in", epilogue: config.activation.epilogue),
+                output: try dense([names.layer(index, parts.6)], out: hidden, in: inner, layer: index, part: "ffn out"),
                 outputNorm: try norm(names.layer(index, parts.7))))
         }
         self.layers = layers
         quantizedLayerCount = quantized
+        int8Policy = policy
+        int8Layers = choices
+        let slower = choices.filter { $0.int8FromRows != 0 }
+        if policy == .measured, !slower.isEmpty {
+            ComputePrecision.noteOnce("int8: on this CPU (\(CPUFeatures.instructionSet)) the fp32 GEMM measured faster for " +
+                slower.map { "\($0.part) \($0.outFeatures)×\($0.inFeatures) (\($0.summary))" }.joined(separator: ", ") +
+                "; those run so (\(Int8LayerPolicy.environmentKey)=int8 keeps int8 everywhere; `biotag info` shows the timings)")
+        }
+    }
+
+    /// One line on what the quantized layers run, e.g. "measured: qkv int8, ffn out fp32 below
+    /// 64 rows, int8 from there"; nil unless the model runs int8.
+    public var int8Summary: String? {
+        guard let int8Policy else { return nil }
+        return "\(int8Policy): " + int8Layers.map { "\($0.part)\($0.layers.count == config.layers ? "" : " (layers \($0.layers.map(String.init).joined(separator: ",")))") \($0.summary)" }.joined(separator: ", ")
     }
 
     /// The tensor beside a smoothed layer's weight that holds its smoothing factors.

@@ -25,6 +25,10 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
     case invalidTasks(file: String, reason: String)
     case tokenizer(String)
     case nonFinite(file: String, tensor: String, index: Int)
+    /// An environment variable that configures loading holds a value it cannot take.
+    case setting(name: String, value: String, reason: String)
+    /// The inference engine failed while the model loaded.
+    case engine(String)
 
     public var description: String {
         switch self {
@@ -36,6 +40,8 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
         case let .invalidTasks(file, reason): "\(file): invalid tasks.json: \(reason)"
         case let .tokenizer(reason): "tokenizer: \(reason)"
         case let .nonFinite(file, tensor, index): "\(file): tensor '\(tensor)' holds a NaN or an infinity (element \(index)): the weights are damaged"
+        case let .setting(name, value, reason): "\(name)=\(value): \(reason)"
+        case let .engine(reason): "inference engine: \(reason)"
         }
     }
 }

@@ -31,8 +31,11 @@ public final class MultiTaskModel: @unchecked Sendable {
     public let name: String?
     public let version: String?
 
-    /// - Parameter precision: overrides the precision the weights file asks for (`ComputePrecision`).
-    public init(directory: String, precision: ComputePrecision? = nil) throws(ModelLoadError) {
+    /// - Parameters:
+    ///   - precision: overrides the precision the weights file asks for (`ComputePrecision`).
+    ///   - int8Layers: in int8, which layers run int8 at which row counts; nil reads
+    ///     `BIOTAG_INT8_LAYERS`, else the CPU's default (`Int8LayerPolicy`).
+    public init(directory: String, precision: ComputePrecision? = nil, int8Layers: Int8LayerPolicy? = nil) throws(ModelLoadError) {
         self.directory = directory
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         var isDirectory: ObjCBool = false
@@ -45,7 +48,7 @@ public final class MultiTaskModel: @unchecked Sendable {
         do { file = try SafetensorsFile(path: path("model.safetensors")) } catch { throw .weights(error) }
         if let bad = file.firstNonFinite() { throw .nonFinite(file: path("model.safetensors"), tensor: bad.tensor, index: bad.index) }
         weightsFile = file
-        encoder = try EncoderWeights(config: config, file: file, precision: precision)
+        encoder = try EncoderWeights(config: config, file: file, precision: precision, int8Layers: int8Layers)
         do { tokenizer = try WordPieceTokenizer.load(directory: directory) } catch {
             throw .tokenizer("\(directory): \(error.description)")
         }

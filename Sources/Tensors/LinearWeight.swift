@@ -24,6 +24,14 @@ public struct LinearWeight: @unchecked Sendable {
     }
 }
 
+extension LinearWeight {
+    /// The same layer with a cache of packed copies of its own, which goes with it (for runs,
+    /// such as timing ones, whose packed layouts the model's workers would never use).
+    public var withOwnPackedCopies: LinearWeight {
+        LinearWeight(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures, owner: owner)
+    }
+}
+
 /// A layer's weights reordered into the blocked layouts oneDNN's primitives chose, one copy per
 /// (column block, layout) for all the workers and threads that run the layer (rather than one
 /// per worker), alive as long as the layer.

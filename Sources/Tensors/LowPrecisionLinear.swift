@@ -98,6 +98,15 @@ public struct QuantizedLinearWeight: @unchecked Sendable {
         self.owner = QuantizedStorage(weight: weight, sums: sums, buffers: [scales] + (bias.map { [$0] } ?? []) + (inverse.map { [$0] } ?? []))
     }
 
+    private init(sharing other: QuantizedLinearWeight) {
+        (weight, scales, rowSums, bias, inputScales) = (other.weight, other.scales, other.rowSums, other.bias, other.inputScales)
+        (outFeatures, inFeatures, owner) = (other.outFeatures, other.inFeatures, other.owner)
+    }
+
+    /// The same layer with a cache of packed copies of its own, which goes with it (for runs,
+    /// such as timing ones, whose packed layouts the model's workers would never use).
+    public var withOwnPackedCopies: QuantizedLinearWeight { QuantizedLinearWeight(sharing: self) }
+
     /// Rounds `width` values to ±limit steps of `largest / limit`; returns the step.
     static func quantize(_ source: UnsafePointer<Float>, width: Int, largest: Float, limit: Int, into out: UnsafeMutablePointer<Int8>) -> Float {
         let bound = Float(limit)
@@ -168,17 +177,35 @@ public struct BF16LinearWeight: @unchecked Sendable {
     }
 }
 
+/// An int8 layer that keeps its fp32 weights for batches of fewer than `int8FromRows` rows:
+/// where, on this CPU, the fp32 GEMM measured faster at few rows (`Int8LayerChoice`).
+public struct RowSplitLinearWeight: Sendable {
+    public let fp32: LinearWeight
+    public let int8: QuantizedLinearWeight
+    /// Batches of at least this many rows run int8, smaller ones fp32.
+    public let int8FromRows: Int
+
+    public init(fp32: LinearWeight, int8: QuantizedLinearWeight, int8FromRows: Int) {
+        precondition(fp32.outFeatures == int8.outFeatures && fp32.inFeatures == int8.inFeatures, "one layer in two precisions")
+        self.fp32 = fp32
+        self.int8 = int8
+        self.int8FromRows = int8FromRows
+    }
+}
+
 /// A dense layer as the encoder runs it: fp32, int8 weights with dynamically quantized
-/// activations, or bf16.
+/// activations, int8 with fp32 for few rows, or bf16.
 public enum DenseWeight: Sendable {
     case fp32(LinearWeight)
     case int8(QuantizedLinearWeight)
+    case rowSplit(RowSplitLinearWeight)
     case bf16(BF16LinearWeight)
 
     public var outFeatures: Int {
         switch self {
         case .fp32(let linear): linear.outFeatures
         case .int8(let linear): linear.outFeatures
+        case .rowSplit(let split): split.int8.outFeatures
         case .bf16(let linear): linear.outFeatures
         }
     }
@@ -187,6 +214,7 @@ public enum DenseWeight: Sendable {
         switch self {
         case .fp32(let linear): linear.inFeatures
         case .int8(let linear): linear.inFeatures
+        case .rowSplit(let split): split.int8.inFeatures
         case .bf16(let linear): linear.inFeatures
         }
     }
@@ -199,6 +227,9 @@ extension GemmRunner {
         switch weight {
         case .fp32(let linear): try self.linear(x, rows: rows, linear, into: y, epilogue: epilogue)
         case .int8(let linear): try self.linear(x, rows: rows, linear, into: y, epilogue: epilogue)
+        case .rowSplit(let split):
+            if rows >= split.int8FromRows { try self.linear(x, rows: rows, split.int8, into: y, epilogue: epilogue) }
+            else { try self.linear(x, rows: rows, split.fp32, into: y, epilogue: epilogue) }
         case .bf16(let linear): try self.linear(x, rows: rows, linear, into: y, epilogue: epilogue)
         }
     }

@@ -23,8 +23,32 @@ struct Info: ParsableCommand {
             parameters:     \(parameters) in model.safetensors (\(loaded.weightsFile.header.tensors.count) tensors)
             tokenizer:      WordPiece, \(loaded.tokenizer.vocabulary.count) entries, \(normalizer.lowercase ? "uncased" : "cased")\(normalizer.stripAccents ? ", accents stripped" : "")
             compute:        \(loaded.encoder.precision.rawValue)\(loaded.encoder.quantizedLayerCount > 0 ? " (\(loaded.encoder.quantizedLayerCount) of \(4 * c.layers) linear layers int8\(CPUFeatures.hasVNNI ? "" : "; no VNNI: weights kept clear of 16-bit overflow"))" : "")
-            tasks:          \(loaded.tasks.isEmpty ? "none (bare encoder)" : loaded.tasks.map { "\($0.name) [\($0.spec.kind.rawValue), \($0.spec.labels.count) labels\($0.spec.innerSize.map { ", inner \($0)" } ?? "")]" }.joined(separator: ", "))
+            \(Self.int8Lines(loaded.encoder))tasks:          \(loaded.tasks.isEmpty ? "none (bare encoder)" : loaded.tasks.map { "\($0.name) [\($0.spec.kind.rawValue), \($0.spec.labels.count) labels\($0.spec.innerSize.map { ", inner \($0)" } ?? "")]" }.joined(separator: ", "))
             cpu:            oneDNN \(CPUFeatures.dnnlVersion), instruction set \(CPUFeatures.instructionSet)
             """)
+    }
+
+    /// What each quantized layer shape runs (int8, fp32, or fp32 below a row count) and, where it
+    /// was measured, the timings that chose it; empty unless the model runs int8.
+    static func int8Lines(_ encoder: EncoderWeights) -> String {
+        guard let policy = encoder.int8Policy, !encoder.int8Layers.isEmpty else { return "" }
+        let how = switch policy {
+        case .measured: "measured at load on one thread (best of 3 at \(Int8LayerChoice.rowCounts.map(String.init).joined(separator: ", ")) rows)"
+        case .int8: "int8 everywhere (\(Int8LayerPolicy.environmentKey)=measured times it against fp32)"
+        case .fp32Below: "pinned by \(Int8LayerPolicy.environmentKey)=\(policy)"
+        }
+        var lines = "int8 layers:    \(how)\n"
+        for choice in encoder.int8Layers {
+            let layers = choice.layers.count == 1 ? "layer \(choice.layers[0])" : "\(choice.layers.count) layers"
+            lines += "  \(choice.part) \(choice.outFeatures)×\(choice.inFeatures) (\(layers)): \(choice.summary)"
+            if !choice.timings.isEmpty {
+                let times = choice.timings.map { t in
+                    "\(t.rows): \(String(format: "%.0f", t.int8 * 1e6))/\(String(format: "%.0f", t.fp32 * 1e6))"
+                }
+                lines += "; µs int8/fp32 by rows \(times.joined(separator: ", "))"
+            }
+            lines += "\n"
+        }
+        return lines
     }
 }

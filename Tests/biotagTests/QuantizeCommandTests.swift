@@ -45,10 +45,17 @@ import TestSupport
 
         let size = { (path: String) in (try FileManager.default.attributesOfItem(atPath: path + "/model.safetensors")[.size] as? Int) ?? 0 }
         #expect(try size(calibrated) * 3 < size(TestPaths.minilm), "int8 should be under a third of fp32")
-        let model = try MultiTaskModel(directory: calibrated)
+        let model = try MultiTaskModel(directory: calibrated, int8Layers: .int8)
         #expect(model.encoder.precision == .int8 && model.encoder.quantizedLayerCount == 24)
-        let info = try BiotagCommand.run(["info", "--model", calibrated])
+        let info = try BiotagCommand.run(["info", "--model", calibrated], environment: [Int8LayerPolicy.environmentKey: "int8"])
         #expect(info.output.contains("compute:        int8 (24 of 24 linear layers int8"), "\(info.output)")
+        #expect(info.output.contains("ffn in 1536×384 (6 layers): int8\n"), "\(info.output)")
+        // Pinned: every layer keeps fp32 weights for batches below 64 rows, and `info` says so.
+        let pinned = try BiotagCommand.run(["info", "--model", calibrated], environment: [Int8LayerPolicy.environmentKey: "fp32-below=64"])
+        #expect(pinned.output.contains("int8 layers:    pinned by BIOTAG_INT8_LAYERS=fp32-below=64"), "\(pinned.output)")
+        #expect(pinned.output.contains("qkv 1152×384 (6 layers): fp32 below 64 rows, int8 from there"), "\(pinned.output)")
+        let refused = try BiotagCommand.run(["info", "--model", calibrated], environment: [Int8LayerPolicy.environmentKey: "fastest"])
+        #expect(refused.status != 0 && refused.stderr.contains("BIOTAG_INT8_LAYERS=fastest: expected int8, measured or fp32-below=N"), "\(refused.stderr)")
 
         let plainError = try Self.error(of: plain), calibratedError = try Self.error(of: calibrated)
         #expect(plainError < 0.2 && calibratedError < 0.1, "relative RMS error: plain \(plainError), calibrated \(calibratedError)")
