@@ -110,5 +110,8 @@ func noteHeadsLeftOut(of directory: String, by result: String) throws {
     do { left = try TrainableModel.heldBack(directory: directory) } catch { throw CommandError("\(directory): \(error.description)") }
     guard !left.isEmpty else { return }
     let names = left.map { "'\($0.name)' (\($0.kind.rawValue))" }.joined(separator: ", ")
-    printError("note: \(result) does not carry \(directory)'s \(names): train it on the result (`biotag train-relations --model OUT`)")
+    // Relation heads train on a finished model; no command trains a sequence classification head yet.
+    let hint = left.contains { $0.kind == .relation }
+        ? ": train \(left.count == 1 ? "it" : "relation heads") on the result with `biotag train-relations --model OUT`" : ""
+    printError("note: \(result) does not carry \(directory)'s \(names)\(hint)")
 }
