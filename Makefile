@@ -3,7 +3,7 @@ SWIFT        ?= swift
 BIOTAG       := .build/release/biotag
 DEB_PACKAGES := libdnnl-dev ocl-icd-libopencl1 libsqlite3-dev
 
-.PHONY: all deps build fetch-model tokenizer-oracle service-tools postgres-tools test demo install bench train-speed corpora default-model relation-head distilled-model fast-model frontier-plot linkers disease-linker clean
+.PHONY: all deps build fetch-model tokenizer-oracle service-tools postgres-tools test demo install bench train-speed corpora default-model relation-head distilled-model fast-model frontier-plot linkers disease-linker avx2-bench clean
 
 all: build
 
@@ -146,6 +146,18 @@ bench: fetch-model
 	$(BIOTAG) bench encode --model $${BIOTAG_HOME:-$$HOME/.cache/biotag}/models/bert-base-random --rounds 3 --repeats 1 \
 	  --reference onnxruntime,onnxruntime-int8
 	$(BIOTAG) bench tasks --rounds 3 --repeats 1
+
+# int8 batch 1 as on an AVX2-only CPU, on a newer one whose kernel offers CPUID faulting
+# (`cpuid_fault` in /proc/cpuinfo): biotag built with C kernels of at most AVX2 and oneDNN held to
+# AVX2; ONNX Runtime in a Python whose CPUID answers AVX2 only (bench/avx2_only.c). Five rounds of
+# biotag and ONNX Runtime in turn, medians (about 15 minutes).
+AVX2_BUILD := .build/avx2
+avx2-bench: fetch-model
+	@grep -qw cpuid_fault /proc/cpuinfo || { echo "avx2-bench: this kernel offers no CPUID faulting (cpuid_fault)"; exit 1; }
+	$(SWIFT) build -c release --product biotag -Xcc -DBIOTAG_KERNELS_MAX_AVX2 --scratch-path $(AVX2_BUILD)
+	cc -O2 -shared -fPIC bench/avx2_only.c -o $(AVX2_BUILD)/avx2_only.so
+	ONEDNN_MAX_CPU_ISA=AVX2 LD_PRELOAD=$(CURDIR)/$(AVX2_BUILD)/avx2_only.so $(AVX2_BUILD)/release/biotag bench encode \
+	  --rounds 5 --repeats 3 --modes fp32,int8 --reference onnxruntime,onnxruntime-int8
 
 # Training tokens/s of biotag against PyTorch/transformers, same batches of NCBI-disease, same run.
 train-speed: fetch-model

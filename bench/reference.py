@@ -50,7 +50,7 @@ Method
 
 Output: a single JSON object on stdout:
     {"threads": N, "sentences": K, "versions": {...}, "model": ..., "cpu": ...,
-     "truncated_sentences": n,
+     "instruction_sets": ["AVX2", ...], "truncated_sentences": n,
      "results": [{"runtime": "torch" | "onnxruntime", "batch": B,
                   "ms_per_sentence": x, "p50_ms": x, "p99_ms": x,  (null unless B == 1)
                   "sentences_per_second": x, "tokens": n, "padded_tokens": n,
@@ -853,6 +853,17 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def instruction_sets() -> list[str] | None:
+    """The x86 extensions above SSE4.2 this process sees, as numpy reads them from CPUID (as
+    ONNX Runtime and PyTorch do): shows whether a run was held to AVX2 (bench/avx2_only.c)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:
+        return None
+    wanted = ("AVX", "AVX2", "FMA3", "AVX512F", "AVX512BW", "AVX512VL", "AVX512VNNI", "AVX512BF16", "AVX512FP16")
+    return [name for name in wanted if features.get(name)]
+
+
 class MemoryPhase:
     """The resident memory a runtime adds: peak RSS while it loads and runs (Linux VmHWM,
     reset at the start through /proc/self/clear_refs) minus the RSS at the start. None where
@@ -961,6 +972,7 @@ def run(args: argparse.Namespace) -> dict:
         "versions": versions(),
         "model": str(args.model.resolve()),
         "cpu": cpu_name(),
+        "instruction_sets": instruction_sets(),
         "truncated_sentences": enc.truncated,
         "results": results,
     }

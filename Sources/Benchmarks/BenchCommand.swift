@@ -96,20 +96,24 @@ struct BenchEncode: ParsableCommand {
 
             var references: [ReferenceResult] = []
             var referenceTokenizer: Double?
+            var referenceInstructionSets: [String]?
             var referenceNote: String?
             if reference != "none" {
                 do {
                     let output = try ReferenceRunner.run(script: bench.referenceScript, model: loaded.directory, sentences: path, ids: sequences, limit: bench.limit, threads: threads, batchSizes: [1, batchSize], runtimes: reference)
                     references = output.results
                     referenceTokenizer = output.tokenizer?.tokensPerSecond
+                    referenceInstructionSets = output.instructionSets
                 } catch {
                     referenceNote = "reference not measured: \(error)"
                     printError(referenceNote!)
                 }
             }
-            return BenchReport(model: modelName, sentences: texts.count, tokens: tokenCount, threads: threads,
-                               tokenizerTokensPerSecond: Double(tokenCount) / tokenizeSeconds, referenceTokenizerTokensPerSecond: referenceTokenizer,
-                               results: results, references: references, note: referenceNote)
+            var report = BenchReport(model: modelName, sentences: texts.count, tokens: tokenCount, threads: threads,
+                                     tokenizerTokensPerSecond: Double(tokenCount) / tokenizeSeconds, referenceTokenizerTokensPerSecond: referenceTokenizer,
+                                     results: results, references: references, note: referenceNote)
+            report.referenceInstructionSets = referenceInstructionSets
+            return report
         }
         let report = BenchReport(medianOf: try bench.inRounds(measureRound))
         if json { print(report.json()) } else { print(report.table()) }

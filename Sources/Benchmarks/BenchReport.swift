@@ -1,5 +1,6 @@
 import CommandLineSupport
 import Foundation
+import Tensors
 
 /// One configuration measured by the reference script.
 struct ReferenceResult: Decodable {
@@ -37,6 +38,9 @@ enum ReferenceRunner {
         }
         let results: [ReferenceResult]
         let tokenizer: Tokenizer?
+        /// The x86 extensions the reference process saw (held to AVX2 by bench/avx2_only.c).
+        let instructionSets: [String]?
+        enum CodingKeys: String, CodingKey { case results, tokenizer, instructionSets = "instruction_sets" }
     }
 
     static func run(script: String, model: String, sentences: String, ids: [[Int32]], limit: Int?, threads: Int, batchSizes: [Int], runtimes: String,
@@ -80,6 +84,8 @@ struct BenchReport {
     let results: [BenchResult]
     let references: [ReferenceResult]
     let note: String?
+    /// The x86 extensions the reference runtimes saw, when they ran.
+    var referenceInstructionSets: [String]?
     /// The rounds this report is the median of (empty when it is a single round).
     private(set) var rounds: [BenchReport] = []
 
@@ -108,6 +114,15 @@ struct BenchReport {
                   referenceTokenizerTokensPerSecond: median(rounds.compactMap(\.referenceTokenizerTokensPerSecond)),
                   results: results, references: references, note: notes.isEmpty ? nil : notes.joined(separator: "\n"))
         self.rounds = rounds
+        referenceInstructionSets = rounds.lazy.compactMap(\.referenceInstructionSets).first
+    }
+
+    /// What each side ran on: oneDNN's instruction set and biotag's C kernels, and what the
+    /// reference runtimes saw of the CPU.
+    var instructionSetLine: String {
+        var line = "cpu: biotag oneDNN \(CPUFeatures.instructionSet), C kernels \(CPUFeatures.kernelInstructionSet)"
+        if let seen = referenceInstructionSets { line += "; the reference runtimes see \(seen.isEmpty ? "no AVX" : seen.joined(separator: " "))" }
+        return line
     }
 
     /// biotag's time over each reference's at the same batch size (< 1: biotag is faster), with
@@ -132,7 +147,7 @@ struct BenchReport {
         if let reference = referenceTokenizerTokensPerSecond {
             tokenizerLine += String(format: ", Hugging Face tokenizers (Rust) %d tokens/s: %.1f×", Int(reference), tokenizerTokensPerSecond / reference)
         }
-        var lines = ["model \(model): \(sentences) sentences, \(tokens) tokens, \(threads) cores", tokenizerLine]
+        var lines = ["model \(model): \(sentences) sentences, \(tokens) tokens, \(threads) cores", instructionSetLine, tokenizerLine]
         if !rounds.isEmpty {
             lines.append("medians of \(rounds.count) rounds (each: biotag, then the references); a ratio is the median of the rounds' ratios (lowest–highest)")
         }
@@ -200,6 +215,8 @@ struct BenchReport {
         var object: [String: Any] = ["model": model, "sentences": sentences, "tokens": tokens, "threads": threads, "rounds": max(1, rounds.count),
                                      "tokenizer_tokens_per_second": tokenizerTokensPerSecond, "configurations": configurations]
         if let reference = referenceTokenizerTokensPerSecond { object["reference_tokenizer_tokens_per_second"] = reference }
+        object["instruction_sets"] = ["biotag_onednn": CPUFeatures.instructionSet, "biotag_kernels": CPUFeatures.kernelInstructionSet] as [String: Any]
+        if let seen = referenceInstructionSets { object["reference_instruction_sets"] = seen }
         if let note { object["note"] = note }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)

@@ -4,7 +4,11 @@
 // Shared by the kernel files: the per-instruction-set cloning attribute and scalar helpers
 // that the compiler inlines into each clone.
 
-#if defined(__x86_64__) && defined(__linux__)
+// BIOTAG_KERNELS_MAX_AVX2 (make avx2-bench) leaves out the AVX-512 versions, so that a CPU that
+// has AVX-512 runs what an AVX2-only CPU would.
+#if defined(__x86_64__) && defined(__linux__) && defined(BIOTAG_KERNELS_MAX_AVX2)
+#define BIOTAG_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#elif defined(__x86_64__) && defined(__linux__)
 #define BIOTAG_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define BIOTAG_MULTIVERSION

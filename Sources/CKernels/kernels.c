@@ -16,6 +16,14 @@ void biotag_exp(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] = exp_approx(x[i]);
 }
 
+int biotag_kernels_max_avx2(void) {
+#ifdef BIOTAG_KERNELS_MAX_AVX2
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
 
 // Macros, not functions: a helper taking or returning a 256-bit vector would be compiled for

@@ -1,4 +1,5 @@
 import CDNNL
+import CKernels
 
 /// A failed oneDNN call: which function, with what status.
 public struct DNNLError: Error, CustomStringConvertible {
@@ -47,6 +48,12 @@ public enum CPUFeatures {
     /// 32 bits. AVX2-VNNI is not counted: oneDNN 2.6's int8 GEMM has no kernel for it.
     public static var hasVNNI: Bool {
         ["avx512_core_vnni", "avx512_core_bf16", "avx512_core_amx"].contains(instructionSet)
+    }
+
+    /// What biotag's own C kernels (attention, GELU, quantizing passes) run: the widest of
+    /// their versions this CPU takes, unless the build left out the AVX-512 ones.
+    public static var kernelInstructionSet: String {
+        biotag_kernels_max_avx2() != 0 ? "at most AVX2 (built with BIOTAG_KERNELS_MAX_AVX2)" : "AVX-512 where the CPU has it"
     }
 
     /// Whether oneDNN can run bf16 GEMMs natively (AVX512-BF16 or AMX).

@@ -26,7 +26,7 @@ import TestSupport
               [ -n "$entries" ] && entries="$entries,"
               entries="$entries{\\"runtime\\": \\"\(runtime)\\", \\"batch\\": $b, \\"ms_per_sentence\\": $(( 1000 * n )), \\"sentences_per_second\\": 1, \\"notes\\": \\"stand-in\\"}"
             done
-            echo "{\\"results\\": [$entries]}"
+            echo "{\\"results\\": [$entries], \\"instruction_sets\\": [\\"AVX\\", \\"AVX2\\", \\"FMA3\\"]}"
             """
         let path = directory + "/.venv/bin/python"
         try python.write(toFile: path, atomically: true, encoding: .utf8)
@@ -56,6 +56,9 @@ import TestSupport
             "--batch-size", "2", "--reference", "onnxruntime", "--reference-script", script, "--json"])
         let object = try Self.object(result)
         #expect(object["rounds"] as? Int == 3)
+        // What the reference process saw of the CPU is passed on (bench/avx2_only.c holds it to AVX2).
+        #expect(object["reference_instruction_sets"] as? [String] == ["AVX", "AVX2", "FMA3"], "\(object)")
+        #expect((object["instruction_sets"] as? [String: String])?["biotag_onednn"]?.isEmpty == false, "\(object)")
         let configurations = try #require(object["configurations"] as? [[String: Any]])
         let reference = try #require(configurations.first { $0["name"] as? String == "onnxruntime fp32 batch 1" })
         #expect(reference["ms_per_sentence"] as? Double == 2000, "median of 1000, 2000, 3000: \(reference)")
@@ -80,6 +83,7 @@ import TestSupport
         #expect(table.status == 0, "\(table.stderr)")
         #expect(table.output.contains("medians of 2 rounds"), "\(table.output)")
         #expect(table.output.contains("onnxruntime"), "\(table.output)")
+        #expect(table.output.contains("cpu: biotag oneDNN ") && table.output.contains("; the reference runtimes see AVX AVX2 FMA3"), "\(table.output)")
     }
 
     @Test func tasksReportsMedianSpeedUpsAndSurvivesAFailedRound() throws {

@@ -27,6 +27,10 @@ void biotag_gelu_erf(float *x, int rows, int cols, int ld);
 /// x[i] = exp(x[i]) for n values (relative error < 2e-7; below -87.3 gives 0).
 void biotag_exp(float *x, int n);
 
+/// 1 when these kernels were built without their AVX-512 versions (BIOTAG_KERNELS_MAX_AVX2, for
+/// measuring an AVX2-only CPU on a newer one), else 0.
+int biotag_kernels_max_avx2(void);
+
 // int8 linear layers.
 
 /// Quantizes each row of x [rows, cols] (row stride ld) to u8 with its own scale and zero point:
