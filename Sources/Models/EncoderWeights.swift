@@ -120,14 +120,14 @@ public struct EncoderWeights: Sendable {
                 return .fp32(smoothing.map { Self.unsmooth(linear, $0) } ?? linear)
             }
             let int8 = QuantizedLinearWeight(quantizing: linear, smoothing: smoothing, weightsAreSmoothed: true)
-            let fp32 = smoothing.map { Self.unsmooth(linear, $0) } ?? linear
             var from = 0, timings: [Int8LayerChoice.Timing] = []
             switch policy {
             case .fp32Below(let rows): from = rows
             case .measured:
                 do throws(DNNLError) {
                     if timer == nil { timer = try Int8LayerTimer() }
-                    (from, timings) = try timer!.choose(fp32: fp32, int8: int8, epilogue: epilogue)
+                    // Timed as stored: a smoothed layer's fp32 GEMM costs the same before it is unsmoothed.
+                    (from, timings) = try timer!.choose(fp32: linear, int8: int8, epilogue: epilogue)
                 } catch { throw .engine("timing layer \(layer)'s \(part) in int8 and fp32: \(error)") }
             case .int8, nil: break
             }
@@ -136,15 +136,14 @@ public struct EncoderWeights: Sendable {
             } else {
                 choices.append(Int8LayerChoice(part: part, outFeatures: linear.outFeatures, inFeatures: inFeatures, layers: [layer], int8FromRows: from, timings: timings))
             }
-            switch from {
-            case 0:
+            if from == 0 {
                 quantized += 1
                 return .int8(int8)
-            case .max: return .fp32(fp32)
-            default:
-                quantized += 1
-                return .rowSplit(RowSplitLinearWeight(fp32: fp32, int8: int8, int8FromRows: from))
             }
+            let fp32 = smoothing.map { Self.unsmooth(linear, $0) } ?? linear
+            if from == .max { return .fp32(fp32) }
+            quantized += 1
+            return .rowSplit(RowSplitLinearWeight(fp32: fp32, int8: int8, int8FromRows: from))
         }
         func norm(_ name: String) throws(ModelLoadError) -> LayerNormWeights {
             LayerNormWeights(gamma: try tensor(name + ".weight", [hidden]), beta: try tensor(name + ".bias", [hidden]))

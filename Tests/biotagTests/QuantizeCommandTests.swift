@@ -54,6 +54,18 @@ import TestSupport
         let pinned = try BiotagCommand.run(["info", "--model", calibrated], environment: [Int8LayerPolicy.environmentKey: "fp32-below=64"])
         #expect(pinned.output.contains("int8 layers:    pinned by BIOTAG_INT8_LAYERS=fp32-below=64"), "\(pinned.output)")
         #expect(pinned.output.contains("qkv 1152×384 (6 layers): fp32 below 64 rows, int8 from there"), "\(pinned.output)")
+        // A smoothed layer kept in fp32 by the int8 layer choice runs its weights divided back,
+        // exactly as an fp32 run of the same directory does.
+        let ids: [[Int32]] = [Array(1000..<1012), Array(2000..<2030)]
+        func hidden(_ model: MultiTaskModel) throws -> [Float] {
+            let runner = try EncoderRunner(weights: model.encoder, threads: 2)
+            defer { runner.shutdown() }
+            return Array(UnsafeBufferPointer(start: try runner.forward(PackedBatch(ids)), count: 42 * model.config.hiddenSize))
+        }
+        func largestDifference(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max() ?? 0 }
+        let keptFloat = try hidden(try MultiTaskModel(directory: calibrated, int8Layers: .fp32Below(.max)))
+        #expect(largestDifference(keptFloat, try hidden(try MultiTaskModel(directory: calibrated, precision: .fp32))) == 0)
+        #expect(largestDifference(keptFloat, try hidden(model)) > 1e-4)
         let refused = try BiotagCommand.run(["info", "--model", calibrated], environment: [Int8LayerPolicy.environmentKey: "fastest"])
         #expect(refused.status != 0 && refused.stderr.contains("BIOTAG_INT8_LAYERS=fastest: expected int8, measured or fp32-below=N"), "\(refused.stderr)")
 
