@@ -178,6 +178,14 @@ public struct EncoderWeights: Sendable {
         }
     }
 
+    /// When the encoder runs int8, the row count from which the token heads' first layers run
+    /// int8 (0: always); nil when it runs fp32 or bf16. They take the choice of the first FFN
+    /// layer, which reads the same hidden states into a wide layer with the same activation.
+    public var headInt8FromRows: Int? {
+        guard precision == .int8 else { return nil }
+        return int8Layers.first { $0.part == "ffn in" && $0.layers.contains(0) }?.int8FromRows ?? 0
+    }
+
     /// One line on what the quantized layers run, e.g. "measured: qkv int8, ffn out fp32 below
     /// 64 rows, int8 from there"; nil unless the model runs int8.
     public var int8Summary: String? {

@@ -12,9 +12,10 @@ struct FusedHeadLayers {
     let dense: DenseWeight
     let epilogue: Epilogue
 
-    /// - Parameter int8: quantize the stacked layer (per output row, activations per token as
-    ///   the encoder's int8 layers do) when the encoder runs int8.
-    init?(_ tasks: [MultiTaskModel.Task], hidden: Int, int8: Bool) {
+    /// - Parameter int8FromRows: when the encoder runs int8, the row count from which the
+    ///   stacked layer runs int8 (quantized per output row, activations per token as the
+    ///   encoder's int8 layers do; 0: always); nil runs it fp32.
+    init?(_ tasks: [MultiTaskModel.Task], hidden: Int, int8FromRows: Int?) {
         var chosen: [(String, LinearWeight, Epilogue)] = []
         for task in tasks {
             guard case let .token(head) = task.head, head.shape == .mlp, let dense = head.dense, dense.inFeatures == hidden else { continue }
@@ -36,7 +37,7 @@ struct FusedHeadLayers {
         self.width = width
         epilogue = chosen[0].2
         let stacked = LinearWeight(weight: weights.pointer, bias: biases.pointer, outFeatures: width, inFeatures: hidden, owner: Storage(weights, biases))
-        dense = int8 ? .int8(QuantizedLinearWeight(quantizing: stacked)) : .fp32(stacked)
+        dense = DenseWeight(stacked, int8FromRows: int8FromRows)
     }
 
     /// Keeps the stacked weight and bias alive as long as the `LinearWeight` that points at them.

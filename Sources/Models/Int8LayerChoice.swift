@@ -98,11 +98,13 @@ public struct Int8LayerChoice: Sendable, Equatable {
     }
 
     /// "int8", "fp32", or "fp32 below N rows, int8 from there".
-    public var summary: String {
-        switch int8FromRows {
+    public var summary: String { Self.describe(int8FromRows: int8FromRows) }
+
+    public static func describe(int8FromRows rows: Int) -> String {
+        switch rows {
         case 0: "int8"
         case .max: "fp32"
-        default: "fp32 below \(int8FromRows) rows, int8 from there"
+        default: "fp32 below \(rows) rows, int8 from there"
         }
     }
 }

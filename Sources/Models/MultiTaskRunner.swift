@@ -20,8 +20,9 @@ public final class MultiTaskRunner: @unchecked Sendable {
     private var headScratch = ScratchSlot()
     private var fusedScratch = ScratchSlot()
     private let fused: FusedHeadLayers?
-    /// Whether the heads' first layers run int8 (they follow the encoder).
-    private let int8Heads: Bool
+    /// When the encoder runs int8, the row count from which the heads' first layers run int8
+    /// (`EncoderWeights.headInt8FromRows`); nil: fp32.
+    private let headInt8FromRows: Int?
     /// In int8, the MLP token heads' first layers for a head run alone (outside the fused
     /// layer), quantized per output row the first time that head runs alone.
     private var quantizedInnerLayers: [String: DenseWeight] = [:]
@@ -29,16 +30,16 @@ public final class MultiTaskRunner: @unchecked Sendable {
     public init(model: MultiTaskModel, threads: Int = 1) throws(DNNLError) {
         self.model = model
         encoder = try EncoderRunner(weights: model.encoder, threads: threads)
-        int8Heads = model.encoder.precision == .int8
-        fused = FusedHeadLayers(model.tasks, hidden: model.config.hiddenSize, int8: int8Heads)
+        headInt8FromRows = model.encoder.headInt8FromRows
+        fused = FusedHeadLayers(model.tasks, hidden: model.config.hiddenSize, int8FromRows: headInt8FromRows)
     }
 
     /// A token head's first layer as this runner runs it alone.
     private func innerLayer(_ task: String, _ head: TokenClassificationHead) -> DenseWeight? {
         guard let dense = head.dense else { return nil }
-        guard int8Heads else { return .fp32(dense) }
+        guard let headInt8FromRows else { return .fp32(dense) }
         if let quantized = quantizedInnerLayers[task] { return quantized }
-        let quantized = DenseWeight.int8(QuantizedLinearWeight(quantizing: dense))
+        let quantized = DenseWeight(dense, int8FromRows: headInt8FromRows)
         quantizedInnerLayers[task] = quantized
         return quantized
     }

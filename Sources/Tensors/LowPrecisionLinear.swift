@@ -201,6 +201,16 @@ public enum DenseWeight: Sendable {
     case rowSplit(RowSplitLinearWeight)
     case bf16(BF16LinearWeight)
 
+    /// An fp32 layer as int8 from `int8FromRows` rows up (quantized per output row) and fp32
+    /// below: 0 is int8 everywhere, nil or `Int.max` fp32 everywhere.
+    public init(_ linear: LinearWeight, int8FromRows: Int?) {
+        switch int8FromRows {
+        case nil, .max?: self = .fp32(linear)
+        case 0?: self = .int8(QuantizedLinearWeight(quantizing: linear))
+        case let rows?: self = .rowSplit(RowSplitLinearWeight(fp32: linear, int8: QuantizedLinearWeight(quantizing: linear), int8FromRows: rows))
+        }
+    }
+
     public var outFeatures: Int {
         switch self {
         case .fp32(let linear): linear.outFeatures

@@ -23,14 +23,15 @@ struct Info: ParsableCommand {
             parameters:     \(parameters) in model.safetensors (\(loaded.weightsFile.header.tensors.count) tensors)
             tokenizer:      WordPiece, \(loaded.tokenizer.vocabulary.count) entries, \(normalizer.lowercase ? "uncased" : "cased")\(normalizer.stripAccents ? ", accents stripped" : "")
             compute:        \(loaded.encoder.precision.rawValue)\(loaded.encoder.quantizedLayerCount > 0 ? " (\(loaded.encoder.quantizedLayerCount) of \(4 * c.layers) linear layers int8\(CPUFeatures.hasVNNI ? "" : "; no VNNI: weights kept clear of 16-bit overflow"))" : "")
-            \(Self.int8Lines(loaded.encoder))tasks:          \(loaded.tasks.isEmpty ? "none (bare encoder)" : loaded.tasks.map { "\($0.name) [\($0.spec.kind.rawValue), \($0.spec.labels.count) labels\($0.spec.innerSize.map { ", inner \($0)" } ?? "")]" }.joined(separator: ", "))
+            \(Self.int8Lines(loaded))tasks:          \(loaded.tasks.isEmpty ? "none (bare encoder)" : loaded.tasks.map { "\($0.name) [\($0.spec.kind.rawValue), \($0.spec.labels.count) labels\($0.spec.innerSize.map { ", inner \($0)" } ?? "")]" }.joined(separator: ", "))
             cpu:            oneDNN \(CPUFeatures.dnnlVersion), instruction set \(CPUFeatures.instructionSet)
             """)
     }
 
     /// What each quantized layer shape runs (int8, fp32, or fp32 below a row count) and, where it
     /// was measured, the timings that chose it; empty unless the model runs int8.
-    static func int8Lines(_ encoder: EncoderWeights) -> String {
+    static func int8Lines(_ model: MultiTaskModel) -> String {
+        let encoder = model.encoder
         guard let policy = encoder.int8Policy, !encoder.int8Layers.isEmpty else { return "" }
         let how = switch policy {
         case .measured: "measured at load on one thread (best of 3 at \(Int8LayerChoice.rowCounts.map(String.init).joined(separator: ", ")) rows)"
@@ -48,6 +49,10 @@ struct Info: ParsableCommand {
                 lines += "; µs int8/fp32 by rows \(times.joined(separator: ", "))"
             }
             lines += "\n"
+        }
+        let mlpHeads = model.tasks.contains { if case let .token(head) = $0.head { head.dense != nil } else { false } }
+        if mlpHeads, let rows = encoder.headInt8FromRows {
+            lines += "  token heads' first layers: as ffn in of layer 0: \(Int8LayerChoice.describe(int8FromRows: rows))\n"
         }
         return lines
     }

@@ -127,6 +127,32 @@ import TestSupport
         #expect(Double(agree) >= 0.99 * Double(tokens), "\(agree) of \(tokens) tokens keep their label")
     }
 
+    /// The heads' first layers take the encoder's int8 layer choice: kept fp32 at every row
+    /// count, the whole int8 model computes exactly what the fp32 model does, heads included
+    /// (the stacked layer of the eight heads, and one head run alone); int8 everywhere, it does not.
+    @Test func headsFollowTheInt8LayerChoice() throws {
+        func logits(_ model: MultiTaskModel, tasks: Set<String>? = nil) throws -> [String: [Float]] {
+            let runner = try MultiTaskRunner(model: model, threads: 2)
+            defer { runner.shutdown() }
+            return try runner.forward(PackedBatch(Self.texts.map { model.tokenizer.encode($0).ids }), tasks: tasks).logits
+        }
+        func largestDifference(_ a: [String: [Float]], _ b: [String: [Float]]) -> Float {
+            a.keys.map { key in zip(a[key]!, b[key] ?? []).map { abs($0 - $1) }.max() ?? .infinity }.max() ?? .infinity
+        }
+        let fp32 = try MultiTaskModel(directory: DefaultModelTests.directory, precision: .fp32)
+        let kept = try MultiTaskModel(directory: DefaultModelTests.directory, precision: .int8, int8Layers: .fp32Below(.max))
+        let int8 = try MultiTaskModel(directory: DefaultModelTests.directory, precision: .int8, int8Layers: .int8)
+        #expect(kept.encoder.headInt8FromRows == .max && int8.encoder.headInt8FromRows == 0 && fp32.encoder.headInt8FromRows == nil)
+        let reference = try logits(fp32)
+        #expect(reference.count >= 8)
+        #expect(largestDifference(try logits(kept), reference) == 0)
+        #expect(largestDifference(try logits(int8), reference) > 1e-3)
+        let alone = try logits(fp32, tasks: ["gene"])
+        let keptAlone = try logits(kept, tasks: ["gene"])
+        #expect(alone.count == 1 && largestDifference(keptAlone, alone) == 0)
+        #expect(largestDifference(try logits(int8, tasks: ["gene"]), alone) > 1e-3)
+    }
+
     /// The CID head on the default model's own pass: an abstract that says a chemical induced a
     /// disease gets that relation once its entities are linked (here each to a concept named
     /// by its text), and the relation's arguments are the linked concepts.
