@@ -136,14 +136,8 @@ public struct EncoderWeights: Sendable {
             } else {
                 choices.append(Int8LayerChoice(part: part, outFeatures: linear.outFeatures, inFeatures: inFeatures, layers: [layer], int8FromRows: from, timings: timings))
             }
-            if from == 0 {
-                quantized += 1
-                return .int8(int8)
-            }
-            let fp32 = smoothing.map { Self.unsmooth(linear, $0) } ?? linear
-            if from == .max { return .fp32(fp32) }
-            quantized += 1
-            return .rowSplit(RowSplitLinearWeight(fp32: fp32, int8: int8, int8FromRows: from))
+            if from != .max { quantized += 1 }
+            return DenseWeight(int8FromRows: from, int8: { int8 }, fp32: { smoothing.map { Self.unsmooth(linear, $0) } ?? linear })
         }
         func norm(_ name: String) throws(ModelLoadError) -> LayerNormWeights {
             LayerNormWeights(gamma: try tensor(name + ".weight", [hidden]), beta: try tensor(name + ".bias", [hidden]))

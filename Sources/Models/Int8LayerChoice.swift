@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Tensors
 
 /// Which of an int8 model's quantized layers run int8, and from how many rows (tokens in the

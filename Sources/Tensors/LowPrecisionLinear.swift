@@ -204,10 +204,16 @@ public enum DenseWeight: Sendable {
     /// An fp32 layer as int8 from `int8FromRows` rows up (quantized per output row) and fp32
     /// below: 0 is int8 everywhere, nil or `Int.max` fp32 everywhere.
     public init(_ linear: LinearWeight, int8FromRows: Int?) {
+        self.init(int8FromRows: int8FromRows, int8: { QuantizedLinearWeight(quantizing: linear) }, fp32: { linear })
+    }
+
+    /// A layer that runs int8 from `int8FromRows` rows up and fp32 below (0: int8 everywhere,
+    /// nil or `Int.max`: fp32 everywhere); each version is made only if it runs.
+    public init(int8FromRows: Int?, int8: () -> QuantizedLinearWeight, fp32: () -> LinearWeight) {
         switch int8FromRows {
-        case nil, .max?: self = .fp32(linear)
-        case 0?: self = .int8(QuantizedLinearWeight(quantizing: linear))
-        case let rows?: self = .rowSplit(RowSplitLinearWeight(fp32: linear, int8: QuantizedLinearWeight(quantizing: linear), int8FromRows: rows))
+        case nil, .max?: self = .fp32(fp32())
+        case 0?: self = .int8(int8())
+        case let rows?: self = .rowSplit(RowSplitLinearWeight(fp32: fp32(), int8: int8(), int8FromRows: rows))
         }
     }
 

@@ -142,10 +142,12 @@ struct TrainRelations: ParsableCommand {
         print("trained in \(seconds(since: started)); threshold \(String(format: "%.2f", held.threshold)) (best held-out F1)")
         print("held-out F1 by threshold: " + trainer.curve(heldOut).f1ByThreshold)
         if let develDocuments, let devel {
-            let score = trainer.score(develDocuments, threshold: held.threshold).score
+            // One pass over devel: the held-out threshold is one of the curve's.
+            let curve = trainer.curve(develDocuments)
+            let score = (curve.first { $0.threshold == held.threshold } ?? trainer.score(develDocuments, threshold: held.threshold)).score
             print(String(format: "%@ with its gold entities: P %.2f R %.2f F1 %.2f (%d gold pairs)", devel, 100 * score.precision, 100 * score.recall,
                          100 * score.f1, score.gold))
-            print("\(devel) F1 by threshold: " + trainer.curve(develDocuments).f1ByThreshold)
+            print("\(devel) F1 by threshold: " + curve.f1ByThreshold)
         }
         try write(loaded, head: trainer, arguments: roles, features: features, threshold: held.threshold)
         print("wrote \(out)")
