@@ -68,6 +68,14 @@ import TestSupport
         #expect(largestDifference(keptFloat, try hidden(model)) > 1e-4)
         let refused = try BiotagCommand.run(["info", "--model", calibrated], environment: [Int8LayerPolicy.environmentKey: "fastest"])
         #expect(refused.status != 0 && refused.stderr.contains("BIOTAG_INT8_LAYERS=fastest: expected int8, measured or fp32-below=N"), "\(refused.stderr)")
+        // An annotation run refused for the setting leaves the output it would have replaced as it was.
+        let input = Self.temporary("input") + ".txt", output = Self.temporary("output") + ".jsonl"
+        defer { for path in [input, output] { try? FileManager.default.removeItem(atPath: path) } }
+        try "Cisplatin caused nephrotoxicity in mice.\n".write(toFile: input, atomically: true, encoding: .utf8)
+        try "kept\n".write(toFile: output, atomically: true, encoding: .utf8)
+        let annotate = try BiotagCommand.run(["annotate", input, "--model", calibrated, "-o", output], environment: [Int8LayerPolicy.environmentKey: "fp32-below=-1"])
+        #expect(annotate.status != 0 && annotate.stderr.contains("BIOTAG_INT8_LAYERS=fp32-below=-1: expected int8, measured or fp32-below=N"), "\(annotate.stderr)")
+        #expect(try String(contentsOfFile: output, encoding: .utf8) == "kept\n")
 
         let plainError = try Self.error(of: plain), calibratedError = try Self.error(of: calibrated)
         #expect(plainError < 0.2 && calibratedError < 0.1, "relative RMS error: plain \(plainError), calibrated \(calibratedError)")
